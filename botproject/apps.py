@@ -1,0 +1,11 @@
+"""App config for the core (guilds, configuration, grants, blocklist)."""
+
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class BotprojectConfig(AppConfig):
+    """Core app: guild configuration and access control."""
+
+    name = "botproject"
+    verbose_name = _("Core")

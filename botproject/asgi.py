@@ -1,0 +1,8 @@
+"""ASGI entry point: the Django site (admin, health) for uvicorn or `runbot --web`."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "botproject.settings")
+application = get_asgi_application()

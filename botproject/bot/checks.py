@@ -1,0 +1,56 @@
+"""Access checks for commands and components, decided server-side at the moment of the interaction."""
+
+from __future__ import annotations
+
+import discord
+from django.utils.translation import gettext_lazy as _
+
+from botproject.exceptions import DomainError, NotAllowed
+from botproject.selectors import Access, MemberAccess, member_access
+
+from .db import db_call
+
+REFUSALS = {
+    Access.OWNER: _("Only the server owner can do that."),
+    Access.ADMIN: _("Only admins can do that (Manage Server or an admin role)."),
+    Access.STAFF: _("Only staff can do that."),
+    Access.HELPER: _("Only helpers and staff can do that."),
+    Access.GRANTED: _("You need to be granted access to do that. Ask the server owner."),
+}
+
+
+class GuildOnly(DomainError):
+    """The action needs a server, not a DM."""
+
+    message = _("This only works in a server.")
+
+
+class Blocked(DomainError):
+    """The member is on the guild's blocklist."""
+
+    message = _("You are blocked from using this in this server.")
+
+
+async def access_of(interaction: discord.Interaction) -> MemberAccess:
+    """Load the member's access level from the guild configuration and their roles right now."""
+    guild = interaction.guild
+    user = interaction.user
+    if guild is None or not isinstance(user, discord.Member):
+        raise GuildOnly()
+    return await db_call(member_access)(
+        guild_id=guild.id,
+        user_id=user.id,
+        role_ids=[role.id for role in user.roles if role.id != guild.id],
+        is_owner=guild.owner_id == user.id,
+        can_manage_guild=interaction.permissions.manage_guild,
+    )
+
+
+async def require(interaction: discord.Interaction, level: Access, *, refuse_blocked: bool = False) -> MemberAccess:
+    """Return the member's access, or raise a refusal naming what is needed."""
+    access = await access_of(interaction)
+    if refuse_blocked and access.blocked and not access.at_least(Access.STAFF):
+        raise Blocked()
+    if not access.at_least(level):
+        raise NotAllowed(REFUSALS[level])
+    return access

@@ -1,0 +1,69 @@
+"""The error edge: domain refusals become translated ephemeral messages; surprises get an error id."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import discord
+from discord import app_commands
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from botproject.exceptions import DomainError
+
+from .status import runtime
+
+log = logging.getLogger(__name__)
+
+
+async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
+    """Answer privately, whether or not the interaction was already acknowledged."""
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException:
+        # The token may have expired (15 min) or Discord may be down: nothing more to tell the member.
+        log.warning("could not deliver an error message for interaction %s", interaction.id, exc_info=True)
+
+
+def _unwrap(error: BaseException) -> BaseException:
+    while isinstance(error, (app_commands.CommandInvokeError, app_commands.TransformerError)) and error.__cause__:
+        error = error.__cause__
+    return getattr(error, "original", error) if isinstance(error, app_commands.CommandInvokeError) else error
+
+
+def message_for(error: BaseException) -> tuple[str, bool]:
+    """Return the member-facing text for an error (in the active language) and whether it was expected."""
+    if isinstance(error, DomainError):
+        return error.user_message(), True
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return _("Slow down: try again in %(seconds).0f s.") % {"seconds": error.retry_after}, True
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return _("This command only works in a server."), True
+    if isinstance(error, discord.Forbidden):
+        return _("Discord refused: I am missing a permission for that. Ask an admin to check my role."), True
+    error_id = uuid.uuid4().hex[:8]
+    log.error("unexpected error %s", error_id, exc_info=error)
+    runtime.errors += 1
+    return _("Something went wrong on our side. If it keeps happening, give the staff this error id: %(id)s") % {
+        "id": error_id
+    }, False
+
+
+async def report(interaction: discord.Interaction, error: BaseException) -> None:
+    """Tell the member what went wrong, in their language."""
+    error = _unwrap(error)
+    with translation.override(await interaction.client.language_for(interaction)):  # type: ignore[attr-defined]
+        text, _expected = message_for(error)
+    await send_ephemeral(interaction, text)
+
+
+def install(tree: app_commands.CommandTree) -> None:
+    """Route every slash command error of `tree` through the edge."""
+
+    @tree.error
+    async def on_app_command_error(interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        await report(interaction, error)

@@ -1,0 +1,56 @@
+"""Shared discord.ui building blocks that route their errors through the error edge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from django.utils.translation import gettext as _
+
+from . import errors
+from .i18n import activate_for
+
+
+async def _admit(interaction: discord.Interaction) -> bool:
+    await activate_for(interaction)
+    if interaction.client.accepting_interactions:  # type: ignore[attr-defined]
+        return True
+    await errors.send_ephemeral(interaction, _("The bot is restarting. Try again in a minute."))
+    return False
+
+
+class BaseView(discord.ui.View):
+    """A view whose callback errors reach the member as translated messages."""
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return await _admit(interaction)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]) -> None:
+        await errors.report(interaction, error)
+
+
+class BaseModal(discord.ui.Modal):
+    """A modal whose submit errors reach the member as translated messages."""
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return await _admit(interaction)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:
+        await errors.report(interaction, error)
+
+
+class SafeDynamicItem:
+    """Mixin for DynamicItems: implement `run`; errors go through the edge (discord.py only logs them)."""
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # noqa: D102
+        return await _admit(interaction)
+
+    async def callback(self, interaction: discord.Interaction) -> None:  # noqa: D102
+        try:
+            await self.run(interaction)
+        except Exception as error:  # noqa: BLE001 - the edge decides how to show it
+            await errors.report(interaction, error)
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        """Handle the interaction."""
+        raise NotImplementedError

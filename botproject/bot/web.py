@@ -1,0 +1,65 @@
+"""HTTP on $PORT inside the bot's event loop: health and status always, the whole Django site with --web."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import Iterator
+
+import uvicorn
+
+HEALTH_PATHS = ("/", "/health", "/status")
+
+
+def build_app(*, full_site: bool):
+    """Return the ASGI app to serve: Django's, or Django's restricted to the health paths."""
+    from django.core.asgi import get_asgi_application
+
+    django_app = get_asgi_application()
+    if full_site:
+        return django_app
+
+    async def health_only(scope, receive, send):  # noqa: ANN001 - ASGI signature
+        if scope["type"] != "http" or scope["path"].rstrip("/") in ("", "/health", "/status"):
+            return await django_app(scope, receive, send)
+        body = json.dumps({"detail": "not found; run with --web to serve the site"}).encode()
+        await send({"type": "http.response.start", "status": 404,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    return health_only
+
+
+class InLoopServer(uvicorn.Server):
+    """uvicorn without its own signal handling: runbot owns SIGTERM/SIGINT."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class WebServer:
+    """A uvicorn server bound before it starts, so the port is known and errors surface at once."""
+
+    def __init__(self, *, host: str, port: int, full_site: bool) -> None:
+        self.socket = socket.create_server((host, port), family=socket.AF_INET, reuse_port=False)
+        self.port = self.socket.getsockname()[1]
+        config = uvicorn.Config(
+            build_app(full_site=full_site), lifespan="off", log_config=None, access_log=False, loop="none"
+        )
+        self.server = InLoopServer(config)
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        """Start serving in the running loop."""
+        self._task = asyncio.create_task(self.server.serve(sockets=[self.socket]), name="web-server")
+
+    async def stop(self) -> None:
+        """Finish open requests and stop."""
+        if self._task is None:
+            return
+        self.server.should_exit = True
+        await self._task
+        self._task = None

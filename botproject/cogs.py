@@ -1,0 +1,182 @@
+"""Core slash commands (/status, /setup, /config) and guild lifecycle listeners."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands, tasks
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop as N
+from django.utils.translation import pgettext_lazy
+
+from . import selectors, services, ui
+from .bot.checks import require
+from .bot.db import db_call
+from .bot.status import runtime
+from .exceptions import InvalidConfigValue
+from .selectors import Access
+
+log = logging.getLogger(__name__)
+
+# Command and option names for the translators (Discord shows them localized); literal for makemessages.
+NAMES = (
+    pgettext_lazy("discord command name", "status"),
+    pgettext_lazy("discord command name", "setup"),
+    pgettext_lazy("discord command name", "config"),
+    pgettext_lazy("discord command name", "show"),
+    pgettext_lazy("discord command name", "role"),
+    pgettext_lazy("discord command name", "channel"),
+    pgettext_lazy("discord command name", "language"),
+    pgettext_lazy("discord command name", "kind"),
+    pgettext_lazy("discord command name", "value"),
+)
+
+
+def _size(num_bytes: int | None) -> str:
+    if num_bytes is None:
+        return _("unknown")
+    for unit in ("B", "KB", "MB", "GB"):
+        if num_bytes < 1024 or unit == "GB":
+            return f"{num_bytes:.1f} {unit}" if unit != "B" else f"{num_bytes} B"
+        num_bytes /= 1024
+    return ""
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    return _("%(d)dd %(h)dh %(m)dm %(s)ds") % {"d": days, "h": hours, "m": minutes, "s": secs}
+
+
+class ConfigGroup(app_commands.Group):
+    """/config: see and change the server's configuration without the wizard."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            name="config",
+            description=N("See or change this server's bot configuration"),
+            guild_only=True,
+            default_permissions=discord.Permissions(manage_guild=True),
+        )
+
+    @app_commands.command(name="show", description=N("Show the current configuration"))
+    async def show(self, interaction: discord.Interaction) -> None:
+        access = await require(interaction, Access.ADMIN)
+        await interaction.response.send_message(embed=ui.config_embed(access.config), ephemeral=True)
+
+    @app_commands.command(name="role", description=N("Set the staff, helper or verified role, or add an admin role"))
+    @app_commands.describe(kind=N("Which role to set"), role=N("The role"))
+    @app_commands.choices(kind=[
+        app_commands.Choice(name=N("staff"), value="staff"),
+        app_commands.Choice(name=N("helper"), value="helper"),
+        app_commands.Choice(name=N("admin"), value="admin"),
+        app_commands.Choice(name=N("verified"), value="verified"),
+    ])
+    async def role(self, interaction: discord.Interaction, kind: app_commands.Choice[str], role: discord.Role) -> None:
+        await require(interaction, Access.ADMIN)
+        if role.is_default():
+            raise InvalidConfigValue(_("@everyone cannot be used as a configured role."))
+        ui.assignable_role_check(interaction, role, kind.value)
+        config = await db_call(services.config_set_role)(guild_id=interaction.guild_id, kind=kind.value, role_id=role.id)
+        interaction.client.remember_config(config)  # type: ignore[attr-defined]
+        text = (_("%(role)s added to the admin roles.") if kind.value == "admin"
+                else _("%(kind)s role set to %(role)s.")) % {"role": role.mention, "kind": _(kind.name)}
+        await interaction.response.send_message(text, embed=ui.config_embed(config), ephemeral=True)
+
+    @app_commands.command(name="channel", description=N("Set the log channel, tickets category or pads channel"))
+    @app_commands.describe(kind=N("Which channel to set"), channel=N("The channel or category"))
+    @app_commands.choices(kind=[
+        app_commands.Choice(name=N("log"), value="log"),
+        app_commands.Choice(name=N("tickets"), value="tickets"),
+        app_commands.Choice(name=N("pads"), value="pads"),
+    ])
+    async def channel(
+        self, interaction: discord.Interaction, kind: app_commands.Choice[str], channel: app_commands.AppCommandChannel
+    ) -> None:
+        await require(interaction, Access.ADMIN)
+        config = await db_call(services.config_set_channel)(
+            guild_id=interaction.guild_id, kind=kind.value, channel_id=channel.id, channel_type=channel.type.name
+        )
+        interaction.client.remember_config(config)  # type: ignore[attr-defined]
+        text = _("%(kind)s set to %(channel)s.") % {"kind": _(kind.name), "channel": channel.mention}
+        await interaction.response.send_message(text, embed=ui.config_embed(config), ephemeral=True)
+
+    @app_commands.command(name="language", description=N("Set the server's default language"))
+    @app_commands.describe(value=N("Language for members whose Discord is in neither English nor Vietnamese"))
+    @app_commands.choices(value=[
+        app_commands.Choice(name="English", value="en"),
+        app_commands.Choice(name="Tiếng Việt", value="vi"),
+    ])
+    async def language(self, interaction: discord.Interaction, value: app_commands.Choice[str]) -> None:
+        await require(interaction, Access.ADMIN)
+        config = await db_call(services.config_set_language)(guild_id=interaction.guild_id, language=value.value)
+        interaction.client.remember_config(config)  # type: ignore[attr-defined]
+        await interaction.response.send_message(
+            _("Default language set to %(language)s.") % {"language": value.name}, ephemeral=True
+        )
+
+
+class CoreCog(commands.Cog):
+    """Status, setup and configuration; keeps the guild table in step with Discord."""
+
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+        self.refresh_database_size.start()
+
+    async def cog_unload(self) -> None:
+        self.refresh_database_size.cancel()
+
+    @tasks.loop(seconds=60)
+    async def refresh_database_size(self) -> None:
+        """Keep /status's database size fresh without querying on every call."""
+        try:
+            runtime.database_size = await db_call(selectors.database_size)()
+        except Exception:  # noqa: BLE001 - a figure for /status must never stop the loop
+            log.warning("could not read the database size", exc_info=True)
+
+    @commands.Cog.listener()
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        self.bot.remember_config(
+            await db_call(services.guild_ensure)(guild_id=guild.id, name=guild.name, owner_id=guild.owner_id)
+        )
+
+    @commands.Cog.listener()
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        await self.on_guild_available(guild)
+
+    @commands.Cog.listener()
+    async def on_guild_remove(self, guild: discord.Guild) -> None:
+        await db_call(services.guild_mark_left)(guild_id=guild.id)
+
+    @app_commands.command(name="status", description=N("Show the bot's health: uptime, latency, load"))
+    async def status(self, interaction: discord.Interaction) -> None:
+        data = runtime.snapshot()
+        embed = discord.Embed(title=_("Bot status"), colour=discord.Colour.blurple())
+        latency = data["gateway"]["latency_ms"]
+        embed.add_field(name=_("Uptime"), value=_duration(data["uptime_seconds"]))
+        embed.add_field(name=_("Gateway latency"), value=f"{latency:.0f} ms" if latency is not None else "–")
+        embed.add_field(name=_("Servers"), value=str(data["guilds"]))
+        embed.add_field(name=_("Shards"), value=str(data["shard_count"] or 1))
+        embed.add_field(name=_("Commands processed"), value=str(data["commands_processed"]))
+        embed.add_field(name=_("Error rate"), value=f"{data['error_rate'] * 100:.2f} %")
+        embed.add_field(name=_("Database size"), value=_size(data["database_size_bytes"]))
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    @app_commands.command(name="setup", description=N("Set up the bot for this server, step by step"))
+    @app_commands.guild_only()
+    @app_commands.default_permissions(manage_guild=True)
+    async def setup(self, interaction: discord.Interaction) -> None:
+        await require(interaction, Access.ADMIN)
+        config = await db_call(services.guild_ensure)(guild_id=interaction.guild_id)
+        self.bot.remember_config(config)
+        await interaction.response.send_message(embed=ui.setup_embed(config), view=ui.setup_view(config, page=1), ephemeral=True)
+
+
+async def setup(bot: commands.Bot) -> None:
+    """Register the core commands and the wizard's persistent components."""
+    await bot.add_cog(CoreCog(bot))
+    bot.tree.add_command(ConfigGroup())
+    bot.add_dynamic_items(*ui.DYNAMIC_ITEMS)

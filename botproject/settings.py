@@ -1,0 +1,188 @@
+"""Django settings: every knob comes from the environment (see README "Configuration")."""
+
+from pathlib import Path
+
+import environ
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env(
+    DEBUG=(bool, False),
+    ALLOWED_HOSTS=(list, ["localhost", "127.0.0.1", "[::1]"]),
+    CSRF_TRUSTED_ORIGINS=(list, []),
+    DISCORD_SYNC_GUILDS=(list, []),
+    PORT=(int, 8000),
+    DB_THREADS=(int, 0),
+    DB_POOL_MAX=(int, 20),
+    SQLITE_TIMEOUT=(float, 20.0),
+)
+# A .env file beside manage.py is read when present; real environment variables win.
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+SECRET_KEY = env("SECRET_KEY", default="insecure-development-key-change-me")
+DEBUG = env("DEBUG")
+ALLOWED_HOSTS = env("ALLOWED_HOSTS")
+CSRF_TRUSTED_ORIGINS = env("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "botproject",
+    "points",
+    "tickets",
+    "pads",
+    "verification",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "botproject.urls"
+WSGI_APPLICATION = "botproject.wsgi.application"
+ASGI_APPLICATION = "botproject.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+# SQLite by default (WAL, IMMEDIATE transactions so writers queue instead of failing, a busy
+# timeout); DATABASE_URL=postgres://... selects PostgreSQL with Django's native psycopg pool.
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+_db = DATABASES["default"]
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    _db["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env("SQLITE_TIMEOUT"),
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+    }
+    # One connection per bridge thread, kept open; a file (not :memory:) for tests so that the
+    # bot's worker threads and the test share the same database.
+    _db["CONN_MAX_AGE"] = None
+    _db["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
+elif _db["ENGINE"] == "django.db.backends.postgresql":
+    _db["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django closes (returns) after each unit
+    # Django gives the pool check_connection, so a connection killed by a server restart is
+    # replaced rather than handed out.
+    _db.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": env("DB_POOL_MAX"), "timeout": 10}
+_db["CONN_HEALTH_CHECKS"] = True
+DB_IS_SQLITE = _db["ENGINE"] == "django.db.backends.sqlite3"
+# Threads the bot's async bridge uses for database work. SQLite has one writer anyway, so one
+# thread avoids busy-waiting between our own writers; PostgreSQL gains from a few.
+DB_THREADS = env("DB_THREADS") or (1 if DB_IS_SQLITE else 8)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Channels (wake-ups between the web process and the bot) -------------------------------
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# --- Auth, i18n, static ---------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = env("LANGUAGE_CODE", default="en")
+LANGUAGES = [("en", _("English")), ("vi", _("Vietnamese"))]
+TIME_ZONE = env("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# After `collectstatic` (deployment) serve hashed, compressed copies; before it (first start,
+# development, tests) serve the apps' files through the finders.
+_collected = (STATIC_ROOT / "staticfiles.json").exists()
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if _collected
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not _collected
+WHITENOISE_AUTOREFRESH = DEBUG
+
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="bot@localhost")
+
+# --- Discord --------------------------------------------------------------------------------
+DISCORD_TOKEN = env("DISCORD_TOKEN", default="")
+DISCORD_API_BASE_URL = env("DISCORD_API_BASE_URL", default="https://discord.com/api/v10")
+DISCORD_GATEWAY_URL = env("DISCORD_GATEWAY_URL", default="")  # empty: Discord's own gateway
+DISCORD_SYNC_GUILDS = [int(g) for g in env("DISCORD_SYNC_GUILDS") if str(g).strip()]
+DISCORD_PREFIX = env("DISCORD_PREFIX", default="!")
+# Extensions loaded by runbot's setup_hook, in order. An app joins this list when it has commands.
+DISCORD_EXTENSIONS = [
+    "botproject.cogs",
+]
+# Seconds discord.py waits after the last GUILD_CREATE before it calls itself ready (its default is 2).
+DISCORD_GUILD_READY_TIMEOUT = env.float("DISCORD_GUILD_READY_TIMEOUT", default=0.5)
+PORT = env("PORT")
+WEB_HOST = env("WEB_HOST", default="0.0.0.0")
+# Seconds runbot waits for in-flight interactions on SIGTERM/SIGINT before it closes anyway.
+SHUTDOWN_GRACE_SECONDS = env.float("SHUTDOWN_GRACE_SECONDS", default=10.0)
+
+ROBLOX_USERS_API_URL = env("ROBLOX_USERS_API_URL", default="https://users.roblox.com")
+
+# --- Logging --------------------------------------------------------------------------------
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOG_FILE = env("LOG_FILE", default="")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "discord": {"level": "WARNING" if LOG_LEVEL != "DEBUG" else "DEBUG"},
+        "uvicorn.access": {"level": "WARNING"},
+    },
+}
+if LOG_FILE:
+    LOGGING["handlers"]["file"] = {
+        "class": "logging.handlers.RotatingFileHandler",
+        "filename": LOG_FILE,
+        "maxBytes": 10 * 1024 * 1024,
+        "backupCount": 5,
+        "formatter": "plain",
+        "encoding": "utf-8",
+    }
+    LOGGING["root"]["handlers"].append("file")

@@ -1,0 +1,233 @@
+"""Discord UI of the core: the configuration summary and the /setup wizard's selects."""
+
+from __future__ import annotations
+
+import re
+
+import discord
+from django.utils.translation import gettext as _
+
+from . import services
+from .bot.checks import require
+from .bot.db import db_call
+from .bot.ui import SafeDynamicItem
+from .selectors import Access, ConfigSnapshot
+
+ROLE_FIELDS = ("staff", "helper", "admin", "verified")
+CHANNEL_FIELDS = {
+    "tickets": [discord.ChannelType.category],
+    "log": [discord.ChannelType.text, discord.ChannelType.news],
+    "pads": [discord.ChannelType.text, discord.ChannelType.news],
+}
+
+
+def _labels() -> dict[str, str]:
+    return {
+        "staff": _("Staff role"),
+        "helper": _("Helper role"),
+        "admin": _("Admin roles"),
+        "verified": _("Verified role"),
+        "tickets": _("Tickets category"),
+        "log": _("Log channel"),
+        "pads": _("Pads channel"),
+        "language": _("Language"),
+    }
+
+
+def _values(config: ConfigSnapshot) -> dict[str, str | None]:
+    def role(role_id: int | None) -> str | None:
+        return f"<@&{role_id}>" if role_id else None
+
+    def channel(channel_id: int | None) -> str | None:
+        return f"<#{channel_id}>" if channel_id else None
+
+    return {
+        "staff": role(config.staff_role_id),
+        "helper": role(config.helper_role_id),
+        "admin": ", ".join(f"<@&{r}>" for r in config.admin_role_ids) or None,
+        "verified": role(config.verified_role_id),
+        "tickets": channel(config.tickets_category_id),
+        "log": channel(config.log_channel_id),
+        "pads": channel(config.pads_channel_id),
+        "language": {"en": _("English"), "vi": _("Vietnamese")}.get(config.language, config.language),
+    }
+
+
+def config_embed(config: ConfigSnapshot, *, title: str | None = None) -> discord.Embed:
+    """Show every setting, marking what is set and what is missing."""
+    labels, values = _labels(), _values(config)
+    missing = [labels[k] for k, v in values.items() if v is None]
+    embed = discord.Embed(
+        title=title or _("Server configuration"),
+        colour=discord.Colour.green() if not missing else discord.Colour.orange(),
+    )
+    for key, label in labels.items():
+        value = values[key]
+        embed.add_field(name=label, value=f"✅ {value}" if value else "❌ " + _("not set"), inline=True)
+    embed.set_footer(
+        text=_("Missing: %(list)s") % {"list": ", ".join(missing)} if missing else _("Everything is set.")
+    )
+    return embed
+
+
+class SetupRoleSelect(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.RoleSelect], template=r"setup:role:(?P<field>staff|helper|admin|verified)"):
+    """Pick the staff, helper, verified role or the admin roles; saves at once."""
+
+    def __init__(self, field: str, config: ConfigSnapshot | None = None) -> None:
+        current = []
+        if config is not None:
+            ids = config.admin_role_ids if field == "admin" else [getattr(config, f"{field}_role_id")]
+            current = [discord.Object(id=i, type=discord.Role) for i in ids if i]
+        super().__init__(
+            discord.ui.RoleSelect(
+                custom_id=f"setup:role:{field}",
+                placeholder=_labels()[field],
+                min_values=0 if field == "admin" else 1,
+                max_values=10 if field == "admin" else 1,
+                default_values=current,
+            )
+        )
+        self.field = field
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.RoleSelect, match: re.Match[str]):
+        return cls(match["field"])
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        await require(interaction, Access.ADMIN)
+        roles = self.item.values
+        if self.field == "admin":
+            config = await db_call(services.config_set_admin_roles)(
+                guild_id=interaction.guild_id, role_ids=[r.id for r in roles]
+            )
+        else:
+            assignable_role_check(interaction, roles[0], self.field)
+            config = await db_call(services.config_set_role)(
+                guild_id=interaction.guild_id, kind=self.field, role_id=roles[0].id
+            )
+        await show_setup_page(interaction, config, page=1)
+
+
+class SetupChannelSelect(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.ChannelSelect], template=r"setup:channel:(?P<field>tickets|log|pads)"):
+    """Pick the tickets category, the log channel or the pads channel; saves at once."""
+
+    def __init__(self, field: str, config: ConfigSnapshot | None = None) -> None:
+        current_id = None
+        if config is not None:
+            current_id = {"tickets": config.tickets_category_id, "log": config.log_channel_id,
+                          "pads": config.pads_channel_id}[field]
+        super().__init__(
+            discord.ui.ChannelSelect(
+                custom_id=f"setup:channel:{field}",
+                placeholder=_labels()[field],
+                channel_types=CHANNEL_FIELDS[field],
+                default_values=[discord.Object(id=current_id, type=discord.abc.GuildChannel)] if current_id else [],
+            )
+        )
+        self.field = field
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.ChannelSelect, match: re.Match[str]):
+        return cls(match["field"])
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        await require(interaction, Access.ADMIN)
+        channel = self.item.values[0]
+        config = await db_call(services.config_set_channel)(
+            guild_id=interaction.guild_id, kind=self.field, channel_id=channel.id, channel_type=channel.type.name
+        )
+        await show_setup_page(interaction, config, page=2)
+
+
+class SetupLanguageSelect(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Select], template=r"setup:language"):
+    """Pick the guild's default language; saves at once."""
+
+    def __init__(self, config: ConfigSnapshot | None = None) -> None:
+        current = config.language if config else None
+        super().__init__(
+            discord.ui.Select(
+                custom_id="setup:language",
+                placeholder=_labels()["language"],
+                options=[
+                    discord.SelectOption(label="English", value="en", default=current == "en"),
+                    discord.SelectOption(label="Tiếng Việt", value="vi", default=current == "vi"),
+                ],
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Select, match: re.Match[str]):
+        return cls()
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        await require(interaction, Access.ADMIN)
+        config = await db_call(services.config_set_language)(
+            guild_id=interaction.guild_id, language=self.item.values[0]
+        )
+        await show_setup_page(interaction, config, page=2)
+
+
+class SetupPageButton(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button], template=r"setup:page:(?P<page>[12])"):
+    """Switch between the roles page and the channels page of the wizard."""
+
+    def __init__(self, page: int) -> None:
+        label = _("Channels and language →") if page == 2 else _("← Roles")
+        super().__init__(discord.ui.Button(label=label, custom_id=f"setup:page:{page}", style=discord.ButtonStyle.secondary))
+        self.page = page
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]):
+        return cls(int(match["page"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        access = await require(interaction, Access.ADMIN)
+        await show_setup_page(interaction, access.config, page=self.page)
+
+
+DYNAMIC_ITEMS = (SetupRoleSelect, SetupChannelSelect, SetupLanguageSelect, SetupPageButton)
+
+
+def assignable_role_check(interaction: discord.Interaction, role: discord.Role, field: str) -> None:
+    """Refuse a helper or verified role the bot could not hand out (managed, or above the bot's top role)."""
+    from .exceptions import InvalidConfigValue
+
+    if field not in ("helper", "verified"):
+        return
+    me = interaction.guild.me if interaction.guild else None
+    if role.managed:
+        raise InvalidConfigValue(_("%(role)s is managed by an integration and cannot be given to members."),
+                                 role=role.name)
+    if me is not None and role >= me.top_role:
+        raise InvalidConfigValue(
+            _("I cannot give %(role)s: it is not below my highest role (%(mine)s). "
+              "Move my role above it in Server Settings → Roles, then try again."),
+            role=role.name, mine=me.top_role.name,
+        )
+
+
+def setup_embed(config: ConfigSnapshot) -> discord.Embed:
+    """The wizard's summary: what is set, what is missing, and how to use it."""
+    embed = config_embed(config, title=_("Server setup"))
+    embed.description = _("Pick each setting below; every choice is saved at once.")
+    return embed
+
+
+def setup_view(config: ConfigSnapshot, page: int) -> discord.ui.View:
+    """Build one page of the wizard with the current values preselected."""
+    view = discord.ui.View(timeout=None)
+    if page == 1:
+        for field in ROLE_FIELDS:
+            view.add_item(SetupRoleSelect(field, config))
+        view.add_item(SetupPageButton(2))
+    else:
+        for field in CHANNEL_FIELDS:
+            view.add_item(SetupChannelSelect(field, config))
+        view.add_item(SetupLanguageSelect(config))
+        view.add_item(SetupPageButton(1))
+    return view
+
+
+async def show_setup_page(interaction: discord.Interaction, config: ConfigSnapshot, *, page: int) -> None:
+    """Replace the wizard message with the given page and the current configuration."""
+    interaction.client.remember_config(config)  # type: ignore[attr-defined]
+    await interaction.response.edit_message(embed=setup_embed(config), view=setup_view(config, page))

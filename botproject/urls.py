@@ -1,0 +1,13 @@
+"""URLs: the admin, and the health endpoints."""
+
+from django.contrib import admin
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("health", views.health, name="health"),
+    path("status", views.status, name="status"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,1 @@
+"""Pads: training and tryout sessions on pads 1-9."""

@@ -1,0 +1,1 @@
+"""Admin pages of pads; the app's content arrives with issue #7."""

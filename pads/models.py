@@ -1,0 +1,1 @@
+"""Models of pads; the app's content arrives with issue #7."""

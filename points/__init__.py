@@ -1,0 +1,1 @@
+"""Points: per-guild balances on an append-only ledger, leaderboard, achievements, order codes."""

@@ -1,0 +1,1 @@
+"""Models of points; the app's content arrives with issue #4."""

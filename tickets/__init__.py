@@ -1,0 +1,1 @@
+"""Tickets: ticket panels, private ticket channels, helpers, transcripts and metrics."""

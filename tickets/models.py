@@ -1,0 +1,1 @@
+"""Models of tickets; the app's content arrives with issue #6."""

@@ -1,0 +1,1 @@
+"""Verification: linking Discord members to Roblox accounts."""

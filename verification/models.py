@@ -1,0 +1,1 @@
+"""Models of verification; the app's content arrives with issue #8."""
