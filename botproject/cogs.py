@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop as N
+from django.utils.translation import gettext_noop
 from django.utils.translation import pgettext_lazy
 
 from . import selectors, services, ui
@@ -57,23 +57,23 @@ class ConfigGroup(app_commands.Group):
     def __init__(self) -> None:
         super().__init__(
             name="config",
-            description=N("See or change this server's bot configuration"),
+            description=gettext_noop("See or change this server's bot configuration"),
             guild_only=True,
             default_permissions=discord.Permissions(manage_guild=True),
         )
 
-    @app_commands.command(name="show", description=N("Show the current configuration"))
+    @app_commands.command(name="show", description=gettext_noop("Show the current configuration"))
     async def show(self, interaction: discord.Interaction) -> None:
         access = await require(interaction, Access.ADMIN)
         await interaction.response.send_message(embed=ui.config_embed(access.config), ephemeral=True)
 
-    @app_commands.command(name="role", description=N("Set the staff, helper or verified role, or add an admin role"))
-    @app_commands.describe(kind=N("Which role to set"), role=N("The role"))
+    @app_commands.command(name="role", description=gettext_noop("Set the staff, helper or verified role, or add an admin role"))
+    @app_commands.describe(kind=gettext_noop("Which role to set"), role=gettext_noop("The role"))
     @app_commands.choices(kind=[
-        app_commands.Choice(name=N("staff"), value="staff"),
-        app_commands.Choice(name=N("helper"), value="helper"),
-        app_commands.Choice(name=N("admin"), value="admin"),
-        app_commands.Choice(name=N("verified"), value="verified"),
+        app_commands.Choice(name=gettext_noop("staff"), value="staff"),
+        app_commands.Choice(name=gettext_noop("helper"), value="helper"),
+        app_commands.Choice(name=gettext_noop("admin"), value="admin"),
+        app_commands.Choice(name=gettext_noop("verified"), value="verified"),
     ])
     async def role(self, interaction: discord.Interaction, kind: app_commands.Choice[str], role: discord.Role) -> None:
         await require(interaction, Access.ADMIN)
@@ -86,12 +86,12 @@ class ConfigGroup(app_commands.Group):
                 else _("%(kind)s role set to %(role)s.")) % {"role": role.mention, "kind": _(kind.name)}
         await interaction.response.send_message(text, embed=ui.config_embed(config), ephemeral=True)
 
-    @app_commands.command(name="channel", description=N("Set the log channel, tickets category or pads channel"))
-    @app_commands.describe(kind=N("Which channel to set"), channel=N("The channel or category"))
+    @app_commands.command(name="channel", description=gettext_noop("Set the log channel, tickets category or pads channel"))
+    @app_commands.describe(kind=gettext_noop("Which channel to set"), channel=gettext_noop("The channel or category"))
     @app_commands.choices(kind=[
-        app_commands.Choice(name=N("log"), value="log"),
-        app_commands.Choice(name=N("tickets"), value="tickets"),
-        app_commands.Choice(name=N("pads"), value="pads"),
+        app_commands.Choice(name=gettext_noop("log"), value="log"),
+        app_commands.Choice(name=gettext_noop("tickets"), value="tickets"),
+        app_commands.Choice(name=gettext_noop("pads"), value="pads"),
     ])
     async def channel(
         self, interaction: discord.Interaction, kind: app_commands.Choice[str], channel: app_commands.AppCommandChannel
@@ -104,8 +104,8 @@ class ConfigGroup(app_commands.Group):
         text = _("%(kind)s set to %(channel)s.") % {"kind": _(kind.name), "channel": channel.mention}
         await interaction.response.send_message(text, embed=ui.config_embed(config), ephemeral=True)
 
-    @app_commands.command(name="language", description=N("Set the server's default language"))
-    @app_commands.describe(value=N("Language for members whose Discord is in neither English nor Vietnamese"))
+    @app_commands.command(name="language", description=gettext_noop("Set the server's default language"))
+    @app_commands.describe(value=gettext_noop("Language for members whose Discord is in neither English nor Vietnamese"))
     @app_commands.choices(value=[
         app_commands.Choice(name="English", value="en"),
         app_commands.Choice(name="Tiếng Việt", value="vi"),
@@ -151,7 +151,7 @@ class CoreCog(commands.Cog):
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         await db_call(services.guild_mark_left)(guild_id=guild.id)
 
-    @app_commands.command(name="status", description=N("Show the bot's health: uptime, latency, load"))
+    @app_commands.command(name="status", description=gettext_noop("Show the bot's health: uptime, latency, load"))
     async def status(self, interaction: discord.Interaction) -> None:
         data = runtime.snapshot()
         embed = discord.Embed(title=_("Bot status"), colour=discord.Colour.blurple())
@@ -165,7 +165,7 @@ class CoreCog(commands.Cog):
         embed.add_field(name=_("Database size"), value=_size(data["database_size_bytes"]))
         await interaction.response.send_message(embed=embed, ephemeral=True)
 
-    @app_commands.command(name="setup", description=N("Set up the bot for this server, step by step"))
+    @app_commands.command(name="setup", description=gettext_noop("Set up the bot for this server, step by step"))
     @app_commands.guild_only()
     @app_commands.default_permissions(manage_guild=True)
     async def setup(self, interaction: discord.Interaction) -> None:

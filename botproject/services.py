@@ -13,6 +13,16 @@ from .selectors import ConfigSnapshot
 ROLE_KINDS = ("staff", "helper", "admin", "verified")
 # Which Discord channel types each configurable channel accepts.
 CHANNEL_KINDS = {"log": {"text", "news"}, "tickets": {"category"}, "pads": {"text", "news"}}
+CHANNEL_LABELS = {"log": _("log channel"), "tickets": _("tickets category"), "pads": _("pads channel")}
+CHANNEL_TYPE_LABELS = {
+    "text": _("a text channel"),
+    "news": _("an announcement channel"),
+    "voice": _("a voice channel"),
+    "stage_voice": _("a stage channel"),
+    "category": _("a category"),
+    "forum": _("a forum"),
+    "media": _("a media channel"),
+}
 MAX_ADMIN_ROLES = 25
 
 
@@ -91,10 +101,11 @@ def config_set_channel(*, guild_id: int, kind: str, channel_id: int, channel_typ
     if allowed is None:
         raise InvalidConfigValue(_("Unknown channel kind: %(kind)s."), kind=kind)
     if channel_type not in allowed:
-        expected = _("a category") if allowed == {"category"} else _("a text channel")
         raise InvalidConfigValue(
-            _("The %(kind)s setting needs %(expected)s, not a %(type)s channel."),
-            kind=kind, expected=expected, type=channel_type,
+            _("The %(kind)s must be %(expected)s, and that channel is %(actual)s. Nothing was changed."),
+            kind=CHANNEL_LABELS[kind],
+            expected=_("a category") if allowed == {"category"} else _("a text channel"),
+            actual=CHANNEL_TYPE_LABELS.get(channel_type, channel_type),
         )
     config = _ensure(guild_id)
     field = {"log": "log_channel_id", "tickets": "tickets_category_id", "pads": "pads_channel_id"}[kind]

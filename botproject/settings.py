@@ -1,5 +1,6 @@
 """Django settings: every knob comes from the environment (see README "Configuration")."""
 
+import warnings
 from pathlib import Path
 
 import environ
@@ -86,7 +87,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # One connection per bridge thread, kept open; a file (not :memory:) for tests so that the
     # bot's worker threads and the test share the same database.
     _db["CONN_MAX_AGE"] = None
-    _db["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
+    _db["TEST"] = {"NAME": str(BASE_DIR / ".test.sqlite3")}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django closes (returns) after each unit
     # Django gives the pool check_connection, so a connection killed by a server restart is
@@ -137,6 +138,8 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not _collected
+# WhiteNoise warns on every start when STATIC_ROOT does not exist yet; before collectstatic that is normal.
+warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
 WHITENOISE_AUTOREFRESH = DEBUG
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

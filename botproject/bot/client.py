@@ -30,6 +30,7 @@ class CommunityTree(app_commands.CommandTree):
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         # Runs in the task that then runs the command, so the language stays active for all of it.
         await activate_for(interaction)
+        runtime.commands_processed += 1
         bot: CommunityBot = self.client  # type: ignore[assignment]
         if bot.accepting_interactions:
             return True
@@ -132,10 +133,6 @@ class CommunityBot(commands.AutoShardedBot):
             return commands.when_mentioned_or(settings.DISCORD_PREFIX)(bot, message)
         config = await self.guild_config(message.guild.id)
         return commands.when_mentioned_or(config.prefix or settings.DISCORD_PREFIX)(bot, message)
-
-    async def on_interaction(self, interaction: discord.Interaction) -> None:
-        if interaction.type is not discord.InteractionType.autocomplete:
-            runtime.commands_processed += 1
 
     async def on_ready(self) -> None:
         runtime.bot = self

@@ -9,10 +9,12 @@ from django.utils.translation import gettext as _
 
 from . import errors
 from .i18n import activate_for
+from .status import runtime
 
 
 async def _admit(interaction: discord.Interaction) -> bool:
     await activate_for(interaction)
+    runtime.commands_processed += 1
     if interaction.client.accepting_interactions:  # type: ignore[attr-defined]
         return True
     await errors.send_ephemeral(interaction, _("The bot is restarting. Try again in a minute."))
