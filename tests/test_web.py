@@ -38,14 +38,16 @@ def test_status_reports_the_database_size_and_no_bot_in_this_process(client):
 def test_health_is_503_when_the_database_is_down():
     # A real unreachable PostgreSQL server (nothing listens on port 1), in a separate process.
     code = (
-        "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='botproject.settings'; django.setup();"
-        "from django.test import Client; r = Client().get('/health', HTTP_HOST='localhost'); print(r.status_code, r.content.decode())"
+        "import django, os, sys, time; os.environ['DJANGO_SETTINGS_MODULE']='botproject.settings'; django.setup();"
+        "from django.test import Client; t = time.monotonic(); r = Client().get('/health', HTTP_HOST='localhost');"
+        "print(r.status_code, round(time.monotonic() - t, 1), r.content.decode()); sys.stdout.flush(); os._exit(0)"
     )
     env = {**os.environ, "DATABASE_URL": "postgres://postgres@127.0.0.1:1/none"}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
                          check=True, timeout=60)
-    status, body = out.stdout.strip().split(" ", 1)
+    status, seconds, body = out.stdout.strip().split(" ", 2)
     assert status == "503"
+    assert float(seconds) < 5, "a load balancer must hear 503 before it gives up"
     assert json.loads(body)["status"] == "unavailable"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -22,6 +23,7 @@ from .status import runtime
 
 log = logging.getLogger(__name__)
 CONFIG_TTL_SECONDS = 30.0
+IDENTIFY_WINDOW_SECONDS = 5.0
 
 
 class CommunityTree(app_commands.CommandTree):
@@ -70,6 +72,8 @@ class CommunityBot(commands.AutoShardedBot):
         self.accepting_interactions = True
         self.synced_scopes: list[int] = []
         self._configs: dict[int, tuple[float, selectors.ConfigSnapshot]] = {}
+        self._max_concurrency: int | None = None
+        self._identified_at: dict[int, float] = {}
         errors.install(self.tree)
 
     async def setup_hook(self) -> None:
@@ -77,6 +81,23 @@ class CommunityBot(commands.AutoShardedBot):
         for name in self.extension_names:
             await self.load_extension(name)
         await self.sync_commands()
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Space IDENTIFYs as Discord requires: one per 5 s in each `shard_id % max_concurrency` bucket.
+
+        discord.py's default sleeps 5 s before every identify but the first, which makes large bots
+        (max_concurrency > 1) start far slower than allowed and a lone re-identify wait for nothing.
+        """
+        if self._max_concurrency is None:
+            _count, _url, limits = await self.http.get_bot_gateway()
+            self._max_concurrency = max(1, int(limits.get("max_concurrency", 1)))
+        bucket = (shard_id or 0) % self._max_concurrency
+        last = self._identified_at.get(bucket)
+        if last is not None:
+            wait = last + IDENTIFY_WINDOW_SECONDS - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)  # Discord's identify rate limit, not a guess
+        self._identified_at[bucket] = time.monotonic()
 
     async def command_digest(self) -> str:
         """Hash of the translated command payloads, to tell whether Discord needs a new sync."""

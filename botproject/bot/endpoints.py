@@ -16,6 +16,14 @@ async def _pinned_from_client(cls, client, *, gateway=None, **kwargs):  # noqa: 
     return await _original_from_client(cls, client, gateway=_pinned or gateway, **kwargs)
 
 
+DISCORD_API_BASE = "https://discord.com/api/v10"
+
+
+def reset() -> None:
+    """Point discord.py back at Discord itself (tests that start several bots in one process)."""
+    configure(api_base_url=DISCORD_API_BASE, gateway_url=None)
+
+
 def configure(*, api_base_url: str, gateway_url: str | None) -> None:
     """Set the REST base for every route (webhooks and interaction callbacks too) and pin the gateway."""
     global _pinned

@@ -1,0 +1,118 @@
+"""Shared fixtures: one Discord emulator and one bot (started the way runbot starts it) per test module."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from botproject.bot import endpoints
+from botproject.bot.runner import BotRunner
+from tests.emulator import EmulatorThread, World
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class RunningBot:
+    """The bot under test, its emulator and the standard test guild."""
+
+    emulator: EmulatorThread
+    runner: BotRunner
+    world: World
+
+    @property
+    def bot(self):
+        """The discord.py client."""
+        return self.runner.bot
+
+    def slash(self, who: str, command: str, **kwargs):
+        """Run a slash command in the test guild as one of the world's members (owner, admin, member...)."""
+        return self.emulator.slash(self.world.guild_id, getattr(self.world, who), command, **kwargs)
+
+    def click(self, who: str, message, custom_id: str, **kwargs):
+        """Click a button as one of the world's members."""
+        return self.emulator.click(self.world.guild_id, getattr(self.world, who), message, custom_id, **kwargs)
+
+    def select(self, who: str, message, custom_id: str, values: list, **kwargs):
+        """Pick values in a select as one of the world's members."""
+        return self.emulator.select(self.world.guild_id, getattr(self.world, who), message, custom_id, values, **kwargs)
+
+
+def start_runner(emulator: EmulatorThread, **overrides) -> BotRunner:
+    """Start a BotRunner against the emulator on the emulator's loop, as runbot would."""
+    emu = emulator.emu
+    options = {
+        "token": emu.token,
+        "api_base_url": emu.api_url,
+        "gateway_url": emu.gateway_url,
+        "host": "127.0.0.1",
+        "port": 0,
+        "sync_guilds": [],
+        "guild_ready_timeout": 0.0,
+    }
+    options.update(overrides)
+
+    async def start() -> BotRunner:
+        runner = BotRunner(**options)
+        await runner.start()
+        return runner
+
+    return emulator.run(start(), timeout=20)
+
+
+def stop_runner(emulator: EmulatorThread, runner: BotRunner) -> None:
+    """Shut the bot down on the emulator's loop, and un-pin discord.py from this emulator."""
+    try:
+        emulator.run(runner.shutdown(grace=2), timeout=20)
+    finally:
+        endpoints.reset()
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    """A Discord emulator on 127.0.0.1, on its own event-loop thread."""
+    harness = EmulatorThread()
+    yield harness
+    harness.stop()
+
+
+@pytest.fixture(scope="module")
+def running_bot(emulator, django_db_setup, django_db_blocker):
+    """The project's bot, connected to the emulator, with the standard guild; shared by a module's tests."""
+    with django_db_blocker.unblock():
+        world = emulator.build_guild("Test Guild")
+        runner = start_runner(emulator)
+        yield RunningBot(emulator, runner, world)
+        stop_runner(emulator, runner)
+
+
+@pytest.fixture
+def discord_bot(running_bot, transactional_db):
+    """Per test: committed data visible to the bot's threads, and no configuration cached from earlier tests."""
+    running_bot.bot._configs.clear()
+    yield running_bot
+    running_bot.bot._configs.clear()
+
+
+def database_url() -> str:
+    """A DATABASE_URL that points a child process at the test database."""
+    settings_dict = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings_dict['NAME']}"
+    user = settings_dict.get("USER") or "postgres"
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{host}:{port}/{settings_dict['NAME']}"
+
+
+def manage(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
+    """Start `python manage.py ...` as a child process with the test database."""
+    full_env = {**os.environ, "DATABASE_URL": database_url(), "PYTHONUNBUFFERED": "1", **(env or {})}
+    return subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT, env=full_env, text=True, **kwargs)
