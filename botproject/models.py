@@ -1,6 +1,7 @@
 """Core models: the guilds the bot serves, their configuration, grants and blocklist."""
 
-from django.core.validators import MinValueValidator
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -24,6 +25,14 @@ class Guild(models.Model):
     discord_id = snowflake(_("Discord id"), unique=True)
     name = models.CharField(_("name"), max_length=100, blank=True)
     owner_id = snowflake(_("owner id"), null=True, blank=True)
+    member_count = models.PositiveIntegerField(_("members"), null=True, blank=True)
+    staff_users = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="managed_guilds",
+        verbose_name=_("admin site staff"),
+        help_text=_("Staff users of this admin site who may see and edit this guild's data."),
+    )
     joined_at = models.DateTimeField(_("joined at"), auto_now_add=True)
     left_at = models.DateTimeField(_("left at"), null=True, blank=True)
 
@@ -64,11 +73,40 @@ class GuildConfig(models.Model):
     log_channel_id = snowflake(_("log channel"), null=True, blank=True)
     tickets_category_id = snowflake(_("tickets category"), null=True, blank=True)
     pads_channel_id = snowflake(_("pads channel"), null=True, blank=True)
+    # Modules: a module that is off answers its commands with "not enabled here".
+    points_enabled = models.BooleanField(_("points enabled"), default=True)
+    tickets_enabled = models.BooleanField(_("tickets enabled"), default=True)
+    pads_enabled = models.BooleanField(_("pads enabled"), default=True)
+    verification_enabled = models.BooleanField(_("verification enabled"), default=True)
+    # Points limits.
+    points_max_adjustment = models.PositiveIntegerField(
+        _("largest single adjustment"), default=100_000, validators=[MinValueValidator(1)]
+    )
+    points_max_balance = models.BigIntegerField(
+        _("largest balance"), default=1_000_000_000, validators=[MinValueValidator(1)]
+    )
+    points_allow_negative = models.BooleanField(_("allow negative balances"), default=False)
+    # Ticket and pad defaults.
+    tickets_max_open_per_member = models.PositiveSmallIntegerField(
+        _("open tickets per member"), default=1, validators=[MinValueValidator(1), MaxValueValidator(25)]
+    )
+    tickets_delete_delay_seconds = models.PositiveSmallIntegerField(
+        _("seconds before a closed ticket's channel is deleted"), default=5, validators=[MaxValueValidator(3600)]
+    )
+    pads_max_duration_minutes = models.PositiveSmallIntegerField(
+        _("longest pad session (minutes)"), default=120, validators=[MinValueValidator(5), MaxValueValidator(1440)]
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("guild configuration")
         verbose_name_plural = _("guild configurations")
+        constraints = [
+            models.CheckConstraint(condition=Q(points_max_balance__gte=1), name="config_max_balance_positive"),
+            models.CheckConstraint(
+                condition=Q(tickets_max_open_per_member__gte=1), name="config_open_tickets_at_least_one"
+            ),
+        ]
 
     def __str__(self) -> str:
         return str(_("Configuration of %(guild)s") % {"guild": self.guild})
@@ -140,3 +178,122 @@ class CommandSyncState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}: {self.digest[:12]}"
+
+
+class DiscordName(models.Model):
+    """The last name seen on Discord for a role, channel or user, so the admin shows names, not ids."""
+
+    class Kind(models.TextChoices):
+        ROLE = "role", _("role")
+        CHANNEL = "channel", _("channel")
+        USER = "user", _("user")
+
+    guild = models.ForeignKey(Guild, on_delete=models.CASCADE, related_name="names")
+    kind = models.CharField(_("kind"), max_length=7, choices=Kind.choices)
+    discord_id = snowflake(_("Discord id"))
+    name = models.CharField(_("name"), max_length=100)
+    deleted = models.BooleanField(_("deleted on Discord"), default=False)
+    updated_at = models.DateTimeField(_("seen at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("Discord name")
+        verbose_name_plural = _("Discord names")
+        constraints = [models.UniqueConstraint(fields=["guild", "kind", "discord_id"], name="name_unique_per_object")]
+        indexes = [models.Index(fields=["discord_id"], name="name_discord_id")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.discord_id})"
+
+
+class HelperRecord(models.Model):
+    """A member made a helper (the helper role given through the bot); removal keeps the row."""
+
+    guild = models.ForeignKey(Guild, on_delete=models.CASCADE, related_name="helpers")
+    user_id = snowflake(_("user id"))
+    added_by_id = snowflake(_("added by"), null=True, blank=True)
+    added_at = models.DateTimeField(_("added at"), auto_now_add=True)
+    removed_by_id = snowflake(_("removed by"), null=True, blank=True)
+    removed_at = models.DateTimeField(_("removed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("helper")
+        verbose_name_plural = _("helpers")
+        ordering = ["-added_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["guild", "user_id"], condition=Q(removed_at__isnull=True), name="helper_one_active_per_user"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.guild_id}"
+
+
+class AuditEntry(models.Model):
+    """Who changed which setting or grant, from what to what (append-only)."""
+
+    guild = models.ForeignKey(Guild, on_delete=models.CASCADE, related_name="audit_entries")
+    actor_id = snowflake(_("Discord actor"), null=True, blank=True)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("admin site actor")
+    )
+    action = models.CharField(_("action"), max_length=50)
+    target = models.CharField(_("target"), max_length=100, blank=True)
+    before = models.JSONField(_("before"), null=True, blank=True)
+    after = models.JSONField(_("after"), null=True, blank=True)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit log")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target}".strip()
+
+
+class OutboxMessage(models.Model):
+    """A Discord message that must be delivered (log notes, DMs), written in the same transaction as the change.
+
+    The bot delivers pending rows at least once and records the Discord message id, so a restart
+    after delivery never sends it again.
+    """
+
+    class Kind(models.TextChoices):
+        CHANNEL = "channel", _("channel message")
+        DM = "dm", _("direct message")
+        LOG = "log", _("log channel note")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
+        SKIPPED = "skipped", _("skipped")
+
+    guild = models.ForeignKey(Guild, on_delete=models.CASCADE, null=True, blank=True, related_name="outbox")
+    kind = models.CharField(_("kind"), max_length=7, choices=Kind.choices)
+    target_id = snowflake(_("channel or user id"), null=True, blank=True)
+    content = models.TextField(_("content"), max_length=2000, blank=True)
+    embed = models.JSONField(_("embed"), null=True, blank=True)
+    dedupe_key = models.CharField(_("deduplication key"), max_length=150, unique=True, null=True, blank=True)
+    status = models.CharField(_("status"), max_length=7, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    discord_message_id = snowflake(_("Discord message id"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    available_at = models.DateTimeField(_("next attempt at"), db_index=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("outbox message")
+        verbose_name_plural = _("outbox")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "available_at"], name="outbox_due")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="sent") | Q(sent_at__isnull=False), name="outbox_sent_has_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} → {self.target_id or '-'} ({self.get_status_display()})"

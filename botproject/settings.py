@@ -139,7 +139,7 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = not _collected
 # WhiteNoise warns on every start when STATIC_ROOT does not exist yet; before collectstatic that is normal.
-warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
+warnings.filterwarnings("ignore", message="No directory at: .*staticfiles")
 WHITENOISE_AUTOREFRESH = DEBUG
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
