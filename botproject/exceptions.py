@@ -30,3 +30,35 @@ class InvalidConfigValue(DomainError):
     """A configuration value that does not fit (wrong channel type, unknown kind)."""
 
     message = _("That value cannot be used here.")
+
+
+class AlreadyDone(DomainError):
+    """The change is already in place (granted, blocked, helper)."""
+
+    message = _("That is already done.")
+
+
+class NotFound(DomainError):
+    """The thing to change does not exist (no such grant, not blocked)."""
+
+    message = _("Nothing to change: it does not exist.")
+
+
+class ModuleDisabled(DomainError):
+    """The guild switched the module off."""
+
+    message = _("%(module)s is not enabled in this server. An admin can switch it on with /config module.")
+
+
+class BotMissingPermission(DomainError):
+    """The bot lacks a Discord permission it needs for the action."""
+
+    message = _("I am missing the %(permission)s permission%(where)s, so I cannot do that. "
+                "Ask an admin to give my role that permission.")
+
+
+class BotRoleTooLow(DomainError):
+    """A role the bot must manage is not below its highest role."""
+
+    message = _("I cannot manage %(role)s: it is not below my highest role (%(mine)s). "
+                "Move my role above it in Server Settings → Roles, then try again.")

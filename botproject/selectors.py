@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db import connection
 
-from .models import BlockEntry, CommandSyncState, GuildConfig, PermissionGrant
+from .models import BlockEntry, CommandSyncState, GuildConfig, HelperRecord, PermissionGrant
 
 
 class Access(enum.IntEnum):
@@ -19,6 +20,13 @@ class Access(enum.IntEnum):
     STAFF = 3
     ADMIN = 4
     OWNER = 5
+
+
+_PLAIN_FIELDS = (
+    "points_enabled", "tickets_enabled", "pads_enabled", "verification_enabled", "points_max_adjustment",
+    "points_max_balance", "points_allow_negative", "tickets_max_open_per_member", "tickets_delete_delay_seconds",
+    "pads_max_duration_minutes",
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,20 @@ class ConfigSnapshot:
     log_channel_id: int | None = None
     tickets_category_id: int | None = None
     pads_channel_id: int | None = None
+    points_enabled: bool = True
+    tickets_enabled: bool = True
+    pads_enabled: bool = True
+    verification_enabled: bool = True
+    points_max_adjustment: int = 100_000
+    points_max_balance: int = 1_000_000_000
+    points_allow_negative: bool = False
+    tickets_max_open_per_member: int = 1
+    tickets_delete_delay_seconds: int = 5
+    pads_max_duration_minutes: int = 120
+
+    def module_enabled(self, module: str) -> bool:
+        """Whether the guild has the module (points, tickets, pads, verification) switched on."""
+        return bool(getattr(self, f"{module}_enabled"))
 
     @classmethod
     def from_model(cls, config: GuildConfig) -> ConfigSnapshot:
@@ -50,6 +72,7 @@ class ConfigSnapshot:
             log_channel_id=config.log_channel_id,
             tickets_category_id=config.tickets_category_id,
             pads_channel_id=config.pads_channel_id,
+            **{name: getattr(config, name) for name in _PLAIN_FIELDS},
         )
 
 
@@ -101,6 +124,90 @@ def _is_granted(*, guild_id: int, user_id: int, role_ids: set[int]) -> bool:
     return grants.filter(kind=PermissionGrant.Kind.USER, target_id=user_id).exists() or (
         bool(role_ids) and grants.filter(kind=PermissionGrant.Kind.ROLE, target_id__in=role_ids).exists()
     )
+
+
+@dataclass(frozen=True)
+class GrantRow:
+    """One grant, for /permissions list."""
+
+    kind: str
+    target_id: int
+    granted_by_id: int | None
+    created_at: datetime
+
+
+def grants_list(*, guild_id: int) -> list[GrantRow]:
+    """The guild's grants, roles first."""
+    return [
+        GrantRow(g.kind, g.target_id, g.granted_by_id, g.created_at)
+        for g in PermissionGrant.objects.filter(guild__discord_id=guild_id).order_by("kind", "created_at")
+    ]
+
+
+@dataclass(frozen=True)
+class BlockRow:
+    """One block, active or lifted."""
+
+    user_id: int
+    reason: str
+    blocked_by_id: int | None
+    blocked_at: datetime
+    unblocked_by_id: int | None
+    unblocked_at: datetime | None
+
+
+def blocklist(*, guild_id: int, history: int = 10) -> tuple[list[BlockRow], list[BlockRow]]:
+    """The active blocks, and the `history` most recently lifted ones."""
+    rows = BlockEntry.objects.filter(guild__discord_id=guild_id)
+
+    def as_rows(queryset) -> list[BlockRow]:
+        return [BlockRow(b.user_id, b.reason, b.blocked_by_id, b.blocked_at, b.unblocked_by_id, b.unblocked_at)
+                for b in queryset]
+
+    active = as_rows(rows.filter(unblocked_at__isnull=True).order_by("-blocked_at"))
+    lifted = as_rows(rows.filter(unblocked_at__isnull=False).order_by("-unblocked_at")[:history])
+    return active, lifted
+
+
+@dataclass(frozen=True)
+class HelperRow:
+    """A current helper as recorded by /helper add."""
+
+    user_id: int
+    added_by_id: int | None
+    added_at: datetime
+
+
+def helpers_list(*, guild_id: int) -> list[HelperRow]:
+    """Helpers added through the bot and not removed."""
+    return [
+        HelperRow(h.user_id, h.added_by_id, h.added_at)
+        for h in HelperRecord.objects.filter(guild__discord_id=guild_id, removed_at__isnull=True).order_by("added_at")
+    ]
+
+
+@dataclass(frozen=True)
+class HelperStats:
+    """What is known about a helper's work; ticket and points figures arrive with those apps."""
+
+    user_id: int
+    helper_since: datetime | None
+    added_by_id: int | None
+    times_added: int
+    figures: dict[str, int]
+
+
+# Apps add (label, function(guild_id, user_id) -> int) pairs here from their AppConfig.ready().
+HELPER_FIGURES: list[tuple[str, object]] = []
+
+
+def helper_stats(*, guild_id: int, user_id: int) -> HelperStats:
+    """A helper's record and whatever figures the installed apps measure."""
+    records = HelperRecord.objects.filter(guild__discord_id=guild_id, user_id=user_id)
+    current = records.filter(removed_at__isnull=True).first()
+    figures = {str(label): provider(guild_id, user_id) for label, provider in HELPER_FIGURES}
+    return HelperStats(user_id, current.added_at if current else None, current.added_by_id if current else None,
+                       records.count(), figures)
 
 
 def command_sync_digest(*, scope: int) -> str | None:

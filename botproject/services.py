@@ -1,18 +1,29 @@
-"""Writes to core data: guild lifecycle and configuration. Plain, synchronous, one transaction each."""
+"""Writes to core data: guilds, configuration, grants, blocklist, helpers. Plain, synchronous, one transaction each.
+
+Every configuration change and grant is audited (actor, before, after) and announced in the guild's
+log channel through the outbox, in the same transaction.
+"""
 
 from __future__ import annotations
 
-from django.db import transaction
-from django.utils import timezone
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .exceptions import InvalidConfigValue
-from .models import CommandSyncState, Guild, GuildConfig, Language
+from . import outbox
+from .exceptions import AlreadyDone, InvalidConfigValue, NotFound
+from .models import AuditEntry, BlockEntry, CommandSyncState, DiscordName, Guild, GuildConfig, HelperRecord, Language
+from .models import PermissionGrant
 from .selectors import ConfigSnapshot
 
 ROLE_KINDS = ("staff", "helper", "admin", "verified")
 # Which Discord channel types each configurable channel accepts.
 CHANNEL_KINDS = {"log": {"text", "news"}, "tickets": {"category"}, "pads": {"text", "news"}}
+CHANNEL_FIELDS = {"log": "log_channel_id", "tickets": "tickets_category_id", "pads": "pads_channel_id"}
 CHANNEL_LABELS = {"log": _("log channel"), "tickets": _("tickets category"), "pads": _("pads channel")}
 CHANNEL_TYPE_LABELS = {
     "text": _("a text channel"),
@@ -23,33 +34,109 @@ CHANNEL_TYPE_LABELS = {
     "forum": _("a forum"),
     "media": _("a media channel"),
 }
+MODULES = ("points", "tickets", "pads", "verification")
 MAX_ADMIN_ROLES = 25
+# Fields config_update may change (everything an admin edits; not the guild link or timestamps).
+EDITABLE_FIELDS = {
+    "language", "prefix", "staff_role_id", "helper_role_id", "verified_role_id", "admin_role_ids", "log_channel_id",
+    "tickets_category_id", "pads_channel_id", "points_enabled", "tickets_enabled", "pads_enabled",
+    "verification_enabled", "points_max_adjustment", "points_max_balance", "points_allow_negative",
+    "tickets_max_open_per_member", "tickets_delete_delay_seconds", "pads_max_duration_minutes",
+}
 
 
-def _ensure(guild_id: int, name: str | None = None, owner_id: int | None = None) -> GuildConfig:
-    guild, created = Guild.objects.get_or_create(
-        discord_id=guild_id, defaults={"name": name or "", "owner_id": owner_id}
+def _ensure(guild_id: int, name: str | None = None, owner_id: int | None = None,
+            member_count: int | None = None) -> GuildConfig:
+    guild, _created = Guild.objects.get_or_create(
+        discord_id=guild_id, defaults={"name": name or "", "owner_id": owner_id, "member_count": member_count}
     )
     changed = []
-    if name is not None and guild.name != name:
-        guild.name = name
-        changed.append("name")
-    if owner_id is not None and guild.owner_id != owner_id:
-        guild.owner_id = owner_id
-        changed.append("owner_id")
+    for field, value in (("name", name), ("owner_id", owner_id), ("member_count", member_count)):
+        if value is not None and getattr(guild, field) != value:
+            setattr(guild, field, value)
+            changed.append(field)
     if guild.left_at is not None:
         guild.left_at = None
         changed.append("left_at")
     if changed:
         guild.save(update_fields=changed)
-    config, _created = GuildConfig.objects.get_or_create(guild=guild)
+    config, _created = GuildConfig.objects.select_related("guild").get_or_create(guild=guild)
     return config
 
 
+def _actor_text(actor_id: int | None, actor_user) -> str:
+    if actor_id:
+        return f"<@{actor_id}>"
+    if actor_user is not None:
+        return gettext("%(user)s (admin site)") % {"user": actor_user.get_username()}
+    return gettext("the bot")
+
+
+def _audit(config: GuildConfig, *, action: str, target: str = "", before: Any = None, after: Any = None,
+           actor_id: int | None = None, actor_user=None, note: str | None = None) -> AuditEntry:
+    """Record a change and announce it in the guild's log channel (in the guild's language)."""
+    entry = AuditEntry.objects.create(
+        guild=config.guild, actor_id=actor_id, actor_user=actor_user, action=action, target=target,
+        before=before, after=after,
+    )
+    if config.log_channel_id:
+        with translation.override(config.language):
+            text = gettext("🛠️ %(actor)s: %(what)s") % {"actor": _actor_text(actor_id, actor_user), "what": note or action}
+        outbox.enqueue_log(guild=config.guild, channel_id=config.log_channel_id, content=text)
+    return entry
+
+
+def _describe(field: str, value: Any) -> str:
+    if value in (None, "", []):
+        return gettext("not set")
+    if field.endswith("_role_id"):
+        return f"<@&{value}>"
+    if field == "admin_role_ids":
+        return ", ".join(f"<@&{v}>" for v in value)
+    if field.endswith("_channel_id") or field.endswith("_category_id"):
+        return f"<#{value}>"
+    if isinstance(value, bool):
+        return gettext("on") if value else gettext("off")
+    if field == "language" and value in Language.values:
+        return str(Language(value).label)
+    return str(value)
+
+
+def _apply(config: GuildConfig, changes: dict[str, Any], *, actor_id: int | None, actor_user) -> ConfigSnapshot:
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise InvalidConfigValue(_("Unknown setting: %(name)s."), name=", ".join(sorted(unknown)))
+    before = {field: getattr(config, field) for field in changes}
+    for field, value in changes.items():
+        setattr(config, field, value)
+    try:
+        config.full_clean(exclude=["guild"])
+    except ValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        label = GuildConfig._meta.get_field(field).verbose_name if field in EDITABLE_FIELDS else field
+        raise InvalidConfigValue(
+            _("%(setting)s: %(problem)s Nothing was changed."), setting=label, problem=" ".join(messages)
+        ) from None
+    changed = [field for field in changes if before[field] != getattr(config, field)]
+    if changed:
+        config.save(update_fields=[*changed, "updated_at"])
+    with translation.override(config.language):
+        for field in changed:
+            label = GuildConfig._meta.get_field(field).verbose_name
+            note = gettext("%(setting)s changed from %(before)s to %(after)s") % {
+                "setting": label, "before": _describe(field, before[field]),
+                "after": _describe(field, getattr(config, field)),
+            }
+            _audit(config, action="config.change", target=field, before=before[field], after=getattr(config, field),
+                   actor_id=actor_id, actor_user=actor_user, note=note)
+    return ConfigSnapshot.from_model(config)
+
+
 @transaction.atomic
-def guild_ensure(*, guild_id: int, name: str | None = None, owner_id: int | None = None) -> ConfigSnapshot:
+def guild_ensure(*, guild_id: int, name: str | None = None, owner_id: int | None = None,
+                 member_count: int | None = None) -> ConfigSnapshot:
     """Record a guild the bot is in (joined, or seen again at start) and give it a configuration."""
-    return ConfigSnapshot.from_model(_ensure(guild_id, name, owner_id))
+    return ConfigSnapshot.from_model(_ensure(guild_id, name, owner_id, member_count))
 
 
 @transaction.atomic
@@ -59,7 +146,32 @@ def guild_mark_left(*, guild_id: int) -> None:
 
 
 @transaction.atomic
-def config_set_role(*, guild_id: int, kind: str, role_id: int) -> ConfigSnapshot:
+def names_seen(*, guild_id: int, roles: dict[int, str] | None = None, channels: dict[int, str] | None = None,
+               users: dict[int, str] | None = None, deleted: bool = False) -> None:
+    """Remember the names Discord shows for roles, channels and users (for the admin)."""
+    guild = _ensure(guild_id).guild
+    rows = [
+        DiscordName(guild=guild, kind=kind, discord_id=discord_id, name=(name or "")[:100], deleted=deleted)
+        for kind, mapping in ((DiscordName.Kind.ROLE, roles), (DiscordName.Kind.CHANNEL, channels),
+                              (DiscordName.Kind.USER, users))
+        for discord_id, name in (mapping or {}).items()
+    ]
+    if rows:
+        DiscordName.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["guild", "kind", "discord_id"],
+            update_fields=["name", "deleted", "updated_at"],
+        )
+
+
+@transaction.atomic
+def config_update(*, guild_id: int, changes: dict[str, Any], actor_id: int | None = None,
+                  actor_user=None) -> ConfigSnapshot:
+    """Change any editable settings at once (the admin form, module switches, limits); audited."""
+    return _apply(_ensure(guild_id), dict(changes), actor_id=actor_id, actor_user=actor_user)
+
+
+@transaction.atomic
+def config_set_role(*, guild_id: int, kind: str, role_id: int, actor_id: int | None = None) -> ConfigSnapshot:
     """Set the staff, helper or verified role, or add an admin role."""
     if kind not in ROLE_KINDS:
         raise InvalidConfigValue(_("Unknown role kind: %(kind)s."), kind=kind)
@@ -68,34 +180,28 @@ def config_set_role(*, guild_id: int, kind: str, role_id: int) -> ConfigSnapshot
     config = _ensure(guild_id)
     if kind == "admin":
         roles = [int(r) for r in config.admin_role_ids]
-        if role_id not in roles:
-            if len(roles) >= MAX_ADMIN_ROLES:
-                raise InvalidConfigValue(_("A guild can have at most %(max)s admin roles."), max=MAX_ADMIN_ROLES)
-            roles.append(role_id)
-        config.admin_role_ids = roles
-        config.save(update_fields=["admin_role_ids", "updated_at"])
-    else:
-        setattr(config, f"{kind}_role_id", role_id)
-        config.save(update_fields=[f"{kind}_role_id", "updated_at"])
-    return ConfigSnapshot.from_model(config)
+        if role_id in roles:
+            return ConfigSnapshot.from_model(config)
+        if len(roles) >= MAX_ADMIN_ROLES:
+            raise InvalidConfigValue(_("A guild can have at most %(max)s admin roles."), max=MAX_ADMIN_ROLES)
+        return _apply(config, {"admin_role_ids": [*roles, role_id]}, actor_id=actor_id, actor_user=None)
+    return _apply(config, {f"{kind}_role_id": role_id}, actor_id=actor_id, actor_user=None)
 
 
 @transaction.atomic
-def config_set_admin_roles(*, guild_id: int, role_ids: list[int]) -> ConfigSnapshot:
+def config_set_admin_roles(*, guild_id: int, role_ids: list[int], actor_id: int | None = None) -> ConfigSnapshot:
     """Replace the admin roles with exactly `role_ids`."""
     unique = list(dict.fromkeys(int(r) for r in role_ids))
     if guild_id in unique:
         raise InvalidConfigValue(_("@everyone cannot be used as a configured role."))
     if len(unique) > MAX_ADMIN_ROLES:
         raise InvalidConfigValue(_("A guild can have at most %(max)s admin roles."), max=MAX_ADMIN_ROLES)
-    config = _ensure(guild_id)
-    config.admin_role_ids = unique
-    config.save(update_fields=["admin_role_ids", "updated_at"])
-    return ConfigSnapshot.from_model(config)
+    return _apply(_ensure(guild_id), {"admin_role_ids": unique}, actor_id=actor_id, actor_user=None)
 
 
 @transaction.atomic
-def config_set_channel(*, guild_id: int, kind: str, channel_id: int, channel_type: str) -> ConfigSnapshot:
+def config_set_channel(*, guild_id: int, kind: str, channel_id: int, channel_type: str,
+                       actor_id: int | None = None) -> ConfigSnapshot:
     """Set the log channel, the tickets category or the pads channel, checking the channel's type."""
     allowed = CHANNEL_KINDS.get(kind)
     if allowed is None:
@@ -107,22 +213,131 @@ def config_set_channel(*, guild_id: int, kind: str, channel_id: int, channel_typ
             expected=_("a category") if allowed == {"category"} else _("a text channel"),
             actual=CHANNEL_TYPE_LABELS.get(channel_type, channel_type),
         )
-    config = _ensure(guild_id)
-    field = {"log": "log_channel_id", "tickets": "tickets_category_id", "pads": "pads_channel_id"}[kind]
-    setattr(config, field, channel_id)
-    config.save(update_fields=[field, "updated_at"])
-    return ConfigSnapshot.from_model(config)
+    return _apply(_ensure(guild_id), {CHANNEL_FIELDS[kind]: channel_id}, actor_id=actor_id, actor_user=None)
 
 
 @transaction.atomic
-def config_set_language(*, guild_id: int, language: str) -> ConfigSnapshot:
+def config_set_language(*, guild_id: int, language: str, actor_id: int | None = None) -> ConfigSnapshot:
     """Set the guild's default language."""
     if language not in Language.values:
         raise InvalidConfigValue(_("Unknown language: %(language)s."), language=language)
+    return _apply(_ensure(guild_id), {"language": language}, actor_id=actor_id, actor_user=None)
+
+
+@transaction.atomic
+def config_set_module(*, guild_id: int, module: str, enabled: bool, actor_id: int | None = None) -> ConfigSnapshot:
+    """Switch a module (points, tickets, pads, verification) on or off for the guild."""
+    if module not in MODULES:
+        raise InvalidConfigValue(_("Unknown module: %(module)s."), module=module)
+    return _apply(_ensure(guild_id), {f"{module}_enabled": enabled}, actor_id=actor_id, actor_user=None)
+
+
+@transaction.atomic
+def grant_add(*, guild_id: int, kind: str, target_id: int, actor_id: int | None = None) -> PermissionGrant:
+    """Grant a role or a user the restricted commands (pads)."""
+    if kind not in PermissionGrant.Kind.values:
+        raise InvalidConfigValue(_("Unknown grant kind: %(kind)s."), kind=kind)
+    if kind == PermissionGrant.Kind.ROLE and target_id == guild_id:
+        raise InvalidConfigValue(_("Grant roles one by one; @everyone cannot be granted."))
     config = _ensure(guild_id)
-    config.language = language
-    config.save(update_fields=["language", "updated_at"])
-    return ConfigSnapshot.from_model(config)
+    mention = f"<@&{target_id}>" if kind == PermissionGrant.Kind.ROLE else f"<@{target_id}>"
+    try:
+        with transaction.atomic():
+            grant = PermissionGrant.objects.create(
+                guild=config.guild, kind=kind, target_id=target_id, granted_by_id=actor_id
+            )
+    except IntegrityError:
+        raise AlreadyDone(_("%(target)s already has access."), target=mention) from None
+    with translation.override(config.language):
+        note = gettext("granted access to %(target)s") % {"target": mention}
+    _audit(config, action="grant.add", target=f"{kind}:{target_id}", after={"kind": kind, "target_id": target_id},
+           actor_id=actor_id, note=note)
+    return grant
+
+
+@transaction.atomic
+def grant_revoke(*, guild_id: int, kind: str, target_id: int, actor_id: int | None = None, actor_user=None) -> None:
+    """Take a grant back."""
+    config = _ensure(guild_id)
+    mention = f"<@&{target_id}>" if kind == PermissionGrant.Kind.ROLE else f"<@{target_id}>"
+    deleted, _rows = PermissionGrant.objects.filter(guild=config.guild, kind=kind, target_id=target_id).delete()
+    if not deleted:
+        raise NotFound(_("%(target)s has no grant to revoke."), target=mention)
+    with translation.override(config.language):
+        note = gettext("revoked the access of %(target)s") % {"target": mention}
+    _audit(config, action="grant.revoke", target=f"{kind}:{target_id}", before={"kind": kind, "target_id": target_id},
+           actor_id=actor_id, actor_user=actor_user, note=note)
+
+
+@transaction.atomic
+def block_add(*, guild_id: int, user_id: int, reason: str, actor_id: int | None = None) -> BlockEntry:
+    """Block a member from member-facing actions; the row stays as history after an unblock."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidConfigValue(_("Give a reason for the block."))
+    if len(reason) > 500:
+        raise InvalidConfigValue(_("The reason is too long (at most %(max)s characters)."), max=500)
+    config = _ensure(guild_id)
+    try:
+        with transaction.atomic():
+            entry = BlockEntry.objects.create(guild=config.guild, user_id=user_id, reason=reason, blocked_by_id=actor_id)
+    except IntegrityError:
+        raise AlreadyDone(_("<@%(user)s> is already blocked."), user=user_id) from None
+    with translation.override(config.language):
+        note = gettext("blocked <@%(user)s>: %(reason)s") % {"user": user_id, "reason": reason}
+    _audit(config, action="block.add", target=f"user:{user_id}", after={"reason": reason}, actor_id=actor_id, note=note)
+    return entry
+
+
+@transaction.atomic
+def block_remove(*, guild_id: int, user_id: int, actor_id: int | None = None, actor_user=None) -> BlockEntry:
+    """Lift a block; the entry keeps who unblocked and when."""
+    config = _ensure(guild_id)
+    entry = BlockEntry.objects.select_for_update().filter(
+        guild=config.guild, user_id=user_id, unblocked_at__isnull=True
+    ).first()
+    if entry is None:
+        raise NotFound(_("<@%(user)s> is not blocked."), user=user_id)
+    entry.unblocked_at = timezone.now()
+    entry.unblocked_by_id = actor_id
+    entry.save(update_fields=["unblocked_at", "unblocked_by_id"])
+    with translation.override(config.language):
+        note = gettext("unblocked <@%(user)s>") % {"user": user_id}
+    _audit(config, action="block.remove", target=f"user:{user_id}", before={"reason": entry.reason},
+           actor_id=actor_id, actor_user=actor_user, note=note)
+    return entry
+
+
+@transaction.atomic
+def helper_add(*, guild_id: int, user_id: int, actor_id: int | None = None) -> HelperRecord:
+    """Record that a member was made a helper (the cog gives the helper role on Discord first)."""
+    config = _ensure(guild_id)
+    try:
+        with transaction.atomic():
+            record = HelperRecord.objects.create(guild=config.guild, user_id=user_id, added_by_id=actor_id)
+    except IntegrityError:
+        raise AlreadyDone(_("<@%(user)s> is already a helper."), user=user_id) from None
+    with translation.override(config.language):
+        note = gettext("made <@%(user)s> a helper") % {"user": user_id}
+    _audit(config, action="helper.add", target=f"user:{user_id}", actor_id=actor_id, note=note)
+    return record
+
+
+@transaction.atomic
+def helper_remove(*, guild_id: int, user_id: int, actor_id: int | None = None) -> HelperRecord | None:
+    """Record that a member stopped being a helper (None when they had the role without a record)."""
+    config = _ensure(guild_id)
+    record = HelperRecord.objects.select_for_update().filter(
+        guild=config.guild, user_id=user_id, removed_at__isnull=True
+    ).first()
+    if record is not None:
+        record.removed_at = timezone.now()
+        record.removed_by_id = actor_id
+        record.save(update_fields=["removed_at", "removed_by_id"])
+    with translation.override(config.language):
+        note = gettext("removed <@%(user)s> from the helpers") % {"user": user_id}
+    _audit(config, action="helper.remove", target=f"user:{user_id}", actor_id=actor_id, note=note)
+    return record
 
 
 @transaction.atomic

@@ -1,5 +1,6 @@
 """Django settings: every knob comes from the environment (see README "Configuration")."""
 
+import os
 import warnings
 from pathlib import Path
 
@@ -87,7 +88,8 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # One connection per bridge thread, kept open; a file (not :memory:) for tests so that the
     # bot's worker threads and the test share the same database.
     _db["CONN_MAX_AGE"] = None
-    _db["TEST"] = {"NAME": str(BASE_DIR / ".test.sqlite3")}
+    # Per process, so two test runs in one checkout never share (and clobber) a test database.
+    _db["TEST"] = {"NAME": str(BASE_DIR / f".test-{os.getpid()}.sqlite3")}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django closes (returns) after each unit
     # Django gives the pool check_connection, so a connection killed by a server restart is

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from . import services
 from .bot.checks import require
 from .bot.db import db_call
+from .bot.preflight import require_manageable_role
 from .bot.ui import SafeDynamicItem
 from .selectors import Access, ConfigSnapshot
 
@@ -98,12 +99,13 @@ class SetupRoleSelect(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.RoleSel
         roles = self.item.values
         if self.field == "admin":
             config = await db_call(services.config_set_admin_roles)(
-                guild_id=interaction.guild_id, role_ids=[r.id for r in roles]
+                guild_id=interaction.guild_id, role_ids=[r.id for r in roles], actor_id=interaction.user.id
             )
         else:
-            assignable_role_check(interaction, roles[0], self.field)
+            if self.field in ("helper", "verified"):
+                require_manageable_role(interaction.guild, roles[0])  # the bot hands these roles out
             config = await db_call(services.config_set_role)(
-                guild_id=interaction.guild_id, kind=self.field, role_id=roles[0].id
+                guild_id=interaction.guild_id, kind=self.field, role_id=roles[0].id, actor_id=interaction.user.id
             )
         await show_setup_page(interaction, config, page=1)
 
@@ -134,7 +136,8 @@ class SetupChannelSelect(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Chan
         await require(interaction, Access.ADMIN)
         channel = self.item.values[0]
         config = await db_call(services.config_set_channel)(
-            guild_id=interaction.guild_id, kind=self.field, channel_id=channel.id, channel_type=channel.type.name
+            guild_id=interaction.guild_id, kind=self.field, channel_id=channel.id, channel_type=channel.type.name,
+            actor_id=interaction.user.id,
         )
         await show_setup_page(interaction, config, page=2)
 
@@ -162,7 +165,7 @@ class SetupLanguageSelect(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Sel
     async def run(self, interaction: discord.Interaction) -> None:
         await require(interaction, Access.ADMIN)
         config = await db_call(services.config_set_language)(
-            guild_id=interaction.guild_id, language=self.item.values[0]
+            guild_id=interaction.guild_id, language=self.item.values[0], actor_id=interaction.user.id
         )
         await show_setup_page(interaction, config, page=2)
 
@@ -185,24 +188,6 @@ class SetupPageButton(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button]
 
 
 DYNAMIC_ITEMS = (SetupRoleSelect, SetupChannelSelect, SetupLanguageSelect, SetupPageButton)
-
-
-def assignable_role_check(interaction: discord.Interaction, role: discord.Role, field: str) -> None:
-    """Refuse a helper or verified role the bot could not hand out (managed, or above the bot's top role)."""
-    from .exceptions import InvalidConfigValue
-
-    if field not in ("helper", "verified"):
-        return
-    me = interaction.guild.me if interaction.guild else None
-    if role.managed:
-        raise InvalidConfigValue(_("%(role)s is managed by an integration and cannot be given to members."),
-                                 role=role.name)
-    if me is not None and role >= me.top_role:
-        raise InvalidConfigValue(
-            _("I cannot give %(role)s: it is not below my highest role (%(mine)s). "
-              "Move my role above it in Server Settings → Roles, then try again."),
-            role=role.name, mine=me.top_role.name,
-        )
 
 
 def setup_embed(config: ConfigSnapshot) -> discord.Embed:

@@ -40,7 +40,7 @@ def test_services_and_selectors_never_import_discord(path):
     assert not any(name == "discord" or name.startswith("discord.") for name in _imports(path))
 
 
-@pytest.mark.parametrize("path", _files("cogs.py") + _files("ui.py"), ids=str)
+@pytest.mark.parametrize("path", _files("cogs.py") + _files("ui.py") + _files("cogs/*.py"), ids=str)
 def test_discord_surface_never_touches_the_orm(path):
     assert ".objects." not in path.read_text(encoding="utf-8")
     assert not any(name.endswith("models") for name in _imports(path)), "cogs/ui go through services and selectors"

@@ -4,6 +4,7 @@ import pytest
 
 from botproject.bot.status import runtime
 from botproject.models import Guild, GuildConfig
+from tests.conftest import IMPLEMENTED_COMMANDS
 from tests.emulator import CommandHidden
 
 
@@ -18,9 +19,9 @@ def _field(rec, name):
 
 def test_ready_guild_recorded_and_exactly_the_implemented_commands_synced(discord_bot):
     emu = discord_bot.emulator
-    assert {c["name"] for c in emu.commands()} == {"status", "setup", "config"}
+    assert {c["name"] for c in emu.commands()} == IMPLEMENTED_COMMANDS
     config = {c["name"]: c for c in emu.commands()}["config"]
-    assert [o["name"] for o in config["options"]] == ["show", "role", "channel", "language"]
+    assert [o["name"] for o in config["options"]] == ["show", "role", "channel", "language", "module"]
     assert int(config["default_member_permissions"]) == 1 << 5  # Manage Server
     assert config["name_localizations"]["vi"] == "cấu-hình"
     # The guild seen at start was recorded (the flush between tests may have removed it: ask again).
@@ -133,7 +134,7 @@ def test_config_role_sets_and_refuses_roles_the_bot_cannot_give(discord_bot):
 
     high = emu.add_role(world.guild_id, "Above the bot", 0, position=50)
     refused = discord_bot.slash("admin", "config role", kind="verified", role=high.id)
-    assert refused.content.startswith("I cannot give Above the bot: it is not below my highest role")
+    assert refused.content.startswith("I cannot manage Above the bot: it is not below my highest role")
     assert _config(world).verified_role_id is None
 
     everyone = discord_bot.slash("admin", "config role", kind="staff", role=world.everyone_role)

@@ -12,7 +12,7 @@ from django.conf import settings
 
 from botproject.models import CommandSyncState
 from botproject.bot import endpoints
-from tests.conftest import manage, start_runner, stop_runner
+from tests.conftest import IMPLEMENTED_COMMANDS, manage, start_runner, stop_runner
 from tests.emulator import EmulatorThread
 
 READY = re.compile(r"ready in (?P<seconds>[\d.]+) s; HTTP on port (?P<port>\d+)")
@@ -177,7 +177,7 @@ def test_global_commands_sync_only_when_the_set_changed_and_dev_guilds_every_sta
         for _ in range(2):
             stop_runner(harness, start_runner(harness, sync_guilds=[world.guild_id]))
         assert emu.command_syncs[world.guild_id] == 2
-        assert {c["name"] for c in emu.commands(world.guild_id)} == {"status", "setup", "config"}
+        assert {c["name"] for c in emu.commands(world.guild_id)} == IMPLEMENTED_COMMANDS
     finally:
         harness.stop()
 

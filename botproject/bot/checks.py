@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 from django.utils.translation import gettext_lazy as _
 
-from botproject.exceptions import DomainError, NotAllowed
+from botproject.exceptions import DomainError, ModuleDisabled, NotAllowed
 from botproject.selectors import Access, MemberAccess, member_access
 
 from .db import db_call
@@ -46,9 +46,21 @@ async def access_of(interaction: discord.Interaction) -> MemberAccess:
     )
 
 
-async def require(interaction: discord.Interaction, level: Access, *, refuse_blocked: bool = False) -> MemberAccess:
-    """Return the member's access, or raise a refusal naming what is needed."""
+MODULE_LABELS = {
+    "points": _("Points"),
+    "tickets": _("Tickets"),
+    "pads": _("Pads"),
+    "verification": _("Verification"),
+}
+
+
+async def require(
+    interaction: discord.Interaction, level: Access, *, refuse_blocked: bool = False, module: str | None = None
+) -> MemberAccess:
+    """Return the member's access, or raise a refusal naming what is needed (module, block, level)."""
     access = await access_of(interaction)
+    if module is not None and not access.config.module_enabled(module):
+        raise ModuleDisabled(module=MODULE_LABELS[module])
     if refuse_blocked and access.blocked and not access.at_least(Access.STAFF):
         raise Blocked()
     if not access.at_least(level):

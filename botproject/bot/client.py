@@ -139,6 +139,17 @@ class CommunityBot(commands.AutoShardedBot):
         self._configs[guild_id] = (now, config)
         return config
 
+    async def post_log(self, guild_id: int, text: str) -> None:
+        """Post a note in the guild's log channel now (best effort; must-deliver notes use the outbox)."""
+        config = await self.guild_config(guild_id)
+        channel = self.get_channel(config.log_channel_id) if config.log_channel_id else None
+        if not isinstance(channel, discord.abc.Messageable):
+            return
+        try:
+            await channel.send(text[:2000], allowed_mentions=discord.AllowedMentions.none())
+        except discord.HTTPException:
+            log.warning("could not post to the log channel of guild %s", guild_id, exc_info=True)
+
     def remember_config(self, config: selectors.ConfigSnapshot) -> None:
         """Replace the cached configuration after this process changed it."""
         self._configs[config.guild_id] = (time.monotonic(), config)

@@ -10,7 +10,7 @@ from discord import app_commands
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from botproject.exceptions import DomainError
+from botproject.exceptions import BotMissingPermission, BotRoleTooLow, DomainError
 
 from .status import runtime
 
@@ -54,11 +54,28 @@ def message_for(error: BaseException) -> tuple[str, bool]:
 
 
 async def report(interaction: discord.Interaction, error: BaseException) -> None:
-    """Tell the member what went wrong, in their language."""
+    """Tell the member what went wrong, in their language; tell the log channel when the bot lacks a permission."""
     error = _unwrap(error)
-    with translation.override(await interaction.client.language_for(interaction)):  # type: ignore[attr-defined]
+    bot = interaction.client
+    with translation.override(await bot.language_for(interaction)):  # type: ignore[attr-defined]
         text, _expected = message_for(error)
     await send_ephemeral(interaction, text)
+    if interaction.guild_id and isinstance(error, (BotMissingPermission, BotRoleTooLow, discord.Forbidden)):
+        # The most common support burden: make sure the admins hear about it, in the guild's language.
+        config = await bot.guild_config(interaction.guild_id)  # type: ignore[attr-defined]
+        with translation.override(config.language):
+            problem, _expected = message_for(error)
+            note = _("⚠️ %(user)s could not use %(what)s: %(problem)s") % {
+                "user": interaction.user.mention, "what": _what(interaction), "problem": problem,
+            }
+        await bot.post_log(interaction.guild_id, note)  # type: ignore[attr-defined]
+
+
+def _what(interaction: discord.Interaction) -> str:
+    command = interaction.command
+    if command is not None:
+        return f"/{command.qualified_name}"
+    return _("a button or menu")
 
 
 def install(tree: app_commands.CommandTree) -> None:

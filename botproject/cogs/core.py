@@ -11,12 +11,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from django.utils.translation import pgettext_lazy
 
-from . import selectors, services, ui
-from .bot.checks import require
-from .bot.db import db_call
-from .bot.status import runtime
-from .exceptions import InvalidConfigValue
-from .selectors import Access
+from .. import selectors, services, ui
+from ..bot.checks import MODULE_LABELS, require
+from ..bot.preflight import require_manageable_role
+from ..bot.db import db_call
+from ..bot.status import runtime
+from ..exceptions import InvalidConfigValue
+from ..selectors import Access
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,9 @@ NAMES = (
     pgettext_lazy("discord command name", "language"),
     pgettext_lazy("discord command name", "kind"),
     pgettext_lazy("discord command name", "value"),
+    pgettext_lazy("discord command name", "module"),
+    pgettext_lazy("discord command name", "name"),
+    pgettext_lazy("discord command name", "enabled"),
 )
 
 
@@ -79,8 +83,11 @@ class ConfigGroup(app_commands.Group):
         await require(interaction, Access.ADMIN)
         if role.is_default():
             raise InvalidConfigValue(_("@everyone cannot be used as a configured role."))
-        ui.assignable_role_check(interaction, role, kind.value)
-        config = await db_call(services.config_set_role)(guild_id=interaction.guild_id, kind=kind.value, role_id=role.id)
+        if kind.value in ("helper", "verified"):
+            require_manageable_role(interaction.guild, role)  # the bot hands these roles out
+        config = await db_call(services.config_set_role)(
+            guild_id=interaction.guild_id, kind=kind.value, role_id=role.id, actor_id=interaction.user.id
+        )
         interaction.client.remember_config(config)  # type: ignore[attr-defined]
         text = (_("%(role)s added to the admin roles.") if kind.value == "admin"
                 else _("%(kind)s role set to %(role)s.")) % {"role": role.mention, "kind": _(kind.name)}
@@ -98,7 +105,8 @@ class ConfigGroup(app_commands.Group):
     ) -> None:
         await require(interaction, Access.ADMIN)
         config = await db_call(services.config_set_channel)(
-            guild_id=interaction.guild_id, kind=kind.value, channel_id=channel.id, channel_type=channel.type.name
+            guild_id=interaction.guild_id, kind=kind.value, channel_id=channel.id, channel_type=channel.type.name,
+            actor_id=interaction.user.id,
         )
         interaction.client.remember_config(config)  # type: ignore[attr-defined]
         text = _("%(kind)s set to %(channel)s.") % {"kind": _(kind.name), "channel": channel.mention}
@@ -112,11 +120,30 @@ class ConfigGroup(app_commands.Group):
     ])
     async def language(self, interaction: discord.Interaction, value: app_commands.Choice[str]) -> None:
         await require(interaction, Access.ADMIN)
-        config = await db_call(services.config_set_language)(guild_id=interaction.guild_id, language=value.value)
+        config = await db_call(services.config_set_language)(
+            guild_id=interaction.guild_id, language=value.value, actor_id=interaction.user.id
+        )
         interaction.client.remember_config(config)  # type: ignore[attr-defined]
         await interaction.response.send_message(
             _("Default language set to %(language)s.") % {"language": value.name}, ephemeral=True
         )
+
+    @app_commands.command(name="module", description=gettext_noop("Switch a module on or off in this server"))
+    @app_commands.describe(name=gettext_noop("The module"), enabled=gettext_noop("On or off"))
+    @app_commands.choices(name=[
+        app_commands.Choice(name=gettext_noop("points"), value="points"),
+        app_commands.Choice(name=gettext_noop("tickets"), value="tickets"),
+        app_commands.Choice(name=gettext_noop("pads"), value="pads"),
+        app_commands.Choice(name=gettext_noop("verification"), value="verification"),
+    ])
+    async def module_(self, interaction: discord.Interaction, name: app_commands.Choice[str], enabled: bool) -> None:
+        await require(interaction, Access.ADMIN)
+        config = await db_call(services.config_set_module)(
+            guild_id=interaction.guild_id, module=name.value, enabled=enabled, actor_id=interaction.user.id
+        )
+        interaction.client.remember_config(config)  # type: ignore[attr-defined]
+        text = _("%(module)s is now on.") if enabled else _("%(module)s is now off: its commands answer that it is not enabled here.")
+        await interaction.response.send_message(text % {"module": MODULE_LABELS[name.value]}, ephemeral=True)
 
 
 class CoreCog(commands.Cog):
@@ -139,9 +166,35 @@ class CoreCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_guild_available(self, guild: discord.Guild) -> None:
-        self.bot.remember_config(
-            await db_call(services.guild_ensure)(guild_id=guild.id, name=guild.name, owner_id=guild.owner_id)
+        self.bot.remember_config(await db_call(services.guild_ensure)(
+            guild_id=guild.id, name=guild.name, owner_id=guild.owner_id, member_count=guild.member_count
+        ))
+        await db_call(services.names_seen)(
+            guild_id=guild.id,
+            roles={role.id: role.name for role in guild.roles if not role.is_default()},
+            channels={channel.id: channel.name for channel in guild.channels},
         )
+
+    @commands.Cog.listener("on_guild_role_create")
+    @commands.Cog.listener("on_guild_role_update")
+    async def remember_role(self, *roles: discord.Role) -> None:
+        role = roles[-1]
+        await db_call(services.names_seen)(guild_id=role.guild.id, roles={role.id: role.name})
+
+    @commands.Cog.listener()
+    async def on_guild_role_delete(self, role: discord.Role) -> None:
+        await db_call(services.names_seen)(guild_id=role.guild.id, roles={role.id: role.name}, deleted=True)
+
+    @commands.Cog.listener("on_guild_channel_create")
+    @commands.Cog.listener("on_guild_channel_update")
+    async def remember_channel(self, *channels: discord.abc.GuildChannel) -> None:
+        channel = channels[-1]
+        await db_call(services.names_seen)(guild_id=channel.guild.id, channels={channel.id: channel.name})
+
+    @commands.Cog.listener()
+    async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        await db_call(services.names_seen)(guild_id=channel.guild.id, channels={channel.id: channel.name},
+                                           deleted=True)
 
     @commands.Cog.listener()
     async def on_guild_join(self, guild: discord.Guild) -> None:
@@ -173,10 +226,3 @@ class CoreCog(commands.Cog):
         config = await db_call(services.guild_ensure)(guild_id=interaction.guild_id)
         self.bot.remember_config(config)
         await interaction.response.send_message(embed=ui.setup_embed(config), view=ui.setup_view(config, page=1), ephemeral=True)
-
-
-async def setup(bot: commands.Bot) -> None:
-    """Register the core commands and the wizard's persistent components."""
-    await bot.add_cog(CoreCog(bot))
-    bot.tree.add_command(ConfigGroup())
-    bot.add_dynamic_items(*ui.DYNAMIC_ITEMS)

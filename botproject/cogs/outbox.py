@@ -1,0 +1,116 @@
+"""Deliver the outbox: log notes, channel messages and DMs written by services and the admin."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+from discord.ext import commands
+
+from .. import outbox
+from ..bot.db import db_call
+
+log = logging.getLogger(__name__)
+SWEEP_SECONDS = 30.0
+BATCH = 20
+# Discord errors that will not get better by retrying: unknown channel/user, missing access, DMs closed.
+PERMANENT_CODES = {10003, 10013, 50001, 50007, 50013}
+
+
+class OutboxCog(commands.Cog):
+    """Sends pending outbox rows when woken (same process or channel layer) and on a periodic sweep."""
+
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+        self.wake = asyncio.Event()
+        self.delivered = 0
+        self._worker: asyncio.Task | None = None
+        self._listener: asyncio.Task | None = None
+
+    async def cog_load(self) -> None:
+        loop = asyncio.get_running_loop()
+        outbox.set_waker(lambda: loop.call_soon_threadsafe(self.wake.set))
+        self._worker = asyncio.create_task(self._deliver_forever(), name="outbox-worker")
+        self._listener = asyncio.create_task(self._listen_to_channel_layer(), name="outbox-channel-layer")
+
+    async def cog_unload(self) -> None:
+        outbox.set_waker(None)
+        for task in (self._worker, self._listener):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in (self._worker, self._listener) if t), return_exceptions=True)
+
+    async def _listen_to_channel_layer(self) -> None:
+        """Wake-ups from other processes (the admin in a split deployment); only with channels-redis."""
+        from django.conf import settings
+
+        if not settings.REDIS_URL:
+            return
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        while True:
+            try:
+                await layer.receive(outbox.CHANNEL)
+                self.wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - Redis away: the periodic sweep still delivers
+                log.warning("outbox channel layer receive failed; relying on the sweep", exc_info=True)
+                return
+
+    async def _deliver_forever(self) -> None:
+        await self.bot.wait_until_ready()
+        while True:
+            try:
+                sent = await self.deliver_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - never let the worker die; the rows stay pending
+                log.exception("outbox delivery failed")
+                sent = 0
+            if sent < BATCH:
+                self.wake.clear()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), timeout=SWEEP_SECONDS)
+                except asyncio.TimeoutError:
+                    pass  # the periodic sweep
+
+    async def deliver_due(self) -> int:
+        """Claim and send one batch; return how many rows were claimed."""
+        items = await db_call(outbox.outbox_claim)(
+            limit=BATCH, shard_count=self.bot.shard_count, shard_ids=self.bot.shard_ids
+        )
+        for item in items:
+            await self._deliver(item)
+        return len(items)
+
+    async def _deliver(self, item: outbox.OutboxItem) -> None:
+        try:
+            destination = await self._destination(item)
+            if destination is None:
+                await db_call(outbox.outbox_skip)(message_id=item.id, reason="no destination")
+                return
+            embed = discord.Embed.from_dict(item.embed) if item.embed else None
+            message = await destination.send(item.content or None, embed=embed,
+                                             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False,
+                                                                                      users=True))
+        except discord.HTTPException as error:
+            permanent = getattr(error, "code", 0) in PERMANENT_CODES
+            await db_call(outbox.outbox_mark_failed)(message_id=item.id, error=f"{error.status} {error.code}: "
+                                                     f"{error.text}", permanent=permanent)
+            return
+        await db_call(outbox.outbox_mark_sent)(message_id=item.id, discord_message_id=message.id)
+        self.delivered += 1
+
+    async def _destination(self, item: outbox.OutboxItem) -> discord.abc.Messageable | None:
+        if item.target_id is None:
+            return None
+        if item.kind == "dm":
+            user = self.bot.get_user(item.target_id) or await self.bot.fetch_user(item.target_id)
+            return user
+        channel = self.bot.get_channel(item.target_id)
+        if channel is None:
+            channel = await self.bot.fetch_channel(item.target_id)
+        return channel if isinstance(channel, discord.abc.Messageable) else None

@@ -1,0 +1,151 @@
+"""The durable outbox: Discord messages that must go out are rows written with the change that causes them.
+
+Writers call `enqueue_*` inside their transaction; after commit the bot is woken (directly when it
+runs in this process, through the channel layer otherwise) and a periodic sweep catches the rest.
+The bot claims due rows with a lease, sends them, and records the Discord message id.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .models import Guild, OutboxMessage
+
+log = logging.getLogger(__name__)
+CHANNEL = "bot.outbox"
+LEASE = timedelta(seconds=60)  # a claimed row not marked by then is tried again (at-least-once)
+MAX_ATTEMPTS = 8
+
+_waker: Callable[[], None] | None = None
+_waker_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """What the bot needs to deliver one row."""
+
+    id: int
+    kind: str
+    guild_id: int | None
+    target_id: int | None
+    content: str
+    embed: dict[str, Any] | None
+    attempts: int
+
+
+def set_waker(waker: Callable[[], None] | None) -> None:
+    """Register the running bot's thread-safe wake-up (None when it stops)."""
+    global _waker
+    with _waker_lock:
+        _waker = waker
+
+
+def wake() -> None:
+    """Tell the bot there is something to deliver."""
+    with _waker_lock:
+        waker = _waker
+    if waker is not None:
+        waker()
+    elif settings.REDIS_URL:
+        # The bot runs in another process: the channel layer carries the wake-up (at most once;
+        # the sweep covers a lost one).
+        from asgiref.sync import async_to_sync
+        from channels.layers import get_channel_layer
+
+        try:
+            async_to_sync(get_channel_layer().send)(CHANNEL, {"type": "outbox.wake"})
+        except Exception:  # noqa: BLE001 - the periodic sweep delivers anyway
+            log.warning("could not wake the bot through the channel layer", exc_info=True)
+
+
+def _enqueue(**fields: Any) -> OutboxMessage:
+    message = OutboxMessage.objects.create(available_at=timezone.now(), **fields)
+    transaction.on_commit(wake)
+    return message
+
+
+def enqueue_log(*, guild: Guild, channel_id: int, content: str, embed: dict | None = None,
+                dedupe_key: str | None = None) -> OutboxMessage:
+    """Queue a note for a guild's log channel."""
+    return _enqueue(guild=guild, kind=OutboxMessage.Kind.LOG, target_id=channel_id, content=content[:2000],
+                    embed=embed, dedupe_key=dedupe_key)
+
+
+def enqueue_channel(*, guild: Guild, channel_id: int, content: str, embed: dict | None = None,
+                    dedupe_key: str | None = None) -> OutboxMessage:
+    """Queue a message for a guild channel."""
+    return _enqueue(guild=guild, kind=OutboxMessage.Kind.CHANNEL, target_id=channel_id, content=content[:2000],
+                    embed=embed, dedupe_key=dedupe_key)
+
+
+def enqueue_dm(*, guild: Guild | None, user_id: int, content: str, embed: dict | None = None,
+               dedupe_key: str | None = None) -> OutboxMessage:
+    """Queue a direct message to a user."""
+    return _enqueue(guild=guild, kind=OutboxMessage.Kind.DM, target_id=user_id, content=content[:2000],
+                    embed=embed, dedupe_key=dedupe_key)
+
+
+@transaction.atomic
+def outbox_claim(*, limit: int = 20, shard_count: int | None = None, shard_ids: list[int] | None = None) -> list[OutboxItem]:
+    """Take up to `limit` due rows for delivery, leasing them so no other process sends them meanwhile."""
+    now = timezone.now()
+    rows = OutboxMessage.objects.filter(status=OutboxMessage.Status.PENDING, available_at__lte=now)
+    if shard_count and shard_ids is not None and len(set(shard_ids)) < shard_count:
+        # Only this process's shards' guilds (Discord: shard = (guild_id >> 22) % shard_count);
+        # rows without a guild (DMs) belong to the process that runs shard 0.
+        rows = rows.annotate(_shard=F("guild__discord_id").bitrightshift(22) % shard_count)
+        mine = Q(_shard__in=shard_ids)
+        if 0 in shard_ids:
+            mine |= Q(guild__isnull=True)
+        rows = rows.filter(mine)
+    rows = rows.select_related("guild").order_by("available_at", "id")
+    if connection.features.has_select_for_update_skip_locked:
+        rows = rows.select_for_update(skip_locked=True, of=("self",))
+    claimed = list(rows[:limit])
+    if not claimed:
+        return []
+    OutboxMessage.objects.filter(pk__in=[m.pk for m in claimed]).update(
+        attempts=F("attempts") + 1, available_at=now + LEASE
+    )
+    return [
+        OutboxItem(m.pk, m.kind, m.guild.discord_id if m.guild else None, m.target_id, m.content, m.embed,
+                   m.attempts + 1)
+        for m in claimed
+    ]
+
+
+@transaction.atomic
+def outbox_mark_sent(*, message_id: int, discord_message_id: int | None) -> None:
+    """Record a delivered row and the id Discord gave the message."""
+    OutboxMessage.objects.filter(pk=message_id).update(
+        status=OutboxMessage.Status.SENT, sent_at=timezone.now(), discord_message_id=discord_message_id,
+        last_error="",
+    )
+
+
+@transaction.atomic
+def outbox_mark_failed(*, message_id: int, error: str, permanent: bool) -> None:
+    """Record a failed attempt: retry later with backoff, or give up (missing access, unknown channel)."""
+    message = OutboxMessage.objects.select_for_update().get(pk=message_id)
+    message.last_error = error[:500]
+    if permanent or message.attempts >= MAX_ATTEMPTS:
+        message.status = OutboxMessage.Status.FAILED
+    else:
+        message.available_at = timezone.now() + timedelta(seconds=min(600, 2 ** message.attempts))
+    message.save(update_fields=["last_error", "status", "available_at"])
+
+
+@transaction.atomic
+def outbox_skip(*, message_id: int, reason: str) -> None:
+    """Record a row that has nowhere to go (the log channel was unset)."""
+    OutboxMessage.objects.filter(pk=message_id).update(status=OutboxMessage.Status.SKIPPED, last_error=reason[:500])

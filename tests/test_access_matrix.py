@@ -1,0 +1,113 @@
+"""Who may use what: every command and component × owner, admin, staff, helper, granted, member, blocked.
+
+Discord hides admin commands from members (default_member_permissions); these cases bypass that, as a
+modified client could, to prove the bot decides again on its own from the configuration and roles.
+"""
+
+import pytest
+
+from botproject import services
+from botproject.selectors import Access
+
+ROLES = {
+    "owner": Access.OWNER,
+    "admin": Access.ADMIN,
+    "staff": Access.STAFF,
+    "helper": Access.HELPER,
+    "granted": Access.GRANTED,
+    "member": Access.MEMBER,
+    "blocked": Access.MEMBER,
+}
+REFUSALS = {
+    Access.OWNER: "Only the server owner can do that.",
+    Access.ADMIN: "Only admins can do that (Manage Server or an admin role).",
+    Access.STAFF: "Only staff can do that.",
+}
+
+# (case id, needed level, how to run it given the world: (command, options) or a component).
+SLASH = [
+    ("status", Access.MEMBER, "status", lambda w: {}),
+    ("setup", Access.ADMIN, "setup", lambda w: {}),
+    ("config show", Access.ADMIN, "config show", lambda w: {}),
+    ("config role", Access.ADMIN, "config role", lambda w: {"kind": "staff", "role": w.staff_role}),
+    ("config channel", Access.ADMIN, "config channel", lambda w: {"kind": "log", "channel": w.logs}),
+    ("config language", Access.ADMIN, "config language", lambda w: {"value": "en"}),
+    ("config module", Access.ADMIN, "config module", lambda w: {"name": "pads", "enabled": True}),
+    ("addrole", Access.OWNER, "addrole", lambda w: {"role": w.verified_role}),
+    ("allowusers", Access.OWNER, "allowusers", lambda w: {"user": w.member}),
+    ("permissions list", Access.OWNER, "permissions list", lambda w: {}),
+    ("permissions revoke", Access.OWNER, "permissions revoke", lambda w: {"role": w.verified_role}),
+    ("permissions revoke-user", Access.OWNER, "permissions revoke-user", lambda w: {"user": w.granted}),
+    ("block", Access.STAFF, "block", lambda w: {"user": w.member, "reason": "spam"}),
+    ("unblock", Access.STAFF, "unblock", lambda w: {"user": w.blocked}),
+    ("blocklist", Access.STAFF, "blocklist", lambda w: {}),
+    ("helper add", Access.ADMIN, "helper add", lambda w: {"member": w.member}),
+    ("helper remove", Access.ADMIN, "helper remove", lambda w: {"member": w.helper}),
+    ("helper list", Access.STAFF, "helper list", lambda w: {}),
+    ("helper stats", Access.STAFF, "helper stats", lambda w: {}),
+]
+COMPONENTS = [
+    ("setup:role:staff select", Access.ADMIN, "select", "setup:role:staff"),
+    ("setup:channel:log select", Access.ADMIN, "select", "setup:channel:log"),
+    ("setup:language select", Access.ADMIN, "select", "setup:language"),
+    ("setup:page:2 button", Access.ADMIN, "click", "setup:page:2"),
+]
+
+
+@pytest.fixture
+def configured(discord_bot):
+    """The standard roles configured, a user grant for `granted`, and `blocked` on the blocklist."""
+    world = discord_bot.world
+    gid = world.guild_id
+    services.config_set_role(guild_id=gid, kind="staff", role_id=world.staff_role)
+    services.config_set_role(guild_id=gid, kind="helper", role_id=world.helper_role)
+    services.grant_add(guild_id=gid, kind="user", target_id=world.granted)
+    services.block_add(guild_id=gid, user_id=world.blocked, reason="test")
+    return discord_bot
+
+
+def _refused(rec) -> bool:
+    return rec.content in REFUSALS.values()
+
+
+@pytest.mark.parametrize("who", ROLES)
+@pytest.mark.parametrize("case,needed,command,options", SLASH, ids=[c[0] for c in SLASH])
+def test_slash_command_access(configured, who, case, needed, command, options):
+    rec = configured.slash(who, command, bypass_permissions=True, **options(configured.world))
+    allowed = ROLES[who] >= needed
+    assert _refused(rec) is not allowed, f"{who} {'should' if allowed else 'should not'} use /{command}: {rec.content!r}"
+    if not allowed:
+        assert rec.content == REFUSALS[needed]
+        assert rec.ephemeral
+
+
+@pytest.mark.parametrize("who", ROLES)
+@pytest.mark.parametrize("case,needed,kind,custom_id", COMPONENTS, ids=[c[0] for c in COMPONENTS])
+def test_component_access(configured, who, case, needed, kind, custom_id):
+    world, emu = configured.world, configured.emulator
+    wizard = configured.slash("owner", "setup")
+    if custom_id.startswith("setup:channel") or custom_id == "setup:language":
+        configured.click("owner", wizard, "setup:page:2")
+    if kind == "click":
+        rec = configured.click(who, wizard, custom_id)
+    else:
+        value = {"setup:role:staff": world.staff_role, "setup:channel:log": world.logs,
+                 "setup:language": "vi"}[custom_id]
+        rec = configured.select(who, wizard, custom_id, [value])
+    allowed = ROLES[who] >= needed
+    if allowed:
+        assert rec.embeds and rec.embeds[0]["title"] == "Server setup", rec.content
+    else:
+        assert rec.content == REFUSALS[needed] and rec.ephemeral
+    assert emu.unknown_routes == []
+
+
+def test_the_matrix_covers_every_synced_command(discord_bot):
+    covered = {case.split()[0] for case, *_ in SLASH}
+    synced = {c["name"] for c in discord_bot.emulator.commands()}
+    assert synced == covered
+    subcommands = {
+        f"{c['name']} {o['name']}" for c in discord_bot.emulator.commands() for o in c.get("options", [])
+        if o["type"] in (1, 2)
+    }
+    assert subcommands <= {case for case, *_ in SLASH}
