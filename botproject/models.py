@@ -192,6 +192,7 @@ class DiscordName(models.Model):
     kind = models.CharField(_("kind"), max_length=7, choices=Kind.choices)
     discord_id = snowflake(_("Discord id"))
     name = models.CharField(_("name"), max_length=100)
+    channel_type = models.CharField(_("channel type"), max_length=20, blank=True)
     deleted = models.BooleanField(_("deleted on Discord"), default=False)
     updated_at = models.DateTimeField(_("seen at"), auto_now=True)
 

@@ -102,6 +102,48 @@ def _describe(field: str, value: Any) -> str:
     return str(value)
 
 
+ROLE_FIELDS = ("staff_role_id", "helper_role_id", "verified_role_id")
+CHANNEL_KIND_OF_FIELD = {field: kind for kind, field in CHANNEL_FIELDS.items()}
+
+
+def _check_references(config: GuildConfig, changes: dict[str, Any]) -> None:
+    """Refuse role and channel ids the bot has not seen in this guild, and channels of the wrong type.
+
+    Only once the bot has recorded the guild's roles/channels: before its first start nothing is known.
+    """
+    known = {
+        (row.kind, row.discord_id): row
+        for row in DiscordName.objects.filter(guild=config.guild, deleted=False).exclude(kind=DiscordName.Kind.USER)
+    }
+    kinds_known = {kind for kind, _id in known}
+    for field, value in changes.items():
+        ids = value if field == "admin_role_ids" else [value]
+        if field in ROLE_FIELDS or field == "admin_role_ids":
+            if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids if i is not None):
+                raise InvalidConfigValue(_("Enter a list of role ids, e.g. [123456789012345678]."))
+            if config.guild.discord_id in ids:
+                raise InvalidConfigValue(_("@everyone cannot be used as a configured role."))
+            if len(ids) > MAX_ADMIN_ROLES:
+                raise InvalidConfigValue(_("A guild can have at most %(max)s admin roles."), max=MAX_ADMIN_ROLES)
+            for role_id in ids:
+                if role_id is not None and DiscordName.Kind.ROLE in kinds_known and (DiscordName.Kind.ROLE, role_id) not in known:
+                    raise InvalidConfigValue(_("There is no role with id %(id)s in this server. Nothing was changed."),
+                                             id=role_id)
+        elif field in CHANNEL_KIND_OF_FIELD and value is not None:
+            row = known.get((DiscordName.Kind.CHANNEL, value))
+            if DiscordName.Kind.CHANNEL in kinds_known and row is None:
+                raise InvalidConfigValue(_("There is no channel with id %(id)s in this server. Nothing was changed."),
+                                         id=value)
+            kind = CHANNEL_KIND_OF_FIELD[field]
+            if row is not None and row.channel_type and row.channel_type not in CHANNEL_KINDS[kind]:
+                raise InvalidConfigValue(
+                    _("The %(kind)s must be %(expected)s, and that channel is %(actual)s. Nothing was changed."),
+                    kind=CHANNEL_LABELS[kind],
+                    expected=_("a category") if CHANNEL_KINDS[kind] == {"category"} else _("a text channel"),
+                    actual=CHANNEL_TYPE_LABELS.get(row.channel_type, row.channel_type),
+                )
+
+
 def _apply(config: GuildConfig, changes: dict[str, Any], *, actor_id: int | None, actor_user) -> ConfigSnapshot:
     unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
@@ -146,28 +188,35 @@ def guild_mark_left(*, guild_id: int) -> None:
 
 
 @transaction.atomic
-def names_seen(*, guild_id: int, roles: dict[int, str] | None = None, channels: dict[int, str] | None = None,
-               users: dict[int, str] | None = None, deleted: bool = False) -> None:
-    """Remember the names Discord shows for roles, channels and users (for the admin)."""
+def names_seen(*, guild_id: int, roles: dict[int, str] | None = None,
+               channels: dict[int, tuple[str, str]] | None = None, users: dict[int, str] | None = None,
+               deleted: bool = False) -> None:
+    """Remember the names Discord shows for roles, channels ((name, type)) and users (for the admin)."""
     guild = _ensure(guild_id).guild
-    rows = [
-        DiscordName(guild=guild, kind=kind, discord_id=discord_id, name=(name or "")[:100], deleted=deleted)
-        for kind, mapping in ((DiscordName.Kind.ROLE, roles), (DiscordName.Kind.CHANNEL, channels),
-                              (DiscordName.Kind.USER, users))
-        for discord_id, name in (mapping or {}).items()
-    ]
+    rows = [DiscordName(guild=guild, kind=DiscordName.Kind.ROLE, discord_id=i, name=n[:100], deleted=deleted)
+            for i, n in (roles or {}).items()]
+    rows += [DiscordName(guild=guild, kind=DiscordName.Kind.CHANNEL, discord_id=i, name=n[:100], channel_type=t,
+                         deleted=deleted) for i, (n, t) in (channels or {}).items()]
+    rows += [DiscordName(guild=guild, kind=DiscordName.Kind.USER, discord_id=i, name=n[:100], deleted=deleted)
+             for i, n in (users or {}).items()]
     if rows:
         DiscordName.objects.bulk_create(
             rows, update_conflicts=True, unique_fields=["guild", "kind", "discord_id"],
-            update_fields=["name", "deleted", "updated_at"],
+            update_fields=["name", "channel_type", "deleted", "updated_at"],
         )
 
 
 @transaction.atomic
 def config_update(*, guild_id: int, changes: dict[str, Any], actor_id: int | None = None,
                   actor_user=None) -> ConfigSnapshot:
-    """Change any editable settings at once (the admin form, module switches, limits); audited."""
-    return _apply(_ensure(guild_id), dict(changes), actor_id=actor_id, actor_user=actor_user)
+    """Change any editable settings at once (the admin form, limits); audited.
+
+    Ids typed by hand are checked against the roles and channels the bot has seen in the guild;
+    the Discord commands need no such check, Discord resolved the role or channel itself.
+    """
+    config = _ensure(guild_id)
+    _check_references(config, changes)
+    return _apply(config, dict(changes), actor_id=actor_id, actor_user=actor_user)
 
 
 @transaction.atomic

@@ -121,6 +121,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = env("LANGUAGE_CODE", default="en")
+# The project-level templates' strings live in the core catalog.
+LOCALE_PATHS = [BASE_DIR / "botproject" / "locale"]
 LANGUAGES = [("en", _("English")), ("vi", _("Vietnamese"))]
 TIME_ZONE = env("TIME_ZONE", default="UTC")
 USE_I18N = True

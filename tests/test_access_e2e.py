@@ -174,10 +174,14 @@ def test_config_changes_are_audited_with_before_and_after_and_announced(bot_with
 
 def test_an_admin_site_change_reaches_the_log_channel_through_the_outbox(bot_with_log):
     world = bot_with_log.world
+    outbox_cog = bot_with_log.bot.get_cog("OutboxCog")
     services.config_update(guild_id=world.guild_id, changes={"tickets_max_open_per_member": 3}, actor_user=None)
     text = _wait_log(bot_with_log, "open tickets per member")
     assert text == "🛠️ the bot: open tickets per member changed from 1 to 3"
     message = OutboxMessage.objects.get(content=text)
+    # Marked sent (with Discord's message id) right after Discord accepted it.
+    bot_with_log.emulator.wait_for(lambda: message.pk in outbox_cog.recently_delivered)
+    message.refresh_from_db()
     assert message.status == "sent" and message.discord_message_id and message.attempts == 1
 
 
@@ -189,3 +193,22 @@ def test_invalid_admin_values_write_nothing(bot_with_log):
     assert error.value.user_message().startswith("open tickets per member: ")
     assert AuditEntry.objects.count() == before
     assert services.config_update(guild_id=world.guild_id, changes={}).tickets_max_open_per_member == 1
+
+
+def test_admin_typed_ids_must_be_roles_and_channels_the_bot_has_seen(bot_with_log):
+    world = bot_with_log.world
+    bot = bot_with_log.bot
+    # What the bot records when the guild becomes available.
+    bot_with_log.emulator.run(bot.get_cog("CoreCog").on_guild_available(bot.get_guild(world.guild_id)))
+    with pytest.raises(services.InvalidConfigValue) as unknown_role:
+        services.config_update(guild_id=world.guild_id, changes={"staff_role_id": 42})
+    assert unknown_role.value.user_message() == "There is no role with id 42 in this server. Nothing was changed."
+    with pytest.raises(services.InvalidConfigValue) as wrong_type:
+        services.config_update(guild_id=world.guild_id, changes={"tickets_category_id": world.general})
+    assert wrong_type.value.user_message().startswith("The tickets category must be a category")
+    with pytest.raises(services.InvalidConfigValue):
+        services.config_update(guild_id=world.guild_id, changes={"admin_role_ids": [world.admin_role, 7]})
+    config = services.config_update(guild_id=world.guild_id, changes={"staff_role_id": world.staff_role,
+                                                                      "admin_role_ids": [world.admin_role]})
+    assert (config.staff_role_id, config.admin_role_ids) == (world.staff_role, (world.admin_role,))
+    assert DiscordName.objects.get(discord_id=world.general).channel_type == "text"

@@ -172,7 +172,7 @@ class CoreCog(commands.Cog):
         await db_call(services.names_seen)(
             guild_id=guild.id,
             roles={role.id: role.name for role in guild.roles if not role.is_default()},
-            channels={channel.id: channel.name for channel in guild.channels},
+            channels={channel.id: (channel.name, channel.type.name) for channel in guild.channels},
         )
 
     @commands.Cog.listener("on_guild_role_create")
@@ -189,12 +189,13 @@ class CoreCog(commands.Cog):
     @commands.Cog.listener("on_guild_channel_update")
     async def remember_channel(self, *channels: discord.abc.GuildChannel) -> None:
         channel = channels[-1]
-        await db_call(services.names_seen)(guild_id=channel.guild.id, channels={channel.id: channel.name})
+        await db_call(services.names_seen)(guild_id=channel.guild.id,
+                                           channels={channel.id: (channel.name, channel.type.name)})
 
     @commands.Cog.listener()
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
-        await db_call(services.names_seen)(guild_id=channel.guild.id, channels={channel.id: channel.name},
-                                           deleted=True)
+        await db_call(services.names_seen)(guild_id=channel.guild.id,
+                                           channels={channel.id: (channel.name, channel.type.name)}, deleted=True)
 
     @commands.Cog.listener()
     async def on_guild_join(self, guild: discord.Guild) -> None:

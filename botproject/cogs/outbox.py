@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 
 import discord
@@ -25,6 +26,7 @@ class OutboxCog(commands.Cog):
         self.bot = bot
         self.wake = asyncio.Event()
         self.delivered = 0
+        self.recently_delivered: collections.deque[int] = collections.deque(maxlen=1000)  # outbox row ids
         self._worker: asyncio.Task | None = None
         self._listener: asyncio.Task | None = None
 
@@ -63,15 +65,17 @@ class OutboxCog(commands.Cog):
     async def _deliver_forever(self) -> None:
         await self.bot.wait_until_ready()
         while True:
+            # Clear before claiming: a wake-up that arrives while a batch is being sent stays set,
+            # so the next round starts at once instead of at the next sweep.
+            self.wake.clear()
             try:
-                sent = await self.deliver_due()
+                claimed = await self.deliver_due()
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - never let the worker die; the rows stay pending
                 log.exception("outbox delivery failed")
-                sent = 0
-            if sent < BATCH:
-                self.wake.clear()
+                claimed = 0
+            if claimed < BATCH:
                 try:
                     await asyncio.wait_for(self.wake.wait(), timeout=SWEEP_SECONDS)
                 except asyncio.TimeoutError:
@@ -103,6 +107,7 @@ class OutboxCog(commands.Cog):
             return
         await db_call(outbox.outbox_mark_sent)(message_id=item.id, discord_message_id=message.id)
         self.delivered += 1
+        self.recently_delivered.append(item.id)
 
     async def _destination(self, item: outbox.OutboxItem) -> discord.abc.Messageable | None:
         if item.target_id is None:

@@ -1,0 +1,111 @@
+"""The admin landing page's overview: one row of cards per guild the user may see, from a registry of cards.
+
+Each app adds its own numbers from its AppConfig.ready()::
+
+    from botproject.overview import register_card
+    register_card("open_tickets", _("Open tickets"), lambda guild: Ticket.objects.filter(guild=guild, ...).count())
+
+A provider gets a Guild and returns the value to show, or None when it has nothing measured (the card
+then says so instead of showing a zero nobody measured). Registering a key again replaces that card's
+title and provider and keeps its place, so an app takes over the placeholder the core registered for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+
+from .admin_scoping import visible_guilds
+from .models import Guild
+
+logger = logging.getLogger(__name__)
+
+Provider = Callable[[Guild], Any]
+# Enough for a landing page; larger installations use the guild list and its filters.
+MAX_GUILDS = 50
+
+
+@dataclass(frozen=True)
+class Card:
+    """A registered overview card: a title and how to measure it for one guild."""
+
+    key: str
+    title: Any
+    provider: Provider
+    empty_text: Any
+
+
+_cards: dict[str, Card] = {}
+
+
+def register_card(key: str, title, provider: Provider, *, empty_text=None) -> None:
+    """Add or replace the card `key`; provider(guild) returns the value, or None when not measured."""
+    _cards[key] = Card(key, title, provider, empty_text if empty_text is not None else _("Not measured yet."))
+
+
+def unregister_card(key: str) -> None:
+    """Remove a card (tests, or an app switched off)."""
+    _cards.pop(key, None)
+
+
+def registered_cards() -> list[Card]:
+    """The cards in the order they were first registered."""
+    return list(_cards.values())
+
+
+def _measure(card: Card, guild: Guild) -> dict:
+    try:
+        value = card.provider(guild)
+    except Exception:
+        # One broken provider must not take the admin's landing page down with it.
+        logger.exception("overview card %s failed for guild %s", card.key, guild.discord_id)
+        return {"key": card.key, "title": card.title, "measured": False, "value": None,
+                "empty_text": _("Could not be measured; see the server log.")}
+    return {"key": card.key, "title": card.title, "measured": value is not None, "value": value,
+            "empty_text": card.empty_text}
+
+
+def build_overview(user) -> dict:
+    """The cards of every active guild the user may see (a superuser: all active guilds)."""
+    guilds = visible_guilds(user).filter(left_at__isnull=True).order_by("name", "discord_id")
+    shown = list(guilds[: MAX_GUILDS + 1])
+    cards = registered_cards()
+    return {
+        "guilds": [{"guild": guild, "cards": [_measure(card, guild) for card in cards]} for guild in shown[:MAX_GUILDS]],
+        "more": len(shown) > MAX_GUILDS,
+    }
+
+
+def install(site) -> None:
+    """Make `site`'s index view pass the overview to templates/admin/index.html."""
+    original = site.index
+    if getattr(original, "adds_guild_overview", False):
+        return
+
+    # The project keeps Django's default admin site (urls.py uses admin.site), so the overview joins its
+    # index view here rather than through an AdminSite subclass; the site's login checks still wrap it.
+    def index(request, extra_context=None):
+        context = {"guild_overview": build_overview(request.user), **(extra_context or {})}
+        return original(request, extra_context=context)
+
+    index.adds_guild_overview = True
+    site.index = index
+
+
+def _not_yet(guild: Guild) -> None:
+    return None
+
+
+register_card("members", _("Members"), lambda guild: guild.member_count)
+register_card("points_week", _("Points issued in the last 7 days"), _not_yet,
+              empty_text=_("Not measured yet — arrives with the points app."))
+register_card("open_tickets", _("Open tickets"), _not_yet,
+              empty_text=_("Not measured yet — arrives with the tickets app."))
+register_card("active_pads", _("Active pads"), _not_yet,
+              empty_text=_("Not measured yet — arrives with the pads app."))
+register_card("verified_members", _("Verified members"), _not_yet,
+              empty_text=_("Not measured yet — arrives with the verification app."))
