@@ -64,6 +64,11 @@ def _ensure(guild_id: int, name: str | None = None, owner_id: int | None = None,
     return config
 
 
+def config_row(guild_id: int) -> GuildConfig:
+    """The guild's configuration row (created if needed), for other apps' services inside their transaction."""
+    return _ensure(guild_id)
+
+
 def _actor_text(actor_id: int | None, actor_user) -> str:
     if actor_id:
         return f"<@{actor_id}>"

@@ -1,1 +1,295 @@
-"""Write services (<entity>_<action>, keyword-only, one transaction each) of points; the app's content arrives with issue #4."""
+"""Points writes: every balance change is one transaction with a conditional UPDATE and its ledger row.
+
+Replaying an idempotency key returns the first result and changes nothing. Limits come from the
+guild's configuration; the database's check constraint is the last line of defence.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone, translation
+from django.utils.translation import gettext
+
+from botproject import outbox
+from botproject.models import Guild, GuildConfig
+from botproject.services import config_row as ensure_guild
+
+from .exceptions import (
+    AboveLimit, AlreadyReversed, BalanceCapReached, ConfirmationRequired, InsufficientPoints, InvalidAmount,
+    UnknownEntry,
+)
+from .models import Achievement, LedgerEntry, MemberAchievement, MemberProfile
+
+Kind = LedgerEntry.Kind
+MAX_ACHIEVEMENT_ROUNDS = 10
+
+
+@dataclass(frozen=True)
+class LedgerResult:
+    """What a balance change did."""
+
+    entry_id: int
+    user_id: int
+    delta: int
+    balance: int
+    kind: str
+    replayed: bool
+    achievements: tuple[str, ...] = ()
+
+
+def _profile(guild: Guild, user_id: int, display_name: str | None) -> MemberProfile:
+    profile, created = MemberProfile.objects.get_or_create(
+        guild=guild, user_id=user_id, defaults={"display_name": (display_name or "")[:100]}
+    )
+    if display_name and not created and profile.display_name != display_name[:100]:
+        MemberProfile.objects.filter(pk=profile.pk).update(display_name=display_name[:100])
+    return profile
+
+
+def _replay(key: str) -> LedgerResult | None:
+    entry = LedgerEntry.objects.select_related("member").filter(idempotency_key=key).first()
+    if entry is None:
+        return None
+    return LedgerResult(entry.pk, entry.member.user_id, entry.delta, entry.balance_after, entry.kind, True)
+
+
+def _check_amount(amount: int, config: GuildConfig, *, allow_zero: bool = False) -> None:
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0 or (amount == 0 and not allow_zero):
+        raise InvalidAmount()
+    if amount > config.points_max_adjustment:
+        raise AboveLimit(limit=config.points_max_adjustment)
+
+
+def _mention(profile: MemberProfile) -> str:
+    return f"<@{profile.user_id}>"
+
+
+def _write(config: GuildConfig, profile: MemberProfile, delta: int, *, kind: str, key: str, reason: str,
+           actor_id: int | None, actor_user, expected_balance: int | None = None,
+           reverses: LedgerEntry | None = None) -> LedgerEntry:
+    """Apply `delta` with a conditional UPDATE and write its ledger row (inside the caller's transaction)."""
+    guard = {}
+    if delta < 0 and not config.points_allow_negative:
+        guard["balance__gte"] = -delta
+    if delta > 0:
+        guard["balance__lte"] = config.points_max_balance - delta
+    if expected_balance is not None:
+        guard["balance"] = expected_balance
+    updated = MemberProfile.objects.filter(pk=profile.pk, **guard).update(
+        balance=F("balance") + delta,
+        earned_total=F("earned_total") + max(delta, 0),
+        spent_total=F("spent_total") + max(-delta, 0),
+        entries=F("entries") + 1,
+        last_activity_at=timezone.now(),
+        negative_allowed=config.points_allow_negative,
+    )
+    if not updated:
+        current = MemberProfile.objects.values_list("balance", flat=True).get(pk=profile.pk)
+        if delta > 0:
+            raise BalanceCapReached(member=_mention(profile), limit=config.points_max_balance)
+        raise InsufficientPoints(member=_mention(profile), balance=current, amount=-delta)
+    balance = MemberProfile.objects.values_list("balance", flat=True).get(pk=profile.pk)
+    return LedgerEntry.objects.create(
+        guild=config.guild, member=profile, delta=delta, balance_after=balance, kind=kind, actor_id=actor_id,
+        actor_user=actor_user, reason=reason[:500], idempotency_key=key, reverses=reverses,
+    )
+
+
+def _achievements(config: GuildConfig, profile: MemberProfile) -> list[str]:
+    """Award every achievement the member now qualifies for (bonuses may unlock more), once each."""
+    earned: list[str] = []
+    for _round in range(MAX_ACHIEVEMENT_ROUNDS):
+        pending = list(Achievement.objects.filter(guild=config.guild, active=True).exclude(awards__member=profile))
+        if not pending:
+            break
+        profile.refresh_from_db(fields=["balance", "earned_total"])
+        counts: dict[str, int] = {}
+        newly = []
+        for achievement in pending:
+            value = {
+                Achievement.Condition.BALANCE_REACHED: lambda: profile.balance,
+                Achievement.Condition.POINTS_EARNED: lambda: profile.earned_total,
+                Achievement.Condition.CLAIMS_MADE: lambda: counts.setdefault(
+                    "claims", profile.ledger.filter(kind=Kind.CLAIM, delta__gt=0).count()),
+                Achievement.Condition.TICKETS_HELPED: lambda: counts.setdefault(
+                    "helped", profile.ledger.filter(kind=Kind.HELPER, delta__gt=0).count()),
+            }[achievement.condition]()
+            if value >= achievement.threshold:
+                newly.append(achievement)
+        if not newly:
+            break
+        for achievement in newly:
+            bonus = None
+            if achievement.bonus_points:
+                try:
+                    bonus = _write(config, profile, achievement.bonus_points, kind=Kind.ACHIEVEMENT,
+                                   key=f"achievement:{achievement.pk}:{profile.pk}",
+                                   reason=achievement.name, actor_id=None, actor_user=None)
+                except BalanceCapReached:
+                    bonus = None  # the achievement still counts; the cap wins over the bonus
+            MemberAchievement.objects.create(achievement=achievement, member=profile, bonus_entry=bonus)
+            earned.append(achievement.name)
+            _notify_achievement(config, profile, achievement)
+    return earned
+
+
+def _notify(config: GuildConfig, profile: MemberProfile, entry: LedgerEntry) -> None:
+    if not profile.notifications_enabled:
+        return
+    with translation.override(config.language):
+        text = gettext("%(delta)s points in %(guild)s (%(reason)s). Your balance: %(balance)s.") % {
+            "delta": f"{entry.delta:+,}", "guild": config.guild.name or config.guild.discord_id,
+            "reason": entry.reason or entry.get_kind_display(), "balance": f"{entry.balance_after:,}",
+        }
+    outbox.enqueue_dm(guild=config.guild, user_id=profile.user_id, content=text, dedupe_key=f"dm:ledger:{entry.pk}")
+
+
+def _notify_achievement(config: GuildConfig, profile: MemberProfile, achievement: Achievement) -> None:
+    with translation.override(config.language):
+        text = gettext("🏆 Achievement unlocked in %(guild)s: %(name)s") % {
+            "guild": config.guild.name or config.guild.discord_id, "name": achievement.name}
+        if achievement.bonus_points:
+            text += " " + gettext("(+%(bonus)s points)") % {"bonus": achievement.bonus_points}
+    outbox.enqueue_dm(guild=config.guild, user_id=profile.user_id, content=text,
+                      dedupe_key=f"dm:achievement:{achievement.pk}:{profile.pk}")
+
+
+def _change(config: GuildConfig, *, user_id: int, delta: int, kind: str, key: str, reason: str,
+            actor_id: int | None, actor_user, display_name: str | None, notify: bool,
+            expected_balance: int | None = None, reverses: LedgerEntry | None = None) -> LedgerResult:
+    replay = _replay(key)
+    if replay is not None:
+        return replay
+    profile = _profile(config.guild, user_id, display_name)
+    try:
+        with transaction.atomic():
+            entry = _write(config, profile, delta, kind=kind, key=key, reason=reason, actor_id=actor_id,
+                           actor_user=actor_user, expected_balance=expected_balance, reverses=reverses)
+    except IntegrityError:
+        # The same key was written by a concurrent call between our check and our insert.
+        replay = _replay(key)
+        if replay is None:
+            raise
+        return replay
+    earned = _achievements(config, profile)
+    if notify:
+        _notify(config, profile, entry)
+    balance = MemberProfile.objects.values_list("balance", flat=True).get(pk=profile.pk)
+    return LedgerResult(entry.pk, user_id, delta, balance, kind, False, tuple(earned))
+
+
+@transaction.atomic
+def points_award(*, guild_id: int, user_id: int, amount: int, reason: str, idempotency_key: str,
+                 kind: str = Kind.ADMIN_ADD, actor_id: int | None = None, actor_user=None,
+                 display_name: str | None = None, notify: bool = True) -> LedgerResult:
+    """Add points to a member."""
+    config = ensure_guild(guild_id)
+    _check_amount(amount, config)
+    return _change(config, user_id=user_id, delta=amount, kind=kind, key=idempotency_key, reason=reason,
+                   actor_id=actor_id, actor_user=actor_user, display_name=display_name, notify=notify)
+
+
+@transaction.atomic
+def points_deduct(*, guild_id: int, user_id: int, amount: int, reason: str, idempotency_key: str,
+                  kind: str = Kind.ADMIN_REMOVE, actor_id: int | None = None, actor_user=None,
+                  display_name: str | None = None, notify: bool = True) -> LedgerResult:
+    """Remove points from a member; refused below zero unless the guild allows negative balances."""
+    config = ensure_guild(guild_id)
+    _check_amount(amount, config)
+    return _change(config, user_id=user_id, delta=-amount, kind=kind, key=idempotency_key, reason=reason,
+                   actor_id=actor_id, actor_user=actor_user, display_name=display_name, notify=notify)
+
+
+@transaction.atomic
+def points_set(*, guild_id: int, user_id: int, amount: int, reason: str, idempotency_key: str,
+               actor_id: int | None = None, actor_user=None, display_name: str | None = None,
+               notify: bool = True) -> LedgerResult:
+    """Set a member's balance to `amount` (the ledger records the difference)."""
+    config = ensure_guild(guild_id)
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0:
+        raise InvalidAmount()
+    if amount > config.points_max_balance:
+        raise BalanceCapReached(member=f"<@{user_id}>", limit=config.points_max_balance)
+    replay = _replay(idempotency_key)
+    if replay is not None:
+        return replay
+    profile = _profile(config.guild, user_id, display_name)
+    current = MemberProfile.objects.select_for_update().values_list("balance", flat=True).get(pk=profile.pk)
+    if abs(amount - current) > config.points_max_adjustment:
+        raise AboveLimit(limit=config.points_max_adjustment)
+    return _change(config, user_id=user_id, delta=amount - current, kind=Kind.ADMIN_SET,
+                   key=idempotency_key, reason=reason, actor_id=actor_id, actor_user=actor_user,
+                   display_name=display_name, notify=notify, expected_balance=current)
+
+
+@transaction.atomic
+def points_transfer(*, guild_id: int, from_user_id: int, to_user_id: int, amount: int, reason: str,
+                    idempotency_key: str, actor_id: int | None = None) -> tuple[LedgerResult, LedgerResult]:
+    """Move points between two members in one transaction (two ledger rows)."""
+    if from_user_id == to_user_id:
+        raise InvalidAmount()
+    config = ensure_guild(guild_id)
+    _check_amount(amount, config)
+    # Lock both rows in a fixed order so two opposite transfers cannot deadlock.
+    ids = [_profile(config.guild, user_id, None).pk for user_id in (from_user_id, to_user_id)]
+    list(MemberProfile.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+    taken = _change(config, user_id=from_user_id, delta=-amount, kind=Kind.TRANSFER,
+                    key=f"{idempotency_key}:from", reason=reason, actor_id=actor_id, actor_user=None,
+                    display_name=None, notify=True)
+    given = _change(config, user_id=to_user_id, delta=amount, kind=Kind.TRANSFER,
+                    key=f"{idempotency_key}:to", reason=reason, actor_id=actor_id, actor_user=None,
+                    display_name=None, notify=True)
+    return taken, given
+
+
+@transaction.atomic
+def points_reverse(*, guild_id: int, entry_id: int, reason: str, actor_id: int | None = None,
+                   actor_user=None) -> LedgerResult:
+    """Undo a ledger entry with a compensating entry (the original stays)."""
+    entry = LedgerEntry.objects.select_related("member").filter(pk=entry_id, guild__discord_id=guild_id).first()
+    if entry is None:
+        raise UnknownEntry(id=entry_id)
+    if entry.delta == 0:
+        raise InvalidAmount()
+    key = f"reversal:{entry.pk}"
+    if LedgerEntry.objects.filter(reverses=entry).exists() and _replay(key) is None:
+        raise AlreadyReversed(id=entry_id)
+    return _change(ensure_guild(guild_id), user_id=entry.member.user_id, delta=-entry.delta, kind=Kind.REVERSAL, key=key,
+                   reason=reason or gettext("reversal of entry %(id)s") % {"id": entry.pk}, actor_id=actor_id,
+                   actor_user=actor_user, display_name=None, notify=True, reverses=entry)
+
+
+@transaction.atomic
+def points_season_reset(*, guild_id: int, confirm: str, backup_dir: Path, actor_id: int | None = None,
+                        actor_user=None) -> tuple[int, Path]:
+    """Bring every balance in the guild to 0 (one ledger entry each), after writing a JSON backup."""
+    config = ensure_guild(guild_id)
+    if confirm.strip() != (config.guild.name or str(guild_id)):
+        raise ConfirmationRequired()
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%S")
+    profiles = list(MemberProfile.objects.select_for_update().filter(guild=config.guild).exclude(balance=0))
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    backup = backup_dir / f"points-{guild_id}-{stamp}.json"
+    backup.write_text(json.dumps({
+        "guild_id": guild_id, "taken_at": stamp,
+        "balances": {str(p.user_id): p.balance for p in profiles},
+    }, indent=1), encoding="utf-8")
+    for profile in profiles:
+        _write(config, profile, -profile.balance, kind=Kind.SEASON_RESET,
+               key=f"season:{guild_id}:{stamp}:{profile.pk}", reason=gettext("season reset"), actor_id=actor_id,
+               actor_user=actor_user, expected_balance=profile.balance)
+    return len(profiles), backup
+
+
+@transaction.atomic
+def notifications_set(*, guild_id: int, user_id: int, enabled: bool, display_name: str | None = None) -> bool:
+    """Turn a member's DM notices on point changes on or off."""
+    config = ensure_guild(guild_id)
+    profile = _profile(config.guild, user_id, display_name)
+    MemberProfile.objects.filter(pk=profile.pk).update(notifications_enabled=enabled)
+    return enabled
