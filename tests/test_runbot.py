@@ -63,17 +63,21 @@ def test_runbot_refuses_bad_shard_options(argv, message):
 
 
 @pytest.fixture
-def emulator_for_child():
+def own_emulator():
+    """A fresh emulator with the standard guild, for tests that start (and stop) their own bots."""
     harness = EmulatorThread()
-    harness.build_guild("Child Guild")
-    yield harness
-    harness.stop()
+    harness.world = harness.build_guild("Own Guild")
+    try:
+        yield harness
+    finally:
+        endpoints.reset()
+        harness.stop()
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("web", [False, True], ids=["bot-only", "with-web"])
-def test_runbot_reaches_ready_fast_serves_health_and_stops_cleanly_on_sigterm(emulator_for_child, web):
-    emu = emulator_for_child.emu
+def test_runbot_reaches_ready_fast_serves_health_and_stops_cleanly_on_sigterm(own_emulator, web):
+    emu = own_emulator.emu
     env = {"DISCORD_TOKEN": emu.token, "DISCORD_API_BASE_URL": emu.api_url, "DISCORD_GATEWAY_URL": emu.gateway_url,
            "PORT": "0", "WEB_HOST": "127.0.0.1", "LOG_LEVEL": "INFO"}
     started = time.monotonic()
@@ -101,8 +105,8 @@ def test_runbot_reaches_ready_fast_serves_health_and_stops_cleanly_on_sigterm(em
             assert admin_status == 404
 
         # The child answers /status through the emulator too.
-        guild = emulator_for_child.get(lambda: next(iter(emu.guilds.values())))
-        rec = emulator_for_child.slash(guild.id, guild.owner_id, "status")
+        guild = own_emulator.get(lambda: next(iter(emu.guilds.values())))
+        rec = own_emulator.slash(guild.id, guild.owner_id, "status")
         assert rec.embeds[0]["title"] == "Bot status"
     finally:
         process.send_signal(signal.SIGTERM)
@@ -117,73 +121,60 @@ def _first_guild(harness):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_gateway_proxy_gets_every_connection_including_resumes():
-    harness = EmulatorThread()
+def test_a_gateway_proxy_gets_every_connection_including_resumes(own_emulator):
+    harness = own_emulator
+    emu = harness.emu
+    # What Discord would tell the client to dial: not the proxy.
+    emu.gateway_bot_url = f"{emu.base_url.replace('http', 'ws')}/direct"
+    emu.resume_gateway_url = f"{emu.base_url.replace('http', 'ws')}/resume-direct"
+    runner = start_runner(harness, gateway_url=f"{emu.base_url.replace('http', 'ws')}/proxy")
     try:
-        harness.build_guild("Proxy Guild")
-        emu = harness.emu
-        # What Discord would tell the client to dial: not the proxy.
-        emu.gateway_bot_url = f"{emu.base_url.replace('http', 'ws')}/direct"
-        emu.resume_gateway_url = f"{emu.base_url.replace('http', 'ws')}/resume-direct"
-        runner = start_runner(harness, gateway_url=f"{emu.base_url.replace('http', 'ws')}/proxy")
-        try:
-            harness.close_gateway(code=4000)
-            harness.wait_for(lambda: sum(c.kind == "resume" for c in emu.gateway_connections) == 1, timeout=10)
-            guild = _first_guild(harness)
-            rec = harness.slash(guild.id, guild.owner_id, "status")
-            assert rec.embeds[0]["title"] == "Bot status"
-        finally:
-            stop_runner(harness, runner)
-        paths = [(c.path, c.kind) for c in emu.gateway_connections]
-        assert paths == [("/proxy", "identify"), ("/proxy", "resume")]
+        harness.close_gateway(code=4000)
+        harness.wait_for(lambda: sum(c.kind == "resume" for c in emu.gateway_connections) == 1, timeout=10)
+        guild = _first_guild(harness)
+        rec = harness.slash(guild.id, guild.owner_id, "status")
+        assert rec.embeds[0]["title"] == "Bot status"
     finally:
-        harness.stop()
+        stop_runner(harness, runner)
+    paths = [(c.path, c.kind) for c in emu.gateway_connections]
+    assert paths == [("/proxy", "identify"), ("/proxy", "resume")]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_shard_ids_select_the_shards_this_process_runs():
-    harness = EmulatorThread()
+def test_shard_ids_select_the_shards_this_process_runs(own_emulator):
+    harness = own_emulator
+    harness.emu.max_concurrency = 2  # shards 1 and 2 fall in different identify buckets: no 5 s wait
+    runner = start_runner(harness, shard_count=3, shard_ids=[1, 2])
     try:
-        harness.build_guild("Shard Guild")
-        harness.emu.max_concurrency = 2  # shards 1 and 2 fall in different identify buckets: no 5 s wait
-        runner = start_runner(harness, shard_count=3, shard_ids=[1, 2])
-        try:
-            shards = sorted(tuple(c.shard) for c in harness.emu.gateway_connections)
-            assert shards == [(1, 3), (2, 3)]
-            t1, t2 = sorted(c.opened_at for c in harness.emu.gateway_connections)
-            assert t2 - t1 < 2.0
-            assert sorted(runner.bot.shards) == [1, 2]
-        finally:
-            stop_runner(harness, runner)
+        shards = sorted(tuple(c.shard) for c in harness.emu.gateway_connections)
+        assert shards == [(1, 3), (2, 3)]
+        t1, t2 = sorted(c.opened_at for c in harness.emu.gateway_connections)
+        assert t2 - t1 < 2.0
+        assert sorted(runner.bot.shards) == [1, 2]
     finally:
-        harness.stop()
+        stop_runner(harness, runner)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_global_commands_sync_only_when_the_set_changed_and_dev_guilds_every_start():
-    harness = EmulatorThread()
-    try:
-        world = harness.build_guild("Sync Guild")
-        emu = harness.emu
-        for _ in range(2):
-            stop_runner(harness, start_runner(harness))
-        assert emu.command_syncs == {"global": 1}
-        assert CommandSyncState.objects.get(scope=0).digest
+def test_global_commands_sync_only_when_the_set_changed_and_dev_guilds_every_start(own_emulator):
+    harness = own_emulator
+    world = harness.world
+    emu = harness.emu
+    for _ in range(2):
+        runner = start_runner(harness)
+        assert list(runner.bot.extensions) == settings.DISCORD_EXTENSIONS  # loaded, in order
+        stop_runner(harness, runner)
+    assert emu.command_syncs == {"global": 1}
+    assert CommandSyncState.objects.get(scope=0).digest
 
-        # A different command set (here: none of the core extension) syncs again.
-        stop_runner(harness, start_runner(harness, extensions=[]))
-        assert emu.command_syncs == {"global": 2}
+    # A different command set (here: none of the core extension) syncs again.
+    stop_runner(harness, start_runner(harness, extensions=[]))
+    assert emu.command_syncs == {"global": 2}
 
-        for _ in range(2):
-            stop_runner(harness, start_runner(harness, sync_guilds=[world.guild_id]))
-        assert emu.command_syncs[world.guild_id] == 2
-        assert {c["name"] for c in emu.commands(world.guild_id)} == IMPLEMENTED_COMMANDS
-    finally:
-        harness.stop()
-
-
-def test_settings_list_the_extensions_that_are_loaded():
-    assert settings.DISCORD_EXTENSIONS == ["botproject.cogs"]
+    for _ in range(2):
+        stop_runner(harness, start_runner(harness, sync_guilds=[world.guild_id]))
+    assert emu.command_syncs[world.guild_id] == 2
+    assert {c["name"] for c in emu.commands(world.guild_id)} == IMPLEMENTED_COMMANDS
 
 
 def test_identify_spacing_follows_max_concurrency_buckets():
@@ -205,29 +196,23 @@ def test_identify_spacing_follows_max_concurrency_buckets():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_shutdown_refuses_new_interactions_and_lets_running_ones_finish():
-    harness = EmulatorThread()
-    try:
-        world = harness.build_guild("Shutdown Guild")
-        runner = start_runner(harness)
-        try:
-            # Discord is slow to take the first answer: the /status handler is still running.
-            held = harness.hold("POST", r"/interactions/\d+/[^/]+/callback", times=1)
-            first = harness.slash(world.guild_id, world.member, "status", wait=False)
-            harness.wait_for(lambda: held.waiting == 1)
-            stopping = harness.submit(runner.shutdown(grace=10))
-            harness.wait_for(lambda: runner.bot.accepting_interactions is False)
+def test_shutdown_refuses_new_interactions_and_lets_running_ones_finish(own_emulator):
+    harness = own_emulator
+    world = harness.world
+    runner = start_runner(harness)
+    # Discord is slow to take the first answer: the /status handler is still running.
+    held = harness.hold("POST", r"/interactions/\d+/[^/]+/callback", times=1)
+    first = harness.slash(world.guild_id, world.member, "status", wait=False)
+    harness.wait_for(lambda: held.waiting == 1)
+    stopping = harness.submit(runner.shutdown(grace=10))
+    harness.wait_for(lambda: runner.bot.accepting_interactions is False)
 
-            late = harness.slash(world.guild_id, world.member, "status")
-            assert late.content == "The bot is restarting. Try again in a minute."
-            assert not stopping.done(), "shutdown must wait for the running interaction"
+    late = harness.slash(world.guild_id, world.member, "status")
+    assert late.content == "The bot is restarting. Try again in a minute."
+    assert not stopping.done(), "shutdown must wait for the running interaction"
 
-            harness.call(held.release)
-            stopping.result(timeout=10)
-            harness.wait(first)
-            assert first.embeds[0]["title"] == "Bot status"
-            assert harness.emu.gateway_connections[-1].open is False
-        finally:
-            endpoints.reset()
-    finally:
-        harness.stop()
+    harness.call(held.release)
+    stopping.result(timeout=10)
+    harness.wait(first)
+    assert first.embeds[0]["title"] == "Bot status"
+    assert harness.emu.gateway_connections[-1].open is False
