@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,6 +103,20 @@ def discord_bot(running_bot, transactional_db):
     running_bot.bot._configs.clear()
     yield running_bot
     running_bot.bot._configs.clear()
+
+
+def eventually(check, timeout: float = 5.0):
+    """Re-run `check` (a DB query in the test thread) until it is truthy; for effects of bot listeners.
+
+    Emulator state has emulator.wait_for; the database has no change notification, so poll briefly.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            assert result, f"condition not met within {timeout} s"
+            return result
+        time.sleep(0.01)  # a poll interval, not a wait for something to happen
 
 
 def database_url() -> str:

@@ -4,7 +4,7 @@ import pytest
 
 from botproject.bot.status import runtime
 from botproject.models import Guild, GuildConfig
-from tests.conftest import IMPLEMENTED_COMMANDS
+from tests.conftest import IMPLEMENTED_COMMANDS, eventually
 from tests.emulator import CommandHidden
 
 
@@ -169,3 +169,13 @@ def test_unexpected_errors_show_an_error_id_and_are_counted(discord_bot):
     error_id = rec.content.rsplit(" ", 1)[1]
     assert len(error_id) == 8
     assert runtime.errors == errors + 1
+
+
+def test_joining_a_guild_creates_its_configuration_and_leaving_keeps_it(discord_bot):
+    emu = discord_bot.emulator
+    guild = emu.add_guild("Second Guild", locale="vi")
+    config = eventually(lambda: GuildConfig.objects.filter(guild__discord_id=guild.id).select_related("guild").first())
+    assert config.guild.name == "Second Guild" and config.guild.left_at is None
+    emu.remove_guild(guild.id)
+    left = eventually(lambda: Guild.objects.filter(discord_id=guild.id, left_at__isnull=False).first())
+    assert GuildConfig.objects.filter(guild=left).exists()
