@@ -264,20 +264,25 @@ class OutboxMessage(models.Model):
         CHANNEL = "channel", _("channel message")
         DM = "dm", _("direct message")
         LOG = "log", _("log channel note")
+        EMAIL = "email", _("email")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("pending")
         SENT = "sent", _("sent")
         FAILED = "failed", _("failed")
         SKIPPED = "skipped", _("skipped")
+        REROUTED = "rerouted", _("sent to the log channel instead")
 
     guild = models.ForeignKey(Guild, on_delete=models.CASCADE, null=True, blank=True, related_name="outbox")
     kind = models.CharField(_("kind"), max_length=7, choices=Kind.choices)
     target_id = snowflake(_("channel or user id"), null=True, blank=True)
     content = models.TextField(_("content"), max_length=2000, blank=True)
     embed = models.JSONField(_("embed"), null=True, blank=True)
+    email_to = models.EmailField(_("email address"), blank=True)
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
+    html = models.TextField(_("HTML body"), blank=True)
     dedupe_key = models.CharField(_("deduplication key"), max_length=150, unique=True, null=True, blank=True)
-    status = models.CharField(_("status"), max_length=7, choices=Status.choices, default=Status.PENDING)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     last_error = models.CharField(_("last error"), max_length=500, blank=True)
     discord_message_id = snowflake(_("Discord message id"), null=True, blank=True)
@@ -298,3 +303,17 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} → {self.target_id or '-'} ({self.get_status_display()})"
+
+
+class DiscordUser(models.Model):
+    """Facts about a Discord user that hold across guilds (their DMs being closed to the bot)."""
+
+    user_id = snowflake(_("user id"), unique=True)
+    dms_closed_at = models.DateTimeField(_("DMs closed since"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("Discord user")
+        verbose_name_plural = _("Discord users")
+
+    def __str__(self) -> str:
+        return str(self.user_id)

@@ -17,13 +17,16 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
-from .models import Guild, OutboxMessage
+from .models import DiscordUser, Guild, OutboxMessage
 
 log = logging.getLogger(__name__)
 CHANNEL = "bot.outbox"
-LEASE = timedelta(seconds=60)  # a claimed row not marked by then is tried again (at-least-once)
+# A claimed row not marked sent by then is tried again (at-least-once); Discord's enforce_nonce
+# makes the retry of a message that did go out return the first one instead of a duplicate.
+LEASE = timedelta(seconds=getattr(settings, "OUTBOX_LEASE_SECONDS", 60))
 MAX_ATTEMPTS = 8
 
 _waker: Callable[[], None] | None = None
@@ -41,6 +44,14 @@ class OutboxItem:
     content: str
     embed: dict[str, Any] | None
     attempts: int
+    email_to: str = ""
+    subject: str = ""
+    html: str = ""
+
+    @property
+    def nonce(self) -> str:
+        """Stable per row, so a resend after a crash is recognised by Discord (at most 25 characters)."""
+        return f"ob{self.id}"
 
 
 def set_waker(waker: Callable[[], None] | None) -> None:
@@ -68,6 +79,17 @@ def wake() -> None:
             log.warning("could not wake the bot through the channel layer", exc_info=True)
 
 
+def send_email(item: OutboxItem) -> None:
+    """Send an email row through Django's email backend (EMAIL_URL); blocking, call off the event loop."""
+    from django.core.mail import EmailMultiAlternatives
+
+    mail = EmailMultiAlternatives(subject=item.subject, body=item.content, to=[item.email_to],
+                                  headers={"Message-ID": f"<outbox-{item.id}@{settings.EMAIL_MESSAGE_DOMAIN}>"})
+    if item.html:
+        mail.attach_alternative(item.html, "text/html")
+    mail.send(fail_silently=False)
+
+
 def _enqueue(**fields: Any) -> OutboxMessage:
     message = OutboxMessage.objects.create(available_at=timezone.now(), **fields)
     transaction.on_commit(wake)
@@ -86,6 +108,13 @@ def enqueue_channel(*, guild: Guild, channel_id: int, content: str, embed: dict 
     """Queue a message for a guild channel."""
     return _enqueue(guild=guild, kind=OutboxMessage.Kind.CHANNEL, target_id=channel_id, content=content[:2000],
                     embed=embed, dedupe_key=dedupe_key)
+
+
+def enqueue_email(*, guild: Guild | None, to: str, subject: str, text: str, html: str = "",
+                  dedupe_key: str | None = None) -> OutboxMessage:
+    """Queue an email (sent by the bot process through Django's email backend)."""
+    return _enqueue(guild=guild, kind=OutboxMessage.Kind.EMAIL, email_to=to, subject=subject[:200], content=text,
+                    html=html, dedupe_key=dedupe_key)
 
 
 def enqueue_dm(*, guild: Guild | None, user_id: int, content: str, embed: dict | None = None,
@@ -119,7 +148,7 @@ def outbox_claim(*, limit: int = 20, shard_count: int | None = None, shard_ids: 
     )
     return [
         OutboxItem(m.pk, m.kind, m.guild.discord_id if m.guild else None, m.target_id, m.content, m.embed,
-                   m.attempts + 1)
+                   m.attempts + 1, m.email_to, m.subject, m.html)
         for m in claimed
     ]
 
@@ -143,6 +172,29 @@ def outbox_mark_failed(*, message_id: int, error: str, permanent: bool) -> None:
     else:
         message.available_at = timezone.now() + timedelta(seconds=min(600, 2 ** message.attempts))
     message.save(update_fields=["last_error", "status", "available_at"])
+
+
+@transaction.atomic
+def outbox_dm_closed(*, message_id: int, error: str) -> None:
+    """The user's DMs are closed: mark them, and put the notice in their guild's log channel instead."""
+    message = OutboxMessage.objects.select_related("guild__config").get(pk=message_id)
+    DiscordUser.objects.update_or_create(user_id=message.target_id, defaults={"dms_closed_at": timezone.now()})
+    message.status = OutboxMessage.Status.REROUTED
+    message.last_error = error[:500]
+    message.save(update_fields=["status", "last_error"])
+    config = getattr(message.guild, "config", None) if message.guild else None
+    if config is not None and config.log_channel_id:
+        with translation.override(config.language):
+            note = gettext("📪 Could not DM <@%(user)s> (their DMs are closed). The message was: %(text)s") % {
+                "user": message.target_id, "text": message.content}
+        enqueue_log(guild=message.guild, channel_id=config.log_channel_id, content=note,
+                    dedupe_key=f"reroute:{message.pk}")
+
+
+@transaction.atomic
+def outbox_dm_opened(*, user_id: int) -> None:
+    """A DM went through: the user's DMs are open (again)."""
+    DiscordUser.objects.filter(user_id=user_id, dms_closed_at__isnull=False).update(dms_closed_at=None)
 
 
 @transaction.atomic

@@ -149,6 +149,10 @@ WHITENOISE_AUTOREFRESH = DEBUG
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="bot@localhost")
+# Domain of the Message-ID of notices (the same id on a resend lets mail systems drop the duplicate).
+EMAIL_MESSAGE_DOMAIN = env("EMAIL_MESSAGE_DOMAIN", default="communitybot.local")
+# Seconds a claimed outbox row waits before another delivery attempt may take it.
+OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=60)
 
 # --- Discord --------------------------------------------------------------------------------
 DISCORD_TOKEN = env("DISCORD_TOKEN", default="")

@@ -49,3 +49,45 @@ class ConfirmationRequired(PointsError):
     """A season reset needs the guild's name typed as confirmation."""
 
     message = _("Type the server's name exactly to confirm the season reset.")
+
+
+class InvalidCode(PointsError):
+    """Not something that can be an order code."""
+
+    message = _("That does not look like an order code. Codes have 8 to 32 letters and digits.")
+
+
+class UnknownCode(PointsError):
+    """No order in this server has that code."""
+
+    message = _("No order in this server has that code. Check it and try again.")
+
+
+class VoidCode(PointsError):
+    """The order was voided by staff."""
+
+    message = _("That order was cancelled, so its code cannot be claimed. Ask the staff if this is a mistake.")
+
+
+class AlreadyClaimed(PointsError):
+    """Someone (possibly the member) claimed the code before."""
+
+    message = _("That code was already claimed.")
+
+
+class AlreadyClaimedByYou(PointsError):
+    """The member claimed this code before."""
+
+    message = _("You already claimed that code on %(when)s.")
+
+
+class TooManyAttempts(PointsError):
+    """Too many wrong codes in a short time."""
+
+    message = _("Too many wrong codes. Wait %(minutes)s minutes before trying again.")
+
+
+class InvalidEmail(PointsError):
+    """Not an email address."""
+
+    message = _("%(email)s is not a valid email address.")

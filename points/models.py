@@ -22,6 +22,7 @@ class MemberProfile(models.Model):
     spent_total = models.BigIntegerField(_("points spent or removed"), default=0)
     entries = models.PositiveIntegerField(_("ledger entries"), default=0)
     last_activity_at = models.DateTimeField(_("last activity"), null=True, blank=True)
+    email = models.EmailField(_("email"), blank=True, help_text=_("Set with /email; used for order notices."))
     notifications_enabled = models.BooleanField(
         _("DM notices"), default=True, help_text=_("Send a direct message when the balance changes.")
     )
@@ -142,3 +143,87 @@ class MemberAchievement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.achievement} → {self.member}"
+
+
+class ImportBatch(models.Model):
+    """One order file imported by staff (admin upload or `manage.py import_orders`)."""
+
+    guild = models.ForeignKey(Guild, on_delete=models.CASCADE, related_name="order_batches")
+    filename = models.CharField(_("file name"), max_length=255)
+    sha256 = models.CharField(_("file checksum"), max_length=64)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("imported by")
+    )
+    rows_total = models.PositiveIntegerField(_("rows"), default=0)
+    rows_created = models.PositiveIntegerField(_("orders created"), default=0)
+    rows_skipped = models.PositiveIntegerField(_("rows already imported"), default=0)
+    created_at = models.DateTimeField(_("imported at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("order import")
+        verbose_name_plural = _("order imports")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.rows_created}/{self.rows_total})"
+
+
+class Order(models.Model):
+    """An order bought outside Discord; its one-time code is redeemed with /claim for points."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("open")
+        CLAIMED = "claimed", _("claimed")
+        VOID = "void", _("void")
+
+    guild = models.ForeignKey(Guild, on_delete=models.CASCADE, related_name="orders")
+    order_number = models.CharField(_("order number"), max_length=64)
+    email = models.EmailField(_("customer email"), blank=True)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3, default="USD")
+    # Only a hash of the code is kept, so nobody can read codes back from the admin; the last
+    # characters help staff recognise a code a member quotes.
+    code_hash = models.CharField(_("code hash"), max_length=64)
+    code_hint = models.CharField(_("code ends with"), max_length=4)
+    status = models.CharField(_("status"), max_length=7, choices=Status.choices, default=Status.OPEN)
+    claimed_by_id = snowflake(_("claimed by"), null=True, blank=True)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    batch = models.ForeignKey(ImportBatch, on_delete=models.SET_NULL, null=True, blank=True, related_name="orders",
+                              verbose_name=_("import"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["guild", "order_number"], name="order_number_unique_per_guild"),
+            models.UniqueConstraint(fields=["guild", "code_hash"], name="order_code_unique_per_guild"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="order_amount_positive"),
+            models.CheckConstraint(
+                condition=(Q(status="claimed") & Q(claimed_by_id__isnull=False) & Q(claimed_at__isnull=False))
+                | (~Q(status="claimed") & Q(claimed_by_id__isnull=True)),
+                name="order_claimed_has_claimer",
+            ),
+        ]
+        indexes = [models.Index(fields=["guild", "email", "status"], name="order_email_status")]
+
+    def __str__(self) -> str:
+        return f"{self.order_number} ({self.amount} {self.currency}, {self.get_status_display()})"
+
+
+class ClaimAttempt(models.Model):
+    """A /claim try, kept to slow down guessing (5 wrong codes in 10 minutes → wait)."""
+
+    guild = models.ForeignKey(Guild, on_delete=models.CASCADE, related_name="claim_attempts")
+    user_id = snowflake(_("user id"))
+    succeeded = models.BooleanField(_("succeeded"), default=False)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("claim attempt")
+        verbose_name_plural = _("claim attempts")
+        indexes = [models.Index(fields=["guild", "user_id", "created_at"], name="claim_attempt_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {'✓' if self.succeeded else '✗'}"

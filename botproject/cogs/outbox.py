@@ -17,6 +17,7 @@ SWEEP_SECONDS = 30.0
 BATCH = 20
 # Discord errors that will not get better by retrying: unknown channel/user, missing access, DMs closed.
 PERMANENT_CODES = {10003, 10013, 50001, 50007, 50013}
+DMS_CLOSED = 50007
 
 
 class OutboxCog(commands.Cog):
@@ -91,21 +92,41 @@ class OutboxCog(commands.Cog):
         return len(items)
 
     async def _deliver(self, item: outbox.OutboxItem) -> None:
+        if item.kind == "email":
+            await self._deliver_email(item)
+            return
         try:
             destination = await self._destination(item)
             if destination is None:
                 await db_call(outbox.outbox_skip)(message_id=item.id, reason="no destination")
                 return
             embed = discord.Embed.from_dict(item.embed) if item.embed else None
-            message = await destination.send(item.content or None, embed=embed,
-                                             allowed_mentions=discord.AllowedMentions(everyone=False, roles=False,
-                                                                                      users=True))
+            message = await destination.send(
+                item.content or None, embed=embed, nonce=item.nonce,
+                allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            )
         except discord.HTTPException as error:
-            permanent = getattr(error, "code", 0) in PERMANENT_CODES
-            await db_call(outbox.outbox_mark_failed)(message_id=item.id, error=f"{error.status} {error.code}: "
-                                                     f"{error.text}", permanent=permanent)
+            text = f"{error.status} {error.code}: {error.text}"
+            if item.kind == "dm" and error.code == DMS_CLOSED:
+                await db_call(outbox.outbox_dm_closed)(message_id=item.id, error=text)
+                return
+            await db_call(outbox.outbox_mark_failed)(message_id=item.id, error=text,
+                                                     permanent=error.code in PERMANENT_CODES)
             return
         await db_call(outbox.outbox_mark_sent)(message_id=item.id, discord_message_id=message.id)
+        if item.kind == "dm":
+            await db_call(outbox.outbox_dm_opened)(user_id=item.target_id)
+        self.delivered += 1
+        self.recently_delivered.append(item.id)
+
+    async def _deliver_email(self, item: outbox.OutboxItem) -> None:
+        # SMTP is slow, blocking network I/O, not database work: a worker thread, not the DB bridge.
+        try:
+            await asyncio.to_thread(outbox.send_email, item)
+        except Exception as error:  # noqa: BLE001 - any SMTP failure is retried with backoff
+            await db_call(outbox.outbox_mark_failed)(message_id=item.id, error=repr(error), permanent=False)
+            return
+        await db_call(outbox.outbox_mark_sent)(message_id=item.id, discord_message_id=None)
         self.delivered += 1
         self.recently_delivered.append(item.id)
 

@@ -205,7 +205,14 @@ class MessageRestMixin:
         """POST /channels/{channel_id}/messages"""
         ch, body = self._channel404(rq.params["channel_id"]), rq.json or {}
         self._check_send(ch, any(p.get("filename") for p in rq.parts))
-        msg = Message(snowflake(), ch.id, self.bot_user.id, ch.guild_id)
+        nonce = str(body["nonce"]) if body.get("nonce") is not None else None
+        if nonce and body.get("enforce_nonce"):
+            # Discord: a repeated nonce from the same author (within minutes) returns the first message.
+            earlier = next((m for m in self.messages(ch.id) if m.nonce == nonce and m.author_id == self.bot_user.id), None)
+            if earlier is not None:
+                self.stats["nonce_dedupes"] = self.stats.get("nonce_dedupes", 0) + 1
+                return self.message_json(earlier)
+        msg = Message(snowflake(), ch.id, self.bot_user.id, ch.guild_id, nonce=nonce)
         self._apply_body(msg, body, rq.parts)
         return self.message_json(self.store_message(msg))
 

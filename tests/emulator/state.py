@@ -104,6 +104,7 @@ class Message:
     interaction: dict | None = None
     message_reference: dict | None = None
     files: dict[str, bytes] = field(default_factory=dict)
+    nonce: str | None = None
 
     @property
     def ephemeral(self) -> bool:

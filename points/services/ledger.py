@@ -19,11 +19,11 @@ from botproject import outbox
 from botproject.models import Guild, GuildConfig
 from botproject.services import config_row as ensure_guild
 
-from .exceptions import (
+from ..exceptions import (
     AboveLimit, AlreadyReversed, BalanceCapReached, ConfirmationRequired, InsufficientPoints, InvalidAmount,
     UnknownEntry,
 )
-from .models import Achievement, LedgerEntry, MemberAchievement, MemberProfile
+from ..models import Achievement, LedgerEntry, MemberAchievement, MemberProfile
 
 Kind = LedgerEntry.Kind
 MAX_ACHIEVEMENT_ROUNDS = 10

@@ -1,0 +1,9 @@
+"""Points writes. `ledger`: balance changes; `orders`: order codes, /claim and email addresses."""
+
+from .ledger import (  # noqa: F401
+    Kind, LedgerResult, notifications_set, points_award, points_deduct, points_reverse, points_season_reset,
+    points_set, points_transfer,
+)
+from .orders import (  # noqa: F401
+    ClaimResult, code_hash, generate_code, normalize_code, order_claim, order_void, profile_set_email,
+)
