@@ -24,9 +24,6 @@ from .models import DiscordUser, Guild, OutboxMessage
 
 log = logging.getLogger(__name__)
 CHANNEL = "bot.outbox"
-# A claimed row not marked sent by then is tried again (at-least-once); Discord's enforce_nonce
-# makes the retry of a message that did go out return the first one instead of a duplicate.
-LEASE = timedelta(seconds=getattr(settings, "OUTBOX_LEASE_SECONDS", 60))
 MAX_ATTEMPTS = 8
 
 _waker: Callable[[], None] | None = None
@@ -143,8 +140,11 @@ def outbox_claim(*, limit: int = 20, shard_count: int | None = None, shard_ids: 
     claimed = list(rows[:limit])
     if not claimed:
         return []
+    # A claimed row not marked sent when the lease ends is tried again (at-least-once); Discord's
+    # enforce_nonce makes the retry of a message that did go out return the first one.
+    lease = timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
     OutboxMessage.objects.filter(pk__in=[m.pk for m in claimed]).update(
-        attempts=F("attempts") + 1, available_at=now + LEASE
+        attempts=F("attempts") + 1, available_at=now + lease
     )
     return [
         OutboxItem(m.pk, m.kind, m.guild.discord_id if m.guild else None, m.target_id, m.content, m.embed,

@@ -152,7 +152,9 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="bot@localhost")
 # Domain of the Message-ID of notices (the same id on a resend lets mail systems drop the duplicate).
 EMAIL_MESSAGE_DOMAIN = env("EMAIL_MESSAGE_DOMAIN", default="communitybot.local")
 # Seconds a claimed outbox row waits before another delivery attempt may take it.
-OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=60)
+OUTBOX_LEASE_SECONDS = env.float("OUTBOX_LEASE_SECONDS", default=60.0)
+# Seconds between outbox sweeps (a safety net: changes wake the bot at once).
+OUTBOX_SWEEP_SECONDS = env.float("OUTBOX_SWEEP_SECONDS", default=30.0)
 
 # --- Discord --------------------------------------------------------------------------------
 DISCORD_TOKEN = env("DISCORD_TOKEN", default="")

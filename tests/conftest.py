@@ -98,6 +98,18 @@ def running_bot(emulator, django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
+def own_emulator():
+    """A fresh emulator with the standard guild, for tests that start (and stop) their own bots."""
+    harness = EmulatorThread()
+    harness.world = harness.build_guild("Own Guild")
+    try:
+        yield harness
+    finally:
+        endpoints.reset()
+        harness.stop()
+
+
+@pytest.fixture
 def discord_bot(running_bot, transactional_db):
     """Per test: committed data visible to the bot's threads, and no configuration cached from earlier tests."""
     running_bot.bot._configs.clear()

@@ -62,18 +62,6 @@ def test_runbot_refuses_bad_shard_options(argv, message):
     assert err.strip() == f"CommandError: {message}"
 
 
-@pytest.fixture
-def own_emulator():
-    """A fresh emulator with the standard guild, for tests that start (and stop) their own bots."""
-    harness = EmulatorThread()
-    harness.world = harness.build_guild("Own Guild")
-    try:
-        yield harness
-    finally:
-        endpoints.reset()
-        harness.stop()
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("web", [False, True], ids=["bot-only", "with-web"])
 def test_runbot_reaches_ready_fast_serves_health_and_stops_cleanly_on_sigterm(own_emulator, web):

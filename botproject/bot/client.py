@@ -139,6 +139,15 @@ class CommunityBot(commands.AutoShardedBot):
         self._configs[guild_id] = (now, config)
         return config
 
+    async def close(self) -> None:
+        """Unload the extensions first, so their background tasks (outbox worker, loops) stop with the bot."""
+        for name in list(self.extensions):
+            try:
+                await self.unload_extension(name)
+            except commands.ExtensionError:
+                log.warning("could not unload %s", name, exc_info=True)
+        await super().close()
+
     async def post_log(self, guild_id: int, text: str) -> None:
         """Post a note in the guild's log channel now (best effort; must-deliver notes use the outbox)."""
         config = await self.guild_config(guild_id)

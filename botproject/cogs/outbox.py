@@ -8,12 +8,12 @@ import logging
 
 import discord
 from discord.ext import commands
+from django.conf import settings
 
 from .. import outbox
 from ..bot.db import db_call
 
 log = logging.getLogger(__name__)
-SWEEP_SECONDS = 30.0
 BATCH = 20
 # Discord errors that will not get better by retrying: unknown channel/user, missing access, DMs closed.
 PERMANENT_CODES = {10003, 10013, 50001, 50007, 50013}
@@ -46,8 +46,6 @@ class OutboxCog(commands.Cog):
 
     async def _listen_to_channel_layer(self) -> None:
         """Wake-ups from other processes (the admin in a split deployment); only with channels-redis."""
-        from django.conf import settings
-
         if not settings.REDIS_URL:
             return
         from channels.layers import get_channel_layer
@@ -78,7 +76,7 @@ class OutboxCog(commands.Cog):
                 claimed = 0
             if claimed < BATCH:
                 try:
-                    await asyncio.wait_for(self.wake.wait(), timeout=SWEEP_SECONDS)
+                    await asyncio.wait_for(self.wake.wait(), timeout=settings.OUTBOX_SWEEP_SECONDS)
                 except asyncio.TimeoutError:
                     pass  # the periodic sweep
 

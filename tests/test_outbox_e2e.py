@@ -1,0 +1,127 @@
+"""The durable outbox: delivered once across a bot restart, closed DMs go to the log channel, e-mail via SMTP."""
+
+import email
+import socket
+import threading
+from decimal import Decimal
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from botproject import services as core
+from botproject.models import DiscordUser, OutboxMessage
+from points import services as points
+from points.models import Order
+from tests.conftest import start_runner, stop_runner
+
+
+def _award(world, key: str, amount: int = 5):
+    return points.points_award(guild_id=world.guild_id, user_id=world.member, amount=amount, reason="thanks",
+                               idempotency_key=key)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dm_is_delivered_once_across_a_restart_in_the_middle_of_sending(own_emulator, settings):
+    settings.OUTBOX_LEASE_SECONDS = 0.3
+    settings.OUTBOX_SWEEP_SECONDS = 0.1
+    harness, world = own_emulator, own_emulator.world
+    core.guild_ensure(guild_id=world.guild_id, name="Own Guild")
+    first = start_runner(harness)
+    # Discord receives the DM but the bot dies before it hears back.
+    held = harness.hold("POST", r"/channels/\d+/messages", times=1)
+    _award(world, "restart")
+    harness.wait_for(lambda: held.waiting == 1)
+    stop_runner(harness, first)
+    harness.call(held.release)
+    harness.wait_for(lambda: len(harness.emu.dms(world.member)) == 1)
+    row = OutboxMessage.objects.get(kind="dm")
+    assert row.status == "pending" and row.attempts == 1  # nobody recorded the send
+
+    second = start_runner(harness)
+    try:
+        outbox_cog = second.bot.get_cog("OutboxCog")
+        harness.wait_for(lambda: row.pk in outbox_cog.recently_delivered, timeout=10)
+    finally:
+        stop_runner(harness, second)
+    row.refresh_from_db()
+    dms = harness.emu.dms(world.member)
+    assert len(dms) == 1, "the member got the notice exactly once"
+    assert (row.status, row.attempts, row.discord_message_id) == ("sent", 2, dms[0].id)
+    assert harness.emu.stats["nonce_dedupes"] == 1
+    assert dms[0].content == "+5 points in Own Guild (thanks). Your balance: 5."
+
+
+@pytest.mark.django_db(transaction=True)
+def test_closed_dms_are_marked_and_the_notice_goes_to_the_log_channel(own_emulator):
+    harness, world = own_emulator, own_emulator.world
+    core.config_set_channel(guild_id=world.guild_id, kind="log", channel_id=world.logs, channel_type="text")
+    harness.set_dms_closed(world.member, True)
+    runner = start_runner(harness)
+    try:
+        _award(world, "closed")
+        note = f"📪 Could not DM <@{world.member}> (their DMs are closed). The message was: +5 points"
+        harness.wait_for(lambda: any(m.content.startswith(note) for m in harness.emu.messages(world.logs)))
+    finally:
+        stop_runner(harness, runner)
+    assert OutboxMessage.objects.get(kind="dm").status == "rerouted"
+    assert DiscordUser.objects.get(user_id=world.member).dms_closed_at is not None
+    assert harness.emu.dms(world.member) == []
+
+
+class _Inbox:
+    """An aiosmtpd handler that keeps what it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.Message] = []
+        self.arrived = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.messages.append(email.message_from_bytes(envelope.content))
+        self.arrived.set()
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server(settings):
+    inbox = _Inbox()
+    with socket.socket() as probe:  # aiosmtpd checks its own port at start, so it needs a real one
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    yield inbox
+    controller.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("language", ["en", "vi"])
+def test_a_claim_receipt_reaches_a_real_smtp_server_in_the_guilds_language(own_emulator, smtp_server, language):
+    harness, world = own_emulator, own_emulator.world
+    core.guild_ensure(guild_id=world.guild_id, name="Shop")
+    core.config_set_language(guild_id=world.guild_id, language=language)
+    Order.objects.create(guild=core.config_row(world.guild_id).guild, order_number="SO-9", email="buyer@example.com",
+                         amount=Decimal("20.00"), code_hash=points.code_hash(world.guild_id, "MAIL-CODE-2345"),
+                         code_hint="2345")
+    runner = start_runner(harness)
+    try:
+        points.order_claim(guild_id=world.guild_id, user_id=world.member, code="MAIL-CODE-2345")
+        assert smtp_server.arrived.wait(10), "no e-mail arrived"
+        row = OutboxMessage.objects.get(kind="email")
+        harness.wait_for(lambda: row.pk in runner.bot.get_cog("OutboxCog").recently_delivered)
+    finally:
+        stop_runner(harness, runner)
+    message = smtp_server.messages[0]
+    assert message["To"] == "buyer@example.com"
+    text = message.get_payload()[0].get_payload(decode=True).decode()
+    html = message.get_payload()[1].get_payload(decode=True).decode()
+    if language == "en":
+        assert message["Subject"] == "Your order SO-9: 20 points credited"
+        assert "20 points were credited" in text and "<strong>SO-9</strong>" in html
+    else:
+        assert "SO-9" in str(message["Subject"]) and "20" in text
+        assert "điểm" in text
+    assert OutboxMessage.objects.get(kind="email").status == "sent"
