@@ -1,7 +1,9 @@
 """The durable outbox: delivered once across a bot restart, closed DMs go to the log channel, e-mail via SMTP."""
 
 import email
+import signal
 import socket
+import subprocess
 import threading
 from decimal import Decimal
 
@@ -12,7 +14,7 @@ from botproject import services as core
 from botproject.models import DiscordUser, OutboxMessage
 from points import services as points
 from points.models import Order
-from tests.conftest import start_runner, stop_runner
+from tests.conftest import manage, start_runner, stop_runner
 
 
 def _award(world, key: str, amount: int = 5):
@@ -125,3 +127,35 @@ def test_a_claim_receipt_reaches_a_real_smtp_server_in_the_guilds_language(own_e
         assert "SO-9" in str(message["Subject"]) and "20" in text
         assert "điểm" in text
     assert OutboxMessage.objects.get(kind="email").status == "sent"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_in_another_process_wakes_the_bot_through_redis(own_emulator, settings):
+    from channels.layers import channel_layers
+
+    harness, world = own_emulator, own_emulator.world
+    redis_url = "redis://127.0.0.1:6379/7"
+    core.config_set_channel(guild_id=world.guild_id, kind="log", channel_id=world.logs, channel_type="text")
+    emu = harness.emu
+    env = {"DISCORD_TOKEN": emu.token, "DISCORD_API_BASE_URL": emu.api_url, "DISCORD_GATEWAY_URL": emu.gateway_url,
+           "PORT": "0", "WEB_HOST": "127.0.0.1", "REDIS_URL": redis_url,
+           "OUTBOX_SWEEP_SECONDS": "600"}  # no sweep during the test: only the wake-up can deliver
+    child = manage("runbot", env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for line in child.stderr:
+            if "ready in" in line:
+                break
+        # Pending notes from before the bot started were swept at its start; now the admin (this
+        # process, a different one) changes a setting.
+        settings.REDIS_URL = redis_url
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                               "CONFIG": {"hosts": [redis_url]}}}
+        channel_layers.backends = {}
+        core.config_update(guild_id=world.guild_id, changes={"pads_max_duration_minutes": 90})
+        harness.wait_for(lambda: any("longest pad session" in m.content for m in emu.messages(world.logs)),
+                         timeout=10)
+    finally:
+        channel_layers.backends = {}
+        child.send_signal(signal.SIGTERM)
+        child.communicate(timeout=30)
+    assert child.returncode == 0
