@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import discord
+from discord.ext import commands
 from django.utils.translation import gettext_lazy as _
 
 from botproject.exceptions import DomainError, ModuleDisabled, NotAllowed
@@ -31,18 +32,23 @@ class Blocked(DomainError):
     message = _("You are blocked from using this in this server.")
 
 
-async def access_of(interaction: discord.Interaction) -> MemberAccess:
-    """Load the member's access level from the guild configuration and their roles right now."""
+async def access_of(interaction: discord.Interaction | commands.Context) -> MemberAccess:
+    """Load the member's access level from the guild configuration and their roles right now.
+
+    Works for slash commands and components (an Interaction) and for prefix commands (a Context).
+    """
     guild = interaction.guild
-    user = interaction.user
+    user = interaction.user if isinstance(interaction, discord.Interaction) else interaction.author
     if guild is None or not isinstance(user, discord.Member):
         raise GuildOnly()
+    permissions = (interaction.permissions if isinstance(interaction, discord.Interaction)
+                   else user.guild_permissions)
     return await db_call(member_access)(
         guild_id=guild.id,
         user_id=user.id,
         role_ids=[role.id for role in user.roles if role.id != guild.id],
         is_owner=guild.owner_id == user.id,
-        can_manage_guild=interaction.permissions.manage_guild,
+        can_manage_guild=permissions.manage_guild,
     )
 
 
@@ -55,7 +61,7 @@ MODULE_LABELS = {
 
 
 async def require(
-    interaction: discord.Interaction, level: Access, *, refuse_blocked: bool = False, module: str | None = None
+    interaction: discord.Interaction | commands.Context, level: Access, *, refuse_blocked: bool = False, module: str | None = None
 ) -> MemberAccess:
     """Return the member's access, or raise a refusal naming what is needed (module, block, level)."""
     access = await access_of(interaction)
