@@ -265,6 +265,8 @@ class OutboxMessage(models.Model):
         DM = "dm", _("direct message")
         LOG = "log", _("log channel note")
         EMAIL = "email", _("email")
+        CHANNEL_DELETE = "chan_del", _("channel deletion")
+        MESSAGE_EDIT = "msg_edit", _("message edit")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("pending")
@@ -274,8 +276,9 @@ class OutboxMessage(models.Model):
         REROUTED = "rerouted", _("sent to the log channel instead")
 
     guild = models.ForeignKey(Guild, on_delete=models.CASCADE, null=True, blank=True, related_name="outbox")
-    kind = models.CharField(_("kind"), max_length=7, choices=Kind.choices)
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
     target_id = snowflake(_("channel or user id"), null=True, blank=True)
+    message_id = snowflake(_("message to edit"), null=True, blank=True)
     content = models.TextField(_("content"), max_length=2000, blank=True)
     embed = models.JSONField(_("embed"), null=True, blank=True)
     email_to = models.EmailField(_("email address"), blank=True)

@@ -44,6 +44,7 @@ class OutboxItem:
     email_to: str = ""
     subject: str = ""
     html: str = ""
+    message_id: int | None = None
 
     @property
     def nonce(self) -> str:
@@ -114,6 +115,23 @@ def enqueue_email(*, guild: Guild | None, to: str, subject: str, text: str, html
                     html=html, dedupe_key=dedupe_key)
 
 
+def enqueue_channel_delete(*, guild: Guild, channel_id: int, at=None, reason: str = "",
+                           dedupe_key: str | None = None) -> OutboxMessage:
+    """Delete a channel at `at` (default now); the deadline is stored, so it survives a restart."""
+    message = OutboxMessage.objects.create(guild=guild, kind=OutboxMessage.Kind.CHANNEL_DELETE, target_id=channel_id,
+                                           content=reason[:2000], available_at=at or timezone.now(),
+                                           dedupe_key=dedupe_key)
+    transaction.on_commit(wake)
+    return message
+
+
+def enqueue_message_edit(*, guild: Guild, channel_id: int, message_id: int, content: str | None = None,
+                         embed: dict | None = None, dedupe_key: str | None = None) -> OutboxMessage:
+    """Edit a message the bot posted (e.g. mark an announcement ended), even if the change came from the admin."""
+    return _enqueue(guild=guild, kind=OutboxMessage.Kind.MESSAGE_EDIT, target_id=channel_id, message_id=message_id,
+                    content=(content or "")[:2000], embed=embed, dedupe_key=dedupe_key)
+
+
 def enqueue_dm(*, guild: Guild | None, user_id: int, content: str, embed: dict | None = None,
                dedupe_key: str | None = None) -> OutboxMessage:
     """Queue a direct message to a user."""
@@ -148,9 +166,15 @@ def outbox_claim(*, limit: int = 20, shard_count: int | None = None, shard_ids: 
     )
     return [
         OutboxItem(m.pk, m.kind, m.guild.discord_id if m.guild else None, m.target_id, m.content, m.embed,
-                   m.attempts + 1, m.email_to, m.subject, m.html)
+                   m.attempts + 1, m.email_to, m.subject, m.html, m.message_id)
         for m in claimed
     ]
+
+
+def outbox_next_due() -> Any:
+    """When the earliest pending row becomes due (None when nothing is pending)."""
+    return (OutboxMessage.objects.filter(status=OutboxMessage.Status.PENDING)
+            .order_by("available_at").values_list("available_at", flat=True).first())
 
 
 @transaction.atomic

@@ -159,3 +159,30 @@ def test_a_change_in_another_process_wakes_the_bot_through_redis(own_emulator, s
         child.send_signal(signal.SIGTERM)
         child.communicate(timeout=30)
     assert child.returncode == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_scheduled_channel_delete_happens_on_time_and_after_a_restart(own_emulator):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from botproject import outbox
+
+    harness, world = own_emulator, own_emulator.world
+    guild = core.config_row(world.guild_id).guild
+    soon = harness.add_channel(world.guild_id, "ticket-soon")
+    later = harness.add_channel(world.guild_id, "ticket-later")
+    runner = start_runner(harness)
+    outbox.enqueue_channel_delete(guild=guild, channel_id=soon.id, at=timezone.now() + timedelta(seconds=0.3))
+    harness.wait_for(lambda: harness.emu.channel(soon.id) is None)
+    # A delete scheduled before a restart happens after it.
+    outbox.enqueue_channel_delete(guild=guild, channel_id=later.id, at=timezone.now() + timedelta(seconds=0.5))
+    stop_runner(harness, runner)
+    assert harness.emu.channel(later.id) is not None
+    runner = start_runner(harness)
+    try:
+        harness.wait_for(lambda: harness.emu.channel(later.id) is None, timeout=5)
+    finally:
+        stop_runner(harness, runner)
+    assert set(OutboxMessage.objects.filter(kind="chan_del").values_list("status", flat=True)) == {"sent"}

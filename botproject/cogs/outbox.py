@@ -9,6 +9,7 @@ import logging
 import discord
 from discord.ext import commands
 from django.conf import settings
+from django.utils import timezone
 
 from .. import outbox
 from ..bot.db import db_call
@@ -75,10 +76,18 @@ class OutboxCog(commands.Cog):
                 log.exception("outbox delivery failed")
                 claimed = 0
             if claimed < BATCH:
+                idle = await self._idle_seconds()
                 try:
-                    await asyncio.wait_for(self.wake.wait(), timeout=settings.OUTBOX_SWEEP_SECONDS)
+                    await asyncio.wait_for(self.wake.wait(), timeout=idle)
                 except asyncio.TimeoutError:
-                    pass  # the periodic sweep
+                    pass  # the next row is due, or the periodic sweep
+
+    async def _idle_seconds(self) -> float:
+        """Sleep until the next scheduled row (a ticket channel's delete) is due, at most one sweep."""
+        next_due = await db_call(outbox.outbox_next_due)()
+        if next_due is None:
+            return settings.OUTBOX_SWEEP_SECONDS
+        return min(settings.OUTBOX_SWEEP_SECONDS, max(0.0, (next_due - timezone.now()).total_seconds()))
 
     async def deliver_due(self) -> int:
         """Claim and send one batch; return how many rows were claimed."""
@@ -92,6 +101,9 @@ class OutboxCog(commands.Cog):
     async def _deliver(self, item: outbox.OutboxItem) -> None:
         if item.kind == "email":
             await self._deliver_email(item)
+            return
+        if item.kind in ("chan_del", "msg_edit"):
+            await self._deliver_change(item)
             return
         try:
             destination = await self._destination(item)
@@ -114,6 +126,28 @@ class OutboxCog(commands.Cog):
         await db_call(outbox.outbox_mark_sent)(message_id=item.id, discord_message_id=message.id)
         if item.kind == "dm":
             await db_call(outbox.outbox_dm_opened)(user_id=item.target_id)
+        self.delivered += 1
+        self.recently_delivered.append(item.id)
+
+    async def _deliver_change(self, item: outbox.OutboxItem) -> None:
+        """Delete a channel or edit a message; 'already gone' counts as done (the goal is reached)."""
+        try:
+            if item.kind == "chan_del":
+                await self.bot.http.delete_channel(item.target_id, reason=item.content or None)
+                discord_id = item.target_id
+            else:
+                channel = self.bot.get_partial_messageable(item.target_id)
+                embed = discord.Embed.from_dict(item.embed) if item.embed else None
+                edited = await channel.get_partial_message(item.message_id).edit(
+                    content=item.content or None, embed=embed)
+                discord_id = edited.id
+        except discord.NotFound:
+            discord_id = None
+        except discord.HTTPException as error:
+            await db_call(outbox.outbox_mark_failed)(message_id=item.id, error=f"{error.status} {error.code}: "
+                                                     f"{error.text}", permanent=error.code in PERMANENT_CODES)
+            return
+        await db_call(outbox.outbox_mark_sent)(message_id=item.id, discord_message_id=discord_id)
         self.delivered += 1
         self.recently_delivered.append(item.id)
 
