@@ -12,14 +12,18 @@ from .models import BlockEntry, CommandSyncState, GuildConfig, HelperRecord, Per
 
 
 class Access(enum.IntEnum):
-    """Who a member is to the bot, from least to most trusted (blocked is separate)."""
+    """Who a member is to the bot, from least to most trusted.
+
+    GRANTED is not a rung of the ladder: it is a grant (/addrole, /allowusers) that staff and above
+    have anyway; helpers do not. Being blocked is separate too.
+    """
 
     MEMBER = 0
-    GRANTED = 1
     HELPER = 2
     STAFF = 3
     ADMIN = 4
     OWNER = 5
+    GRANTED = 10
 
 
 _PLAIN_FIELDS = (
@@ -89,9 +93,12 @@ class MemberAccess:
     level: Access
     blocked: bool
     config: ConfigSnapshot
+    granted: bool = False
 
     def at_least(self, level: Access) -> bool:
-        """True when the member has `level` or more."""
+        """True when the member may act at `level` (for GRANTED: granted, or staff and above)."""
+        if level is Access.GRANTED:
+            return self.granted or self.level >= Access.STAFF
         return self.level >= level
 
 
@@ -109,14 +116,13 @@ def member_access(
         level = Access.STAFF
     elif config.helper_role_id in roles:
         level = Access.HELPER
-    elif _is_granted(guild_id=guild_id, user_id=user_id, role_ids=roles):
-        level = Access.GRANTED
     else:
         level = Access.MEMBER
+    granted = level < Access.STAFF and _is_granted(guild_id=guild_id, user_id=user_id, role_ids=roles)
     blocked = BlockEntry.objects.filter(
         guild__discord_id=guild_id, user_id=user_id, unblocked_at__isnull=True
     ).exists()
-    return MemberAccess(level=level, blocked=blocked, config=config)
+    return MemberAccess(level=level, blocked=blocked, config=config, granted=granted)
 
 
 def _is_granted(*, guild_id: int, user_id: int, role_ids: set[int]) -> bool:

@@ -155,6 +155,8 @@ EMAIL_MESSAGE_DOMAIN = env("EMAIL_MESSAGE_DOMAIN", default="communitybot.local")
 OUTBOX_LEASE_SECONDS = env.float("OUTBOX_LEASE_SECONDS", default=60.0)
 # Seconds between outbox sweeps (a safety net: changes wake the bot at once).
 OUTBOX_SWEEP_SECONDS = env.float("OUTBOX_SWEEP_SECONDS", default=30.0)
+# Seconds between checks for pad sessions past their deadline.
+PADS_SWEEP_SECONDS = env.float("PADS_SWEEP_SECONDS", default=15.0)
 
 # --- Discord --------------------------------------------------------------------------------
 DISCORD_TOKEN = env("DISCORD_TOKEN", default="")
@@ -165,6 +167,7 @@ DISCORD_PREFIX = env("DISCORD_PREFIX", default="!")
 # Extensions loaded by runbot's setup_hook, in order. An app joins this list when it has commands.
 DISCORD_EXTENSIONS = [
     "botproject.cogs",
+    "pads.cogs",
 ]
 # Seconds discord.py waits after the last GUILD_CREATE before it calls itself ready (its default is 2).
 DISCORD_GUILD_READY_TIMEOUT = env.float("DISCORD_GUILD_READY_TIMEOUT", default=0.5)

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # Every top-level slash command the bot registers now; an app adds its own when it lands.
 IMPLEMENTED_COMMANDS = {
     "status", "setup", "config", "addrole", "allowusers", "permissions", "block", "unblock", "blocklist", "helper",
+    "training", "tryout", "endsession", "pads",
 }
 
 

@@ -14,15 +14,23 @@ ROLES = {
     "admin": Access.ADMIN,
     "staff": Access.STAFF,
     "helper": Access.HELPER,
-    "granted": Access.GRANTED,
+    "granted": Access.MEMBER,
     "member": Access.MEMBER,
     "blocked": Access.MEMBER,
 }
+# Who holds a grant (/allowusers) in the configured guild: the "granted" member only; staff and
+# above need none, helpers do not have one.
+GRANTED_USERS = {"granted"}
 REFUSALS = {
     Access.OWNER: "Only the server owner can do that.",
     Access.ADMIN: "Only admins can do that (Manage Server or an admin role).",
     Access.STAFF: "Only staff can do that.",
+    Access.GRANTED: "You need to be granted access to do that. Ask the server owner.",
 }
+BLOCKED = "You are blocked from using this in this server."
+# Member-facing actions the contract marks "not blocked": a blocked member is refused even when
+# their level would do.
+REFUSES_BLOCKED = {"training", "tryout"}
 
 # (case id, needed level, how to run it given the world: (command, options) or a component).
 SLASH = [
@@ -45,6 +53,10 @@ SLASH = [
     ("helper remove", Access.ADMIN, "helper remove", lambda w: {"member": w.helper}),
     ("helper list", Access.STAFF, "helper list", lambda w: {}),
     ("helper stats", Access.STAFF, "helper stats", lambda w: {}),
+    ("training", Access.GRANTED, "training", lambda w: {"pad": 1, "starts": "in 5 minutes"}),
+    ("tryout", Access.GRANTED, "tryout", lambda w: {"pad": 2, "starts": "now"}),
+    ("pads", Access.MEMBER, "pads", lambda w: {}),
+    ("endsession", Access.MEMBER, "endsession", lambda w: {"pad": 9}),
 ]
 COMPONENTS = [
     ("setup:role:staff select", Access.ADMIN, "select", "setup:role:staff"),
@@ -59,6 +71,12 @@ def configured(discord_bot):
     """The standard roles configured, a user grant for `granted`, and `blocked` on the blocklist."""
     world = discord_bot.world
     gid = world.guild_id
+    # Commands such as /helper add change members' roles on "Discord": start every case from the same roles.
+    original = {"admin": [world.admin_role, world.verified_role], "staff": [world.staff_role, world.verified_role],
+                "helper": [world.helper_role, world.verified_role], "granted": [world.verified_role],
+                "member": [world.verified_role], "blocked": []}
+    for who, roles in original.items():
+        discord_bot.emulator.set_member_roles(gid, getattr(world, who), roles)
     services.config_set_role(guild_id=gid, kind="staff", role_id=world.staff_role)
     services.config_set_role(guild_id=gid, kind="helper", role_id=world.helper_role)
     services.grant_add(guild_id=gid, kind="user", target_id=world.granted)
@@ -66,18 +84,25 @@ def configured(discord_bot):
     return discord_bot
 
 
+def _allowed(who: str, needed: Access) -> bool:
+    if needed is Access.GRANTED:
+        return who in GRANTED_USERS or ROLES[who] >= Access.STAFF
+    return ROLES[who] >= needed
+
+
 def _refused(rec) -> bool:
-    return rec.content in REFUSALS.values()
+    return rec.content in REFUSALS.values() or rec.content == BLOCKED
 
 
 @pytest.mark.parametrize("who", ROLES)
 @pytest.mark.parametrize("case,needed,command,options", SLASH, ids=[c[0] for c in SLASH])
 def test_slash_command_access(configured, who, case, needed, command, options):
     rec = configured.slash(who, command, bypass_permissions=True, **options(configured.world))
-    allowed = ROLES[who] >= needed
+    blocked = who == "blocked" and case in REFUSES_BLOCKED
+    allowed = _allowed(who, needed) and not blocked
     assert _refused(rec) is not allowed, f"{who} {'should' if allowed else 'should not'} use /{command}: {rec.content!r}"
     if not allowed:
-        assert rec.content == REFUSALS[needed]
+        assert rec.content == (BLOCKED if blocked else REFUSALS[needed])
         assert rec.ephemeral
 
 
@@ -94,7 +119,7 @@ def test_component_access(configured, who, case, needed, kind, custom_id):
         value = {"setup:role:staff": world.staff_role, "setup:channel:log": world.logs,
                  "setup:language": "vi"}[custom_id]
         rec = configured.select(who, wizard, custom_id, [value])
-    allowed = ROLES[who] >= needed
+    allowed = _allowed(who, needed)
     if allowed:
         assert rec.embeds and rec.embeds[0]["title"] == "Server setup", rec.content
     else:

@@ -23,7 +23,7 @@ def _imports(path: Path) -> set[str]:
 
 
 def _files(pattern: str) -> list[Path]:
-    return sorted(p for app in APPS for p in (ROOT / app).rglob(pattern))
+    return sorted(p for app in APPS for p in (ROOT / app).rglob(pattern) if "migrations" not in p.parts)
 
 
 def test_layout_is_as_designed():
@@ -32,10 +32,11 @@ def test_layout_is_as_designed():
         assert (ROOT / name).exists(), name
     for app in APPS[1:]:
         for module in ["apps.py", "models.py", "admin.py", "services.py", "cogs.py"]:
-            assert (ROOT / app / module).is_file(), f"{app}/{module}"
+            package = ROOT / app / module.removesuffix(".py") / "__init__.py"  # split past ~400 lines
+            assert (ROOT / app / module).is_file() or package.is_file(), f"{app}/{module}"
 
 
-@pytest.mark.parametrize("path", _files("services.py") + _files("selectors.py"), ids=str)
+@pytest.mark.parametrize("path", _files("services.py") + _files("services/*.py") + _files("selectors.py"), ids=str)
 def test_services_and_selectors_never_import_discord(path):
     assert not any(name == "discord" or name.startswith("discord.") for name in _imports(path))
 
@@ -54,11 +55,8 @@ def test_bot_plumbing_imports_no_app_models():
 
 
 def test_only_the_bridge_calls_sync_to_async_in_bot_code():
-    offenders = [
-        p for p in _files("*.py")
-        if "sync_to_async" in p.read_text(encoding="utf-8")
-        and p.name not in {"db.py", "views.py"}
-    ]
+    bot_side = _files("cogs.py") + _files("cogs/*.py") + _files("ui.py") + sorted((ROOT / "botproject" / "bot").glob("*.py"))
+    offenders = [p for p in bot_side if "sync_to_async" in p.read_text(encoding="utf-8") and p.name != "db.py"]
     assert offenders == []
 
 

@@ -138,8 +138,9 @@ class OutboxCog(commands.Cog):
             else:
                 channel = self.bot.get_partial_messageable(item.target_id)
                 embed = discord.Embed.from_dict(item.embed) if item.embed else None
+                # An edit from the outbox closes the matter (a session ended): drop the buttons too.
                 edited = await channel.get_partial_message(item.message_id).edit(
-                    content=item.content or None, embed=embed)
+                    content=item.content or None, embed=embed, view=None)
                 discord_id = edited.id
         except discord.NotFound:
             discord_id = None

@@ -1,0 +1,46 @@
+"""Pad reads: the nine pads of a guild, and the next deadline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from .models import PAD_MAX, PAD_MIN, PadSession
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """A session as the Discord side needs it."""
+
+    id: int
+    guild_id: int
+    pad: int
+    kind: str
+    host_id: int
+    starts: str
+    started_at: datetime
+    ends_at: datetime
+    ended_at: datetime | None
+    end_reason: str
+    channel_id: int | None
+    message_id: int | None
+
+    @classmethod
+    def of(cls, session: PadSession) -> SessionView:
+        """Copy a row."""
+        return cls(session.pk, session.guild.discord_id, session.pad, session.kind, session.host_id, session.starts,
+                   session.started_at, session.ends_at, session.ended_at, session.end_reason, session.channel_id,
+                   session.message_id)
+
+
+def pads_overview(*, guild_id: int) -> dict[int, SessionView | None]:
+    """Pad number → its active session, or None when free."""
+    active = {s.pad: SessionView.of(s) for s in PadSession.objects.select_related("guild").filter(
+        guild__discord_id=guild_id, ended_at__isnull=True)}
+    return {pad: active.get(pad) for pad in range(PAD_MIN, PAD_MAX + 1)}
+
+
+def next_deadline() -> datetime | None:
+    """When the next active session runs out of time (None when none is active)."""
+    return (PadSession.objects.filter(ended_at__isnull=True).order_by("ends_at")
+            .values_list("ends_at", flat=True).first())
