@@ -66,7 +66,8 @@ def _ensure(guild_id: int, name: str | None = None, owner_id: int | None = None,
 
 def config_row(guild_id: int) -> GuildConfig:
     """The guild's configuration row (created if needed), for other apps' services inside their transaction."""
-    return _ensure(guild_id)
+    config = GuildConfig.objects.select_related("guild").filter(guild__discord_id=guild_id).first()
+    return config if config is not None else _ensure(guild_id)
 
 
 def _actor_text(actor_id: int | None, actor_user) -> str:

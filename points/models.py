@@ -227,3 +227,17 @@ class ClaimAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {'✓' if self.succeeded else '✗'}"
+
+
+class GuildPointsStats(models.Model):
+    """Per-guild counters kept in step with the profiles, so ranks never count the whole guild."""
+
+    guild = models.OneToOneField(Guild, on_delete=models.CASCADE, primary_key=True, related_name="points_stats")
+    members = models.PositiveBigIntegerField(_("members with a profile"), default=0)
+
+    class Meta:
+        verbose_name = _("points statistics")
+        verbose_name_plural = _("points statistics")
+
+    def __str__(self) -> str:
+        return f"{self.guild}: {self.members}"

@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from .models import Achievement, LedgerEntry, MemberProfile
+from botproject.models import Guild
+
+from .models import Achievement, GuildPointsStats, LedgerEntry, MemberProfile
 
 PAGE_SIZE = 10
 
@@ -30,20 +32,51 @@ class MemberStanding:
     notifications_enabled: bool
 
 
+def _guild_pk(guild_id: int) -> int | None:
+    # Filtering on the guild's primary key lets the database walk the (guild, -balance) index;
+    # a join on the Discord id made PostgreSQL scan every profile.
+    return Guild.objects.filter(discord_id=guild_id).values_list("pk", flat=True).first()
+
+
+def _member_count(guild_pk: int) -> int:
+    """How many members have a profile (a counter kept with the profiles: counting is slow at 1M)."""
+    return GuildPointsStats.objects.filter(guild_id=guild_pk).values_list("members", flat=True).first() or 0
+
+
+def _rank(guild_pk: int, balance: int) -> int:
+    """1 + how many members have more: an index range count, never a window function.
+
+    Count the smaller side: above the median, the members above; below it, the members at or
+    below (rank = 1 + N - that), each count bounded to half the guild.
+    """
+    profiles = MemberProfile.objects.filter(guild_id=guild_pk)
+    total = _member_count(guild_pk)
+    half = max(1, total // 2)
+    above = profiles.filter(balance__gt=balance).values("pk")[:half].count()
+    if above < half:
+        return above + 1
+    at_or_below = profiles.filter(balance__lte=balance).count()
+    if at_or_below > total:  # the counter is behind (rows loaded in bulk): count the direct way
+        return profiles.filter(balance__gt=balance).count() + 1
+    return total - at_or_below + 1
+
+
 def rank_of(*, guild_id: int, balance: int) -> int:
-    """1 + how many members of the guild have more (an index range count, not a window function)."""
-    return MemberProfile.objects.filter(guild__discord_id=guild_id, balance__gt=balance).count() + 1
+    """The rank a balance has in the guild (equal balances share a rank)."""
+    guild_pk = _guild_pk(guild_id)
+    return 1 if guild_pk is None else _rank(guild_pk, balance)
 
 
 def standing(*, guild_id: int, user_id: int) -> MemberStanding:
     """The member's standing; a member with no profile yet has 0 points and no rank."""
-    profile = (MemberProfile.objects.filter(guild__discord_id=guild_id, user_id=user_id)
-               .annotate(n_achievements=Count("achievements")).first())
-    members = MemberProfile.objects.filter(guild__discord_id=guild_id).count()
+    guild_pk = _guild_pk(guild_id)
+    profile = (MemberProfile.objects.filter(guild_id=guild_pk, user_id=user_id)
+               .annotate(n_achievements=Count("achievements")).first()) if guild_pk else None
+    members = _member_count(guild_pk) if guild_pk else 0
     if profile is None:
         return MemberStanding(user_id, "", 0, None, members, 0, 0, 0, None, 0, True)
     return MemberStanding(
-        user_id, profile.display_name, profile.balance, rank_of(guild_id=guild_id, balance=profile.balance), members,
+        user_id, profile.display_name, profile.balance, _rank(guild_pk, profile.balance), members,
         profile.earned_total, profile.spent_total, profile.entries, profile.last_activity_at,
         profile.n_achievements, profile.notifications_enabled,
     )
@@ -71,16 +104,22 @@ class LeaderboardPage:
 
 def leaderboard(*, guild_id: int, page: int = 1) -> LeaderboardPage:
     """Members by balance, PAGE_SIZE a page; equal balances share a rank."""
-    profiles = MemberProfile.objects.filter(guild__discord_id=guild_id)
-    members = profiles.count()
+    guild_pk = _guild_pk(guild_id)
+    if guild_pk is None:
+        return LeaderboardPage([], 1, 1, 0)
+    members = _member_count(guild_pk)
     pages = max(1, -(-members // PAGE_SIZE))
     page = min(max(1, page), pages)
-    top = list(profiles.order_by("-balance", "user_id").values_list("user_id", "display_name", "balance")
-               [(page - 1) * PAGE_SIZE: page * PAGE_SIZE])
-    rows = []
-    for user_id, name, balance in top:
-        # Ranks within a page only need one count per distinct balance.
-        rank = rows[-1].rank if rows and rows[-1].balance == balance else rank_of(guild_id=guild_id, balance=balance)
+    top = list(MemberProfile.objects.filter(guild_id=guild_pk).order_by("-balance", "user_id")
+               .values_list("user_id", "display_name", "balance")[(page - 1) * PAGE_SIZE: page * PAGE_SIZE])
+    rows: list[LeaderboardRow] = []
+    for position, (user_id, name, balance) in enumerate(top):
+        if not rows:
+            rank = _rank(guild_pk, balance)  # one count per page; the rest follow from the order
+        elif rows[-1].balance == balance:
+            rank = rows[-1].rank
+        else:
+            rank = (page - 1) * PAGE_SIZE + position + 1
         rows.append(LeaderboardRow(rank, user_id, name, balance))
     return LeaderboardPage(rows, page, pages, members)
 

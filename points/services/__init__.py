@@ -2,7 +2,7 @@
 
 from .ledger import (  # noqa: F401
     Kind, LedgerResult, notifications_set, points_award, points_deduct, points_reverse, points_season_reset,
-    points_set, points_transfer,
+    points_recount_members, points_set, points_transfer,
 )
 from .orders import (  # noqa: F401
     ClaimResult, code_hash, generate_code, normalize_code, order_claim, order_void, profile_set_email,

@@ -7,11 +7,14 @@ guild's configuration; the database's check constraint is the last line of defen
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
@@ -23,7 +26,7 @@ from ..exceptions import (
     AboveLimit, AlreadyReversed, BalanceCapReached, ConfirmationRequired, InsufficientPoints, InvalidAmount,
     UnknownEntry,
 )
-from ..models import Achievement, LedgerEntry, MemberAchievement, MemberProfile
+from ..models import Achievement, GuildPointsStats, LedgerEntry, MemberAchievement, MemberProfile
 
 Kind = LedgerEntry.Kind
 MAX_ACHIEVEMENT_ROUNDS = 10
@@ -46,6 +49,10 @@ def _profile(guild: Guild, user_id: int, display_name: str | None) -> MemberProf
     profile, created = MemberProfile.objects.get_or_create(
         guild=guild, user_id=user_id, defaults={"display_name": (display_name or "")[:100]}
     )
+    if created:
+        # The exact member count ranks need, kept in the same transaction as the new profile.
+        if not GuildPointsStats.objects.filter(guild=guild).update(members=F("members") + 1):
+            points_recount_members(guild_id=guild.discord_id)
     if display_name and not created and profile.display_name != display_name[:100]:
         MemberProfile.objects.filter(pk=profile.pk).update(display_name=display_name[:100])
     return profile
@@ -80,29 +87,68 @@ def _write(config: GuildConfig, profile: MemberProfile, delta: int, *, kind: str
         guard["balance__lte"] = config.points_max_balance - delta
     if expected_balance is not None:
         guard["balance"] = expected_balance
-    updated = MemberProfile.objects.filter(pk=profile.pk, **guard).update(
-        balance=F("balance") + delta,
-        earned_total=F("earned_total") + max(delta, 0),
-        spent_total=F("spent_total") + max(-delta, 0),
-        entries=F("entries") + 1,
-        last_activity_at=timezone.now(),
-        negative_allowed=config.points_allow_negative,
-    )
-    if not updated:
+    balance = _conditional_update(profile.pk, delta, guard, config.points_allow_negative)
+    if balance is None:
         current = MemberProfile.objects.values_list("balance", flat=True).get(pk=profile.pk)
         if delta > 0:
             raise BalanceCapReached(member=_mention(profile), limit=config.points_max_balance)
         raise InsufficientPoints(member=_mention(profile), balance=current, amount=-delta)
-    balance = MemberProfile.objects.values_list("balance", flat=True).get(pk=profile.pk)
     return LedgerEntry.objects.create(
         guild=config.guild, member=profile, delta=delta, balance_after=balance, kind=kind, actor_id=actor_id,
         actor_user=actor_user, reason=reason[:500], idempotency_key=key, reverses=reverses,
     )
 
 
+_GUARD_SQL = {"balance__gte": "balance >= %s", "balance__lte": "balance <= %s", "balance": "balance = %s"}
+
+
+def _conditional_update(profile_pk: int, delta: int, guard: dict[str, int], negative_allowed: bool) -> int | None:
+    """One statement: apply the delta where the guard holds and return the new balance (None: refused).
+
+    The ORM's update() cannot return the new value; a separate SELECT would cost a round trip on
+    every award, the hottest write in the bot.
+    """
+    table = connection.ops.quote_name(MemberProfile._meta.db_table)
+    conditions = " AND ".join(["id = %s", *(_GUARD_SQL[name] for name in guard)])
+    sql = (f"UPDATE {table} SET balance = balance + %s, earned_total = earned_total + %s, "
+           f"spent_total = spent_total + %s, entries = entries + 1, last_activity_at = %s, negative_allowed = %s "
+           f"WHERE {conditions} RETURNING balance")
+    params = [delta, max(delta, 0), max(-delta, 0), timezone.now(), negative_allowed, profile_pk, *guard.values()]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+_ACHIEVEMENT_CACHE_SECONDS = 30.0
+_guilds_with_achievements: dict[int, tuple[float, bool]] = {}
+
+
+def _has_achievements(guild: Guild) -> bool:
+    """Whether the guild has active achievements; cached briefly, as most guilds have none."""
+    cached = _guilds_with_achievements.get(guild.pk)
+    now = time.monotonic()
+    if cached and now - cached[0] < _ACHIEVEMENT_CACHE_SECONDS:
+        return cached[1]
+    value = Achievement.objects.filter(guild=guild, active=True).exists()
+    _guilds_with_achievements[guild.pk] = (now, value)
+    return value
+
+
+@receiver([post_save, post_delete], sender=Achievement, dispatch_uid="points.forget_achievement_cache")
+def forget_achievement_cache(sender=None, instance: Achievement | None = None, **kwargs) -> None:
+    """Drop the cached answer when achievements change in this process (other processes: within 30 s)."""
+    if instance is None:
+        _guilds_with_achievements.clear()
+    else:
+        _guilds_with_achievements.pop(instance.guild_id, None)
+
+
 def _achievements(config: GuildConfig, profile: MemberProfile) -> list[str]:
     """Award every achievement the member now qualifies for (bonuses may unlock more), once each."""
     earned: list[str] = []
+    if not _has_achievements(config.guild):
+        return earned
     for _round in range(MAX_ACHIEVEMENT_ROUNDS):
         pending = list(Achievement.objects.filter(guild=config.guild, active=True).exclude(awards__member=profile))
         if not pending:
@@ -162,16 +208,15 @@ def _notify_achievement(config: GuildConfig, profile: MemberProfile, achievement
 def _change(config: GuildConfig, *, user_id: int, delta: int, kind: str, key: str, reason: str,
             actor_id: int | None, actor_user, display_name: str | None, notify: bool,
             expected_balance: int | None = None, reverses: LedgerEntry | None = None) -> LedgerResult:
-    replay = _replay(key)
-    if replay is not None:
-        return replay
     profile = _profile(config.guild, user_id, display_name)
     try:
         with transaction.atomic():
             entry = _write(config, profile, delta, kind=kind, key=key, reason=reason, actor_id=actor_id,
                            actor_user=actor_user, expected_balance=expected_balance, reverses=reverses)
-    except IntegrityError:
-        # The same key was written by a concurrent call between our check and our insert.
+    except (IntegrityError, InsufficientPoints, BalanceCapReached):
+        # The key may be taken: a replay (possibly racing the first call, or refused now only
+        # because the first call already moved the balance). The savepoint undid our UPDATE;
+        # answer with what the first call did.
         replay = _replay(key)
         if replay is None:
             raise
@@ -179,7 +224,9 @@ def _change(config: GuildConfig, *, user_id: int, delta: int, kind: str, key: st
     earned = _achievements(config, profile)
     if notify:
         _notify(config, profile, entry)
-    balance = MemberProfile.objects.values_list("balance", flat=True).get(pk=profile.pk)
+    balance = entry.balance_after
+    if earned:  # bonuses moved the balance further
+        balance = MemberProfile.objects.values_list("balance", flat=True).get(pk=profile.pk)
     return LedgerResult(entry.pk, user_id, delta, balance, kind, False, tuple(earned))
 
 
@@ -293,3 +340,12 @@ def notifications_set(*, guild_id: int, user_id: int, enabled: bool, display_nam
     profile = _profile(config.guild, user_id, display_name)
     MemberProfile.objects.filter(pk=profile.pk).update(notifications_enabled=enabled)
     return enabled
+
+
+@transaction.atomic
+def points_recount_members(*, guild_id: int) -> int:
+    """Set the guild's member counter from the profiles (after bulk loads; check_ledger runs it too)."""
+    guild = ensure_guild(guild_id).guild
+    count = MemberProfile.objects.filter(guild=guild).count()
+    GuildPointsStats.objects.update_or_create(guild=guild, defaults={"members": count})
+    return count
