@@ -168,6 +168,7 @@ DISCORD_PREFIX = env("DISCORD_PREFIX", default="!")
 DISCORD_EXTENSIONS = [
     "botproject.cogs",
     "pads.cogs",
+    "tickets.cogs",
 ]
 # Seconds discord.py waits after the last GUILD_CREATE before it calls itself ready (its default is 2).
 DISCORD_GUILD_READY_TIMEOUT = env.float("DISCORD_GUILD_READY_TIMEOUT", default=0.5)

@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 IMPLEMENTED_COMMANDS = {
     "status", "setup", "config", "addrole", "allowusers", "permissions", "block", "unblock", "blocklist", "helper",
     "training", "tryout", "endsession", "pads",
+    "ticket", "sendticket",
 }
 
 

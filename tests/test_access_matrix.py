@@ -57,6 +57,12 @@ SLASH = [
     ("tryout", Access.GRANTED, "tryout", lambda w: {"pad": 2, "starts": "now"}),
     ("pads", Access.MEMBER, "pads", lambda w: {}),
     ("endsession", Access.MEMBER, "endsession", lambda w: {"pad": 9}),
+    ("ticket panel", Access.ADMIN, "ticket panel", lambda w: {}),
+    ("sendticket", Access.ADMIN, "sendticket", lambda w: {}),
+    ("ticket stats", Access.STAFF, "ticket stats", lambda w: {}),
+    ("ticket add", Access.MEMBER, "ticket add", lambda w: {"member": w.member}),
+    ("ticket remove", Access.MEMBER, "ticket remove", lambda w: {"member": w.member}),
+    ("ticket close", Access.MEMBER, "ticket close", lambda w: {}),
 ]
 COMPONENTS = [
     ("setup:role:staff select", Access.ADMIN, "select", "setup:role:staff"),

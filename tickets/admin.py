@@ -1,1 +1,166 @@
-"""Admin pages of tickets; the app's content arrives with issue #6."""
+"""Admin pages of tickets, scoped per guild (see botproject.admin_scoping).
+
+Categories are edited freely by their guild's staff. Tickets are written by the bot: read-only here,
+with a "Close" action (through the service; the bot deletes the channel through the outbox), the stored
+HTML transcript (a scoped view: only staff of that guild), and a metrics page with plain HTML/CSS bars.
+Panels can be refreshed or re-posted: the request is stored and the bot carries it out with the buttons
+(an outbox message cannot carry buttons, and an outbox edit removes them).
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from botproject.admin import ReadOnlyMixin
+from botproject.admin_scoping import GuildScopedAdminMixin, NamesMixin, name_column, visible_guilds
+from botproject.exceptions import DomainError
+from botproject.models import DiscordName
+
+from . import metrics, services
+from .models import Ticket, TicketCategory, TicketClaim, TicketPanel, TicketTranscript
+
+USER = DiscordName.Kind.USER
+
+
+@admin.register(TicketCategory)
+class TicketCategoryAdmin(GuildScopedAdminMixin, admin.ModelAdmin):
+    """Services members open tickets for."""
+
+    list_display = ("__str__", "guild", "helper_points", "helper_slots", "max_open_per_member", "position", "active")
+    list_filter = ("guild", "active")
+    list_editable = ("position", "active")
+    search_fields = ("name", "description")
+
+
+@admin.register(TicketPanel)
+class TicketPanelAdmin(GuildScopedAdminMixin, admin.ModelAdmin):
+    """Posted panels; refresh or re-post them from here."""
+
+    list_display = ("__str__", "guild", "channel_id", "message_id", "created_at", "refreshed_at")
+    list_filter = ("guild",)
+    readonly_fields = ("message_id", "created_by_id", "created_at", "refresh_requested_at", "repost_requested_at",
+                       "refreshed_at")
+    filter_horizontal = ("categories",)
+    actions = ("refresh", "repost")
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "categories":
+            kwargs["queryset"] = TicketCategory.objects.filter(guild__in=visible_guilds(request.user))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    @admin.action(description=_("Refresh the panel message (buttons from the current categories)"))
+    def refresh(self, request, queryset):
+        for panel in queryset:
+            services.panel_request(panel_id=panel.pk, repost=False)
+        self.message_user(request, gettext("The bot refreshes %(count)s panel(s) within seconds.") % {
+            "count": queryset.count()}, messages.SUCCESS)
+
+    @admin.action(description=_("Post the panel again"))
+    def repost(self, request, queryset):
+        for panel in queryset:
+            services.panel_request(panel_id=panel.pk, repost=True)
+        self.message_user(request, gettext("The bot posts %(count)s panel(s) again within seconds.") % {
+            "count": queryset.count()}, messages.SUCCESS)
+
+
+class ClaimInline(admin.TabularInline):
+    """The helpers of a ticket."""
+
+    model = TicketClaim
+    extra = 0
+    can_delete = False
+    readonly_fields = ("user_id", "slot", "claimed_at", "points_awarded")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Ticket)
+class TicketAdmin(ReadOnlyMixin, NamesMixin, GuildScopedAdminMixin, admin.ModelAdmin):
+    """Tickets (read-only; closed with the action), with their transcripts."""
+
+    list_display = ("number", "code", "guild", "category_name", "opener_named", "status", "created_at", "closed_at",
+                    "close_path", "transcript_link")
+    list_filter = ("guild", "status", "close_path", "category")
+    search_fields = ("code", "=opener_id", "=number", "=channel_id")
+    inlines = (ClaimInline,)
+    name_fields = ("opener_id", "closed_by_id", "member_ids")
+    opener_named = name_column("opener_id", USER, _("opener"))
+    actions = ("close_tickets",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    @admin.display(description=_("transcript"))
+    def transcript_link(self, obj):
+        if not TicketTranscript.objects.filter(pk=obj.pk).exists():
+            return "–"
+        return format_html('<a href="{}">{}</a>', reverse("admin:tickets_ticket_transcript", args=[obj.pk]),
+                           gettext("view"))
+
+    @admin.action(description=_("Close the selected tickets"))
+    def close_tickets(self, request, queryset):
+        if not request.user.has_perm("tickets.change_ticket"):
+            raise Http404
+        done = 0
+        for ticket in queryset:
+            try:
+                services.ticket_close_from_admin(ticket_id=ticket.pk, actor_user=request.user)
+                done += 1
+            except DomainError as error:
+                self.message_user(request, f"#{ticket.number}: {error.user_message()}", messages.WARNING)
+        self.message_user(request, gettext("%(count)s ticket(s) closed.") % {"count": done}, messages.SUCCESS)
+
+    def get_urls(self):
+        extra = [
+            path("<int:pk>/transcript/", self.admin_site.admin_view(self.transcript_view),
+                 name="tickets_ticket_transcript"),
+            path("metrics/", self.admin_site.admin_view(self.metrics_view), name="tickets_ticket_metrics"),
+        ]
+        return extra + super().get_urls()
+
+    def transcript_view(self, request, pk: int):
+        """The stored HTML transcript, only for users who may view this guild's tickets."""
+        ticket = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not self.has_view_permission(request, ticket):
+            raise Http404
+        transcript = get_object_or_404(TicketTranscript, pk=ticket.pk)
+        response = HttpResponse(transcript.html, content_type="text/html; charset=utf-8")
+        # The stored page is inert: no scripts, no external loads.
+        response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+        return response
+
+    def metrics_view(self, request):
+        """Charts per guild (plain HTML/CSS bars)."""
+        if not self.has_view_permission(request):
+            raise Http404
+        try:
+            days = max(1, min(365, int(request.GET.get("days", 30))))
+        except ValueError:
+            days = 30
+        guilds = []
+        for guild in visible_guilds(request.user).filter(left_at__isnull=True)[:20]:
+            stats = metrics.ticket_stats(guild_id=guild.discord_id, days=days)
+            paths = [(gettext("It works!"), stats.closed_works), (gettext("Staff after Need help"),
+                     stats.closed_after_help), (gettext("Staff directly"), stats.closed_staff),
+                     (gettext("Other"), stats.closed_other), (gettext("Still open"), stats.still_open)]
+            top = max([n for _l, n in paths] + [n for _c, n in stats.per_category] + [n for _d, n in stats.per_day]
+                      + [1])
+            guilds.append({"guild": guild, "stats": stats, "top": top,
+                           "paths": [(label, n, 100 * n // top) for label, n in paths],
+                           "categories": [(name, n, 100 * n // top) for name, n in stats.per_category],
+                           "days": [(day, n, 100 * n // top) for day, n in stats.per_day]})
+        context = {**self.admin_site.each_context(request), "title": gettext("Ticket metrics"), "guilds": guilds,
+                   "days": days, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/tickets/metrics.html", context)
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"metrics_url": reverse("admin:tickets_ticket_metrics"), **(extra_context or {})}
+        return super().changelist_view(request, extra)

@@ -1,10 +1,277 @@
-"""Discord surface of tickets (slash commands, buttons); the app's commands arrive with issue #6.
+"""Tickets commands: /ticket panel|add|remove|close|stats, /sendticket; transcript listeners; panel refreshes."""
 
-Not listed in settings.DISCORD_EXTENSIONS until it registers commands, so nothing half-built is synced.
-"""
+from __future__ import annotations
 
-from discord.ext import commands
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands, tasks
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop, pgettext_lazy
+
+from botproject.bot.checks import require
+from botproject.bot.db import db_call
+from botproject.bot.preflight import require_bot_permissions
+from botproject.selectors import Access
+
+from . import channels, metrics, selectors, services, ui
+from .exceptions import NotATicket
+
+log = logging.getLogger(__name__)
+NAMES = (
+    pgettext_lazy("discord command name", "ticket"),
+    pgettext_lazy("discord command name", "panel"),
+    pgettext_lazy("discord command name", "sendticket"),
+    pgettext_lazy("discord command name", "channel"),
+    pgettext_lazy("discord command name", "title"),
+    pgettext_lazy("discord command name", "add"),
+    pgettext_lazy("discord command name", "remove"),
+    pgettext_lazy("discord command name", "member"),
+    pgettext_lazy("discord command name", "close"),
+    pgettext_lazy("discord command name", "reason"),
+    pgettext_lazy("discord command name", "stats"),
+    pgettext_lazy("discord command name", "days"),
+)
+SWEEP_SECONDS = 5
+
+
+async def post_panel(interaction: discord.Interaction, channel: discord.abc.GuildChannel | None, title: str | None):
+    """/ticket panel and /sendticket: post a public panel and record it."""
+    await require(interaction, Access.ADMIN, module="tickets")
+    target = channel or interaction.channel
+    require_bot_permissions(interaction.guild, "view_channel", "send_messages", "embed_links", channel=target)
+    panel = await db_call(services.panel_create)(guild_id=interaction.guild_id, channel_id=target.id,
+                                                 title=title or "", actor_id=interaction.user.id)
+    await interaction.response.defer(ephemeral=True)
+    with translation.override(panel.language):
+        embed, view = ui.panel_embed(panel), ui.panel_view(panel)
+    message = await target.send(embed=embed, view=view)
+    await db_call(services.panel_record_message)(panel_id=panel.id, message_id=message.id)
+    await interaction.followup.send(_("The ticket panel is posted in %(channel)s.") % {"channel": target.mention},
+                                    ephemeral=True)
+
+
+async def _here(interaction: discord.Interaction):
+    ticket = await db_call(selectors.ticket_by_channel)(channel_id=interaction.channel_id)
+    if ticket is None or ticket.guild_id != interaction.guild_id or not ticket.is_open:
+        raise NotATicket()
+    return ticket
+
+
+class TicketGroup(app_commands.Group):
+    """/ticket: the panel, members of a ticket, closing, metrics."""
+
+    def __init__(self) -> None:
+        super().__init__(name="ticket", description=gettext_noop("Tickets: panel, members, closing, metrics"),
+                         guild_only=True)
+
+    @app_commands.command(name="panel", description=gettext_noop("Post the public ticket panel"))
+    @app_commands.describe(channel=gettext_noop("Where to post it (default: here)"),
+                           title=gettext_noop("The panel's title"))
+    async def panel(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None,
+                    title: app_commands.Range[str, 1, 200] | None = None) -> None:
+        await post_panel(interaction, channel, title)
+
+    async def _members(self, interaction: discord.Interaction, member: discord.Member, present: bool) -> None:
+        access = await require(interaction, Access.MEMBER, module="tickets")
+        ticket = await _here(interaction)
+        ticket = await db_call(services.ticket_member_set)(
+            guild_id=interaction.guild_id, ticket_id=ticket.id, actor_id=interaction.user.id,
+            is_staff=channels.is_ticket_staff(access, interaction.user, ticket), member_id=member.id, present=present)
+        await interaction.response.defer(ephemeral=True)
+        await channels.set_member_access(interaction.channel, member, present)
+        text = _("%(member)s can now see this ticket.") if present else _("%(member)s no longer sees this ticket.")
+        await interaction.followup.send(text % {"member": member.mention}, ephemeral=True)
+
+    @app_commands.command(name="add", description=gettext_noop("Give a member access to this ticket"))
+    @app_commands.describe(member=gettext_noop("The member"))
+    async def add(self, interaction: discord.Interaction, member: discord.Member) -> None:
+        await self._members(interaction, member, True)
+
+    @app_commands.command(name="remove", description=gettext_noop("Take a member's access to this ticket away"))
+    @app_commands.describe(member=gettext_noop("The member"))
+    async def remove(self, interaction: discord.Interaction, member: discord.Member) -> None:
+        await self._members(interaction, member, False)
+
+    @app_commands.command(name="close", description=gettext_noop("Close this ticket"))
+    @app_commands.describe(reason=gettext_noop("Why (kept with the ticket)"))
+    async def close(self, interaction: discord.Interaction, reason: app_commands.Range[str, 1, 500] | None = None) -> None:
+        access = await require(interaction, Access.MEMBER, module="tickets")
+        ticket = await _here(interaction)
+        async with channels.archive_lock(ticket.channel_id):
+            result = await db_call(services.ticket_close)(
+                guild_id=interaction.guild_id, ticket_id=ticket.id, actor_id=interaction.user.id,
+                is_staff=channels.is_ticket_staff(access, interaction.user, ticket), reason=reason or "",
+                opener_may=True)
+        await channels.announce_close(interaction, result)
+
+    @app_commands.command(name="stats", description=gettext_noop("Ticket metrics"))
+    @app_commands.describe(days=gettext_noop("How many days back (default 30)"))
+    async def stats(self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 365] = 30) -> None:
+        await require(interaction, Access.STAFF, module="tickets")
+        figures = await db_call(metrics.ticket_stats)(guild_id=interaction.guild_id, days=days)
+        await interaction.response.send_message(embed=stats_embed(figures), ephemeral=True,
+                                                allowed_mentions=discord.AllowedMentions.none())
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s"
+
+
+def stats_embed(s: metrics.TicketStats) -> discord.Embed:
+    """/ticket stats."""
+    embed = discord.Embed(title=_("Ticket metrics, last %(days)s days") % {"days": s.days},
+                          colour=discord.Colour.blurple())
+    embed.add_field(name=_("Created"), value=str(s.created))
+    embed.add_field(name=_("Closed: It works!"), value=str(s.closed_works))
+    embed.add_field(name=_("Closed by staff after Need help"), value=str(s.closed_after_help))
+    embed.add_field(name=_("Closed by staff directly"), value=str(s.closed_staff))
+    embed.add_field(name=_("Closed otherwise"), value=str(s.closed_other))
+    embed.add_field(name=_("Still open"), value=str(s.still_open))
+    embed.add_field(name=_("Resolution time (average · median)"),
+                    value=f"{_duration(s.resolution_avg)} · {_duration(s.resolution_median)}")
+    embed.add_field(name=_("First staff response (average · median)"),
+                    value=f"{_duration(s.response_avg)} · {_duration(s.response_median)}")
+    embed.add_field(name=_("Tickets per member"), value=f"{s.per_member:.2f}")
+    embed.add_field(name=_("Per category"), value="\n".join(
+        f"{name}: {count}" for name, count in s.per_category) or "–", inline=False)
+    embed.add_field(name=_("Helpers (claims · resolved · points)"), value="\n".join(
+        f"<@{h.user_id}>: {h.claims} · {h.resolved} · {h.points}" for h in s.helpers[:10]) or "–", inline=False)
+    return embed
+
+
+class TicketsCog(commands.Cog):
+    """Ticket commands, the transcript listeners and the panel refresh loop."""
+
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    async def cog_load(self) -> None:
+        channels.TICKET_CHANNELS.update(await db_call(selectors.open_ticket_channels)())
+        self.sweep.start()
+
+    async def cog_unload(self) -> None:
+        self.sweep.cancel()
+
+    @app_commands.command(name="sendticket", description=gettext_noop("Post the public ticket panel"))
+    @app_commands.describe(channel=gettext_noop("Where to post it (default: here)"),
+                           title=gettext_noop("The panel's title"))
+    @app_commands.guild_only()
+    async def sendticket(self, interaction: discord.Interaction, channel: discord.TextChannel | None = None,
+                         title: app_commands.Range[str, 1, 200] | None = None) -> None:
+        await post_panel(interaction, channel, title)
+
+    # --- the transcript ------------------------------------------------------------------------------
+    async def _is_staff(self, message: discord.Message) -> bool:
+        member = message.author
+        if not isinstance(member, discord.Member):
+            return False
+        if member.guild_permissions.manage_guild:
+            return True
+        config = await self.bot.guild_config(message.guild.id)  # type: ignore[attr-defined]
+        roles = {r.id for r in member.roles}
+        return bool(roles & ({config.staff_role_id} | set(config.admin_role_ids)))
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        ticket_id = channels.TICKET_CHANNELS.get(message.channel.id)
+        if ticket_id is None:
+            return
+        embeds = [{"title": e.title or "", "text": "\n".join(filter(None, [e.description or "", *(
+            f"{f.name}: {f.value}" for f in e.fields)]))} for e in message.embeds]
+        attachments = [{"filename": a.filename, "url": a.url} for a in message.attachments]
+        async with channels.archive_lock(message.channel.id):
+            await self._archive(ticket_id, message, embeds, attachments)
+
+    async def _archive(self, ticket_id: int, message: discord.Message, embeds: list, attachments: list) -> None:
+        try:
+            await db_call(services.transcript_message)(
+                ticket_id=ticket_id, message_id=message.id, author_id=message.author.id,
+                author_name=message.author.display_name, is_bot=message.author.bot, content=message.content,
+                embeds=embeds, attachments=attachments, staff=await self._is_staff(message),
+                created_at=message.created_at)
+        except Exception:  # noqa: BLE001 - a lost transcript line must not break anything else
+            log.exception("could not archive message %s", message.id)
+
+    @commands.Cog.listener()
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        if payload.channel_id in channels.TICKET_CHANNELS and "content" in payload.data:
+            async with channels.archive_lock(payload.channel_id):
+                await db_call(services.transcript_edit)(message_id=payload.message_id, content=payload.data["content"])
+
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        if payload.channel_id in channels.TICKET_CHANNELS:
+            async with channels.archive_lock(payload.channel_id):
+                await db_call(services.transcript_delete)(message_id=payload.message_id)
+
+    @commands.Cog.listener()
+    async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        channels.TICKET_CHANNELS.pop(channel.id, None)
+        channels.ARCHIVE_LOCKS.pop(channel.id, None)
+
+    # --- panels the admin asked for, and tickets left pending by a stop ---------------------------
+    @tasks.loop(seconds=SWEEP_SECONDS)
+    async def sweep(self) -> None:
+        try:
+            for panel, repost in await db_call(selectors.panels_due)():
+                await self._refresh_panel(panel, repost)
+            for ticket in await db_call(selectors.pending_stale)():
+                await self._settle_pending(ticket)
+        except Exception:  # noqa: BLE001 - the next round tries again
+            log.exception("tickets sweep failed")
+
+    @sweep.before_loop
+    async def _ready(self) -> None:
+        await self.bot.wait_until_ready()
+
+    async def _refresh_panel(self, panel: selectors.PanelView, repost: bool) -> None:
+        channel = self.bot.get_channel(panel.channel_id)
+        if not isinstance(channel, discord.abc.Messageable):
+            await db_call(services.panel_request_done)(panel_id=panel.id, error="channel gone")
+            return
+        with translation.override(panel.language):
+            embed, view = ui.panel_embed(panel), ui.panel_view(panel)
+        try:
+            if repost or not panel.message_id:
+                message = await channel.send(embed=embed, view=view)
+            else:
+                message = await channel.get_partial_message(panel.message_id).edit(embed=embed, view=view)
+        except discord.NotFound:
+            message = await channel.send(embed=embed, view=view)
+        except discord.HTTPException as error:
+            await db_call(services.panel_request_done)(panel_id=panel.id, error=str(error))
+            return
+        await db_call(services.panel_record_message)(panel_id=panel.id, message_id=message.id)
+
+    async def _settle_pending(self, ticket: selectors.TicketView) -> None:
+        """A ticket whose channel creation was interrupted: adopt its channel if Discord made it, else fail it."""
+        guild = self.bot.get_guild(ticket.guild_id)
+        if guild is None:
+            return
+        channel = discord.utils.get(guild.text_channels, name=ticket.channel_name)
+        if channel is None:
+            await db_call(services.ticket_fail)(ticket_id=ticket.id, error="interrupted before the channel existed")
+            return
+        await db_call(services.ticket_channel_created)(guild_id=ticket.guild_id, ticket_id=ticket.id,
+                                                       channel_id=channel.id)
+        channels.TICKET_CHANNELS[channel.id] = ticket.id
 
 
 async def setup(bot: commands.Bot) -> None:
-    """Load the tickets extension (nothing to register yet)."""
+    """Register the tickets commands, buttons and listeners."""
+    cog = TicketsCog(bot)
+    await bot.add_cog(cog)
+    bot.tree.add_command(TicketGroup())
+    bot.add_dynamic_items(*ui.DYNAMIC_ITEMS)
+
+
+async def teardown(bot: commands.Bot) -> None:
+    """Remove the /ticket group."""
+    bot.tree.remove_command("ticket")

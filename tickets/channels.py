@@ -1,0 +1,217 @@
+"""Discord side of a ticket's channel: create it privately (overflow categories, limits), announce closes.
+
+Channel creation may wait a long time on Discord's rate limit, so the click is deferred first and the
+member is answered with a followup. Creations in one guild go one at a time (a lock per guild), which
+keeps the overflow category count right and never bursts into 429s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+
+import discord
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from botproject.bot.checks import require
+from botproject.bot.db import db_call
+from botproject.bot.preflight import require_bot_permissions
+from botproject.selectors import Access, ConfigSnapshot, MemberAccess
+
+from . import services
+from .exceptions import ChannelFailed, ChannelLimit
+from .selectors import TicketView
+
+log = logging.getLogger(__name__)
+CATEGORY_LIMIT = 50  # Discord: channels per category
+GUILD_LIMIT = 500  # Discord: channels per guild
+DEFAULT_CATEGORY = "Tickets"
+MAX_CHANNEL_LIMIT_CODE = 30013
+
+# Ticket channel id → ticket id, for the transcript listeners (loaded at start, kept up to date here).
+TICKET_CHANNELS: dict[int, int] = {}
+_locks: dict[int, asyncio.Lock] = {}
+# One lock per ticket channel: a message's create, edits and delete are archived in arrival order (with
+# several database threads an edit could overtake the message it edits), and a close waits for the
+# messages that arrived before it, so the stored transcript has them.
+ARCHIVE_LOCKS: dict[int, asyncio.Lock] = {}
+
+
+def archive_lock(channel_id: int | None) -> asyncio.Lock:
+    """The archive lock of a ticket channel."""
+    return ARCHIVE_LOCKS.setdefault(channel_id or 0, asyncio.Lock())
+_recent: dict[int, dict[int, float]] = {}  # category id → {channel id just created: when}
+
+
+def is_ticket_staff(access: MemberAccess, member: discord.abc.User, ticket: TicketView) -> bool:
+    """Admins; the category's staff role when it has one; otherwise the server's staff."""
+    if access.at_least(Access.ADMIN):
+        return True
+    override = ticket.category.staff_role_id if ticket.category else None
+    if override:
+        return any(role.id == override for role in getattr(member, "roles", []))
+    return access.at_least(Access.STAFF)
+
+
+def _member_overwrite() -> discord.PermissionOverwrite:
+    return discord.PermissionOverwrite(view_channel=True, send_messages=True, read_message_history=True,
+                                       attach_files=True, embed_links=True)
+
+
+def _overwrites(guild: discord.Guild, ticket: TicketView, config: ConfigSnapshot, opener: discord.abc.Snowflake):
+    staff = discord.PermissionOverwrite(view_channel=True, send_messages=True, read_message_history=True,
+                                        attach_files=True, embed_links=True, manage_messages=True)
+    overwrites = {
+        guild.default_role: discord.PermissionOverwrite(view_channel=False),
+        guild.me: discord.PermissionOverwrite(view_channel=True, send_messages=True, read_message_history=True,
+                                              embed_links=True, attach_files=True, manage_messages=True),
+        opener: _member_overwrite(),
+    }
+    role_ids = {ticket.staff_role_id, *config.admin_role_ids}
+    role_ids |= {r.id for r in guild.roles if r.permissions.manage_guild or r.permissions.administrator}
+    for role_id in role_ids - {None, guild.default_role.id}:
+        role = guild.get_role(role_id)
+        if role is not None and not role.managed:
+            overwrites[role] = staff
+    return overwrites
+
+
+def _children(category: discord.CategoryChannel) -> int:
+    now = time.monotonic()
+    recent = _recent.setdefault(category.id, {})
+    for channel_id, at in list(recent.items()):
+        if now - at > 30 or any(c.id == channel_id for c in category.channels):
+            recent.pop(channel_id, None)
+    return len(category.channels) + len(recent)
+
+
+async def _parent(guild: discord.Guild, config: ConfigSnapshot) -> discord.CategoryChannel:
+    """The tickets category (created if missing), or an overflow category when it is full."""
+    base = guild.get_channel(config.tickets_category_id or 0)
+    if not isinstance(base, discord.CategoryChannel):
+        base = discord.utils.get(guild.categories, name=DEFAULT_CATEGORY)
+    hidden = {guild.default_role: discord.PermissionOverwrite(view_channel=False),
+              guild.me: discord.PermissionOverwrite(view_channel=True, send_messages=True, read_message_history=True)}
+    if base is None:
+        base = await guild.create_category(DEFAULT_CATEGORY, overwrites=hidden, reason="tickets category")
+    if _children(base) < CATEGORY_LIMIT:
+        return base
+    number = 2
+    while True:
+        name = f"{base.name} {number}"
+        overflow = discord.utils.get(guild.categories, name=name)
+        if overflow is None:
+            return await guild.create_category(name, overwrites=hidden, reason="tickets overflow category")
+        if _children(overflow) < CATEGORY_LIMIT:
+            return overflow
+        number += 1
+
+
+async def create_channel(guild: discord.Guild, ticket: TicketView, config: ConfigSnapshot,
+                         opener: discord.abc.Snowflake) -> discord.TextChannel:
+    """Create #ticket-<code> visible to the opener, staff, admins and the bot only."""
+    require_bot_permissions(guild, "manage_channels", "view_channel", "send_messages", "embed_links")
+    async with _locks.setdefault(guild.id, asyncio.Lock()):
+        if len(guild.channels) >= GUILD_LIMIT:
+            raise ChannelLimit()
+        try:
+            parent = await _parent(guild, config)
+            channel = await guild.create_text_channel(
+                ticket.channel_name, category=parent, overwrites=_overwrites(guild, ticket, config, opener),
+                topic=f"#{ticket.number} · {ticket.category_name} · <@{ticket.opener_id}>",
+                reason=f"ticket #{ticket.number} of {ticket.opener_id}")
+        except discord.HTTPException as error:
+            if error.code == MAX_CHANNEL_LIMIT_CODE:
+                raise ChannelLimit() from error
+            raise ChannelFailed(error=f"{error.status} {error.code}") from error
+        _recent.setdefault(parent.id, {})[channel.id] = time.monotonic()
+        return channel
+
+
+async def open_ticket(interaction: discord.Interaction, *, category_id: int, panel_id: int | None = None) -> None:
+    """A panel click: defer at once, reserve the ticket, create the channel, welcome, answer privately."""
+    from . import ui
+
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    access = await require(interaction, Access.MEMBER, refuse_blocked=True, module="tickets")
+    ticket = await db_call(services.ticket_open)(guild_id=interaction.guild_id, category_id=category_id,
+                                                 opener_id=interaction.user.id, panel_id=panel_id)
+    try:
+        channel = await create_channel(interaction.guild, ticket, access.config, interaction.user)
+    except BaseException as error:
+        await db_call(services.ticket_fail)(ticket_id=ticket.id, error=repr(error))
+        raise
+    try:
+        ticket = await db_call(services.ticket_channel_created)(guild_id=interaction.guild_id, ticket_id=ticket.id,
+                                                                channel_id=channel.id)
+    except BaseException:
+        # Never an orphan channel: the row could not take it, so it goes.
+        await channel.delete(reason="ticket could not be recorded")
+        await db_call(services.ticket_fail)(ticket_id=ticket.id, error="could not record the channel")
+        raise
+    TICKET_CHANNELS[channel.id] = ticket.id
+    with translation.override(ticket.language):
+        embed, view = ui.welcome_embed(ticket), ui.ticket_view(ticket.id)
+    message = await channel.send(interaction.user.mention, embed=embed, view=view,
+                                 allowed_mentions=discord.AllowedMentions(users=True, roles=False, everyone=False))
+    await db_call(services.ticket_welcome_sent)(ticket_id=ticket.id, message_id=message.id)
+    await interaction.followup.send(_("Your ticket is ready: %(channel)s") % {"channel": channel.mention},
+                                    ephemeral=True)
+
+
+async def announce_close(interaction: discord.Interaction, result: services.CloseResult) -> None:
+    """The public notice in the ticket channel, then the log note with the transcript file (best effort)."""
+    ticket = result.ticket
+    with translation.override(ticket.language):
+        if result.path == "works":
+            embed = discord.Embed(title=_("✅ Problem solved"), colour=discord.Colour.green(),
+                                  description=_("%(user)s confirmed the solution.") % {"user": f"<@{result.closed_by_id}>"})
+        else:
+            embed = discord.Embed(title=_("🔒 Ticket closed"), colour=discord.Colour.red(),
+                                  description=_("Closed by: %(user)s") % {"user": f"<@{result.closed_by_id}>"})
+            if result.reason:
+                embed.add_field(name=_("Reason"), value=result.reason[:1024])
+        if result.awarded:
+            embed.add_field(name=_("Helper points"), value=", ".join(
+                f"<@{user}> +{points}" for user, points in result.awarded), inline=False)
+        embed.set_footer(text=_("This channel will be deleted in %(seconds)s seconds.") % {
+            "seconds": result.delay_seconds})
+    if interaction.response.is_done():
+        await interaction.followup.send(embed=embed, allowed_mentions=discord.AllowedMentions.none())
+    else:
+        await interaction.response.send_message(embed=embed, allowed_mentions=discord.AllowedMentions.none())
+    await post_transcript(interaction.client, result)
+
+
+async def post_transcript(bot: discord.Client, result: services.CloseResult) -> None:
+    """Post the close note with the HTML transcript in the log channel right after the close committed.
+
+    The note is also an outbox row due a minute later: if this fails (or the bot stops first), the
+    outbox still sends the note (without the file); the transcript stays in the admin either way.
+    """
+    if not result.log_channel_id or result.log_outbox_id is None:
+        return
+    channel = bot.get_channel(result.log_channel_id)
+    if not isinstance(channel, discord.abc.Messageable):
+        return
+    name = f"ticket-{result.ticket.number}-{result.ticket.code}.html"
+    try:
+        message = await channel.send(result.log_text, file=discord.File(io.BytesIO(result.transcript_html.encode()),
+                                                                         filename=name),
+                                     nonce=f"ob{result.log_outbox_id}",
+                                     allowed_mentions=discord.AllowedMentions.none())
+    except discord.HTTPException:
+        log.warning("could not post the transcript of ticket %s; the outbox sends the note", result.ticket.id,
+                    exc_info=True)
+        return
+    await db_call(services.ticket_log_posted)(outbox_id=result.log_outbox_id, discord_message_id=message.id)
+
+
+async def set_member_access(channel: discord.TextChannel, member: discord.Member, present: bool) -> None:
+    """Give or take a member's access to a ticket channel."""
+    require_bot_permissions(channel.guild, "manage_channels", "manage_roles")
+    await channel.set_permissions(member, overwrite=_member_overwrite() if present else None,
+                                  reason="ticket members changed")

@@ -1,0 +1,87 @@
+"""Ticket metrics (reads): created, closed by path, still open, resolution and first-response times,
+per category, per member, and helper activity; for /ticket stats and the admin's metrics page."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from .models import OPEN_STATUSES, Ticket, TicketClaim
+
+
+@dataclass(frozen=True)
+class HelperFigures:
+    """One helper's activity in the period."""
+
+    user_id: int
+    claims: int
+    resolved: int
+    closes: int
+    points: int
+
+
+@dataclass(frozen=True)
+class TicketStats:
+    """The figures of one guild over the last `days` days."""
+
+    days: int
+    created: int
+    closed_works: int
+    closed_after_help: int
+    closed_staff: int
+    closed_other: int
+    still_open: int
+    resolution_avg: float | None
+    resolution_median: float | None
+    response_avg: float | None
+    response_median: float | None
+    per_category: tuple[tuple[str, int], ...]
+    per_member: float
+    top_members: tuple[tuple[int, int], ...]
+    helpers: tuple[HelperFigures, ...]
+    per_day: tuple[tuple[str, int], ...]
+
+
+def _avg_median(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    return sum(values) / len(values), statistics.median(values)
+
+
+def ticket_stats(*, guild_id: int, days: int = 30) -> TicketStats:
+    """Figures for tickets created in the last `days` days (durations in seconds)."""
+    since = timezone.now() - timedelta(days=days)
+    tickets = Ticket.objects.filter(guild__discord_id=guild_id, created_at__gte=since).exclude(status="failed")
+    paths = dict(tickets.filter(status="closed").values_list("close_path").annotate(n=Count("id")))
+    closed = tickets.filter(status="closed", closed_at__isnull=False)
+    resolution = [(c - o).total_seconds() for o, c in closed.values_list("created_at", "closed_at")]
+    response = [(r - o).total_seconds() for o, r in tickets.filter(first_response_at__isnull=False)
+                .values_list("created_at", "first_response_at")]
+    per_category = tuple(tickets.values_list("category_name").annotate(n=Count("id")).order_by("-n"))
+    members = list(tickets.values_list("opener_id").annotate(n=Count("id")).order_by("-n"))
+    claims = TicketClaim.objects.filter(ticket__in=tickets)
+    helper_rows = claims.values("user_id").annotate(
+        claims=Count("id"), resolved=Count("id", filter=Q(ticket__resolved=True)), points=Sum("points_awarded"))
+    closes = dict(closed.exclude(close_path__in=["works", "opener"]).values_list("closed_by_id")
+                  .annotate(n=Count("id")))
+    helpers = sorted((HelperFigures(r["user_id"], r["claims"], r["resolved"], closes.pop(r["user_id"], 0),
+                                    r["points"] or 0) for r in helper_rows), key=lambda h: (-h.claims, h.user_id))
+    helpers += [HelperFigures(user, 0, 0, n, 0) for user, n in closes.items() if user]
+    day_counts: dict[str, int] = {}
+    for created in tickets.values_list("created_at", flat=True):
+        key = created.date().isoformat()
+        day_counts[key] = day_counts.get(key, 0) + 1
+    works = paths.get("works", 0)
+    after_help, staff = paths.get("staff_after_help", 0), paths.get("staff", 0)
+    return TicketStats(
+        days=days, created=tickets.count(), closed_works=works, closed_after_help=after_help, closed_staff=staff,
+        closed_other=sum(paths.values()) - works - after_help - staff,
+        still_open=tickets.filter(status__in=OPEN_STATUSES).count(),
+        resolution_avg=_avg_median(resolution)[0], resolution_median=_avg_median(resolution)[1],
+        response_avg=_avg_median(response)[0], response_median=_avg_median(response)[1],
+        per_category=per_category, per_member=(sum(n for _u, n in members) / len(members)) if members else 0.0,
+        top_members=tuple(members[:10]), helpers=tuple(helpers), per_day=tuple(sorted(day_counts.items())))

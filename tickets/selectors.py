@@ -1,0 +1,188 @@
+"""Ticket reads: immutable views for the Discord side, open ticket channels, helper figures, the overview card."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from .models import OPEN_STATUSES, Ticket, TicketCategory, TicketClaim, TicketPanel
+
+
+@dataclass(frozen=True)
+class CategoryView:
+    """A category as a panel button or the welcome embed shows it."""
+
+    id: int
+    name: str
+    description: str
+    emoji: str
+    response_time: str
+    helper_points: int
+    helper_slots: int
+    staff_role_id: int | None
+
+    @classmethod
+    def of(cls, category: TicketCategory) -> CategoryView:
+        """Copy a row."""
+        return cls(category.pk, category.name, category.description, category.emoji, category.response_time,
+                   category.helper_points, category.helper_slots, category.staff_role_id)
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """A ticket as the Discord side needs it (no ORM objects cross into async code)."""
+
+    id: int
+    guild_id: int
+    number: int
+    code: str
+    opener_id: int
+    status: str
+    channel_id: int | None
+    category: CategoryView | None
+    category_name: str
+    claimers: tuple[int, ...]
+    member_ids: tuple[int, ...]
+    need_help_at: datetime | None
+    staff_role_id: int | None  # the category's override, else the server's staff role
+    admin_role_ids: tuple[int, ...]
+    language: str
+
+    @property
+    def channel_name(self) -> str:
+        """ticket-<code>."""
+        return f"ticket-{self.code}"
+
+    @property
+    def is_open(self) -> bool:
+        """Open, needing help, or still creating its channel."""
+        return self.status in OPEN_STATUSES
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> TicketView:
+        """Copy a row (with its guild, config and category loaded)."""
+        config = getattr(ticket.guild, "config", None)
+        category = CategoryView.of(ticket.category) if ticket.category_id else None
+        staff_role = (category.staff_role_id if category and category.staff_role_id
+                      else (config.staff_role_id if config else None))
+        claimers = tuple(TicketClaim.objects.filter(ticket=ticket).order_by("slot").values_list("user_id", flat=True))
+        return cls(ticket.pk, ticket.guild.discord_id, ticket.number, ticket.code, ticket.opener_id, ticket.status,
+                   ticket.channel_id, category, ticket.category_name, claimers, tuple(ticket.member_ids or ()),
+                   ticket.need_help_at, staff_role, tuple(int(r) for r in (config.admin_role_ids if config else [])),
+                   config.language if config else "en")
+
+
+@dataclass(frozen=True)
+class PanelView:
+    """A panel and the categories it offers."""
+
+    id: int
+    guild_id: int
+    channel_id: int
+    message_id: int | None
+    title: str
+    categories: tuple[CategoryView, ...]
+    language: str
+
+
+def _tickets():
+    return Ticket.objects.select_related("guild__config", "category")
+
+
+def ticket_get(*, guild_id: int, ticket_id: int) -> TicketView | None:
+    """The ticket with this id in this guild (None when it is not one of the guild's)."""
+    ticket = _tickets().filter(pk=ticket_id, guild__discord_id=guild_id).first()
+    return TicketView.of(ticket) if ticket else None
+
+
+def ticket_by_channel(*, channel_id: int) -> TicketView | None:
+    """The ticket whose channel this is."""
+    ticket = _tickets().filter(channel_id=channel_id).first()
+    return TicketView.of(ticket) if ticket else None
+
+
+def categories_active(*, guild_id: int) -> list[CategoryView]:
+    """The guild's active categories in panel order."""
+    rows = TicketCategory.objects.filter(guild__discord_id=guild_id, active=True).order_by("position", "name")
+    return [CategoryView.of(c) for c in rows]
+
+
+def panel_view(panel: TicketPanel) -> PanelView:
+    """A panel and its categories (every active category when none is chosen)."""
+    chosen = panel.categories.filter(active=True).order_by("position", "name")
+    categories = list(chosen) if panel.categories.exists() else list(
+        TicketCategory.objects.filter(guild=panel.guild, active=True).order_by("position", "name"))
+    config = getattr(panel.guild, "config", None)
+    return PanelView(panel.pk, panel.guild.discord_id, panel.channel_id, panel.message_id, panel.title,
+                     tuple(CategoryView.of(c) for c in categories), config.language if config else "en")
+
+
+def panel_get(*, guild_id: int, panel_id: int) -> PanelView | None:
+    """A recorded panel of this guild."""
+    panel = TicketPanel.objects.select_related("guild__config").filter(pk=panel_id, guild__discord_id=guild_id).first()
+    return panel_view(panel) if panel else None
+
+
+def panels_due() -> list[tuple[PanelView, bool]]:
+    """Panels the admin asked to refresh or re-post: (panel, repost)."""
+    rows = TicketPanel.objects.select_related("guild__config").filter(
+        Q(refresh_requested_at__isnull=False) | Q(repost_requested_at__isnull=False))
+    return [(panel_view(p), p.repost_requested_at is not None) for p in rows[:20]]
+
+
+def open_ticket_channels() -> dict[int, int]:
+    """Channel id → ticket id of every ticket whose channel exists (open, or closed and awaiting deletion)."""
+    recent = timezone.now() - timedelta(hours=1)
+    rows = Ticket.objects.filter(channel_id__isnull=False).filter(
+        Q(status__in=OPEN_STATUSES) | Q(closed_at__gte=recent))
+    return dict(rows.values_list("channel_id", "pk"))
+
+
+def pending_stale(*, older_than_seconds: float = 120) -> list[TicketView]:
+    """Tickets still waiting for their channel long after the click (the bot stopped in between)."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    return [TicketView.of(t) for t in _tickets().filter(status=Ticket.Status.PENDING, created_at__lte=cutoff)[:50]]
+
+
+def open_tickets_count(guild) -> int:
+    """Open tickets of a guild (the admin overview card)."""
+    return Ticket.objects.filter(guild=guild, status__in=OPEN_STATUSES).count()
+
+
+def open_tickets_of(*, guild_id: int, user_id: int) -> list[TicketView]:
+    """A member's open tickets."""
+    return [TicketView.of(t) for t in _tickets().filter(guild__discord_id=guild_id, opener_id=user_id,
+                                                          status__in=OPEN_STATUSES)]
+
+
+# --- /helper stats figures (HELPER_FIGURES providers: (guild_id, user_id) -> int) ---------------------
+def helper_claims(guild_id: int, user_id: int) -> int:
+    """Tickets the member claimed."""
+    return TicketClaim.objects.filter(ticket__guild__discord_id=guild_id, user_id=user_id).count()
+
+
+def helper_resolved(guild_id: int, user_id: int) -> int:
+    """Tickets the member claimed that closed as resolved."""
+    return TicketClaim.objects.filter(ticket__guild__discord_id=guild_id, user_id=user_id,
+                                      ticket__resolved=True).count()
+
+
+def helper_ticket_points(guild_id: int, user_id: int) -> int:
+    """Helper points the member earned from tickets."""
+    return TicketClaim.objects.filter(ticket__guild__discord_id=guild_id, user_id=user_id).aggregate(
+        total=Sum("points_awarded"))["total"] or 0
+
+
+def helper_closes(guild_id: int, user_id: int) -> int:
+    """Tickets the member closed as staff."""
+    return Ticket.objects.filter(guild__discord_id=guild_id, closed_by_id=user_id).exclude(
+        close_path__in=[Ticket.ClosePath.WORKS, Ticket.ClosePath.OPENER]).count()
+
+
+def claims_by_ticket(ticket_ids: list[int]) -> dict[int, int]:
+    """Number of claims per ticket id."""
+    rows = TicketClaim.objects.filter(ticket_id__in=ticket_ids).values("ticket_id").annotate(n=Count("id"))
+    return {r["ticket_id"]: r["n"] for r in rows}

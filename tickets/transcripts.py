@@ -1,0 +1,63 @@
+"""A ticket's transcript as one self-contained HTML page (inline CSS, no scripts, no external resources)."""
+
+from __future__ import annotations
+
+from django.utils import translation
+from django.utils.html import escape, linebreaks
+from django.utils.translation import gettext
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;background:#313338;color:#dbdee1;margin:0;padding:24px}
+h1{font-size:20px;margin:0 0 4px}.meta{color:#949ba4;font-size:13px;margin-bottom:20px}
+.msg{padding:8px 0;border-top:1px solid #3f4147}.author{font-weight:600;color:#f2f3f5}.bot{background:#5865f2;
+color:#fff;font-size:10px;border-radius:3px;padding:1px 4px;margin-left:4px}.time{color:#949ba4;font-size:12px;
+margin-left:8px}.content p{margin:4px 0}.embed{border-left:4px solid #5865f2;background:#2b2d31;padding:6px 10px;
+margin:4px 0;border-radius:4px}.deleted{opacity:.55}.tag{font-size:11px;color:#fa777c;margin-left:6px}
+.edits{font-size:12px;color:#949ba4;margin:2px 0 0 12px}a{color:#00a8fc}
+"""
+
+
+def _when(moment) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "–"
+
+
+def render_transcript(ticket, messages, claims) -> str:
+    """The HTML transcript of `ticket` in its guild's language."""
+    config = getattr(ticket.guild, "config", None)
+    with translation.override(config.language if config else "en"):
+        title = gettext("Ticket #%(number)s · ticket-%(code)s") % {"number": ticket.number, "code": ticket.code}
+        meta = [
+            gettext("Category: %(category)s") % {"category": escape(ticket.category_name or "–")},
+            gettext("Opened by %(user)s at %(when)s") % {"user": ticket.opener_id, "when": _when(ticket.created_at)},
+            gettext("Closed by %(user)s at %(when)s (%(path)s)") % {
+                "user": ticket.closed_by_id or "–", "when": _when(ticket.closed_at),
+                "path": escape(ticket.get_close_path_display())},
+            gettext("Helpers: %(list)s") % {"list": ", ".join(str(c.user_id) for c in claims) or "–"},
+        ]
+        rows = []
+        for message in messages:
+            parts = [f'<div class="msg{" deleted" if message.deleted_at else ""}">',
+                     f'<span class="author">{escape(message.author_name or message.author_id)}</span>',
+                     f'<span class="time">{escape(message.author_id)}</span>' if message.author_name else "",
+                     '<span class="bot">BOT</span>' if message.author_is_bot else "",
+                     f'<span class="time">{_when(message.created_at)}</span>']
+            if message.edited_at:
+                parts.append(f'<span class="tag">{escape(gettext("edited"))}</span>')
+            if message.deleted_at:
+                parts.append(f'<span class="tag">{escape(gettext("deleted at %(when)s") % {"when": _when(message.deleted_at)})}</span>')
+            parts.append(f'<div class="content">{linebreaks(escape(message.content)) if message.content else ""}</div>')
+            for embed in message.embeds:
+                parts.append(f'<div class="embed"><strong>{escape(embed.get("title") or "")}</strong>'
+                             f'{linebreaks(escape(embed.get("text") or ""))}</div>')
+            for item in message.attachments:
+                parts.append(f'<div>📎 <a href="{escape(item.get("url", ""))}">{escape(item.get("filename", ""))}</a></div>')
+            for version in message.edits:
+                parts.append(f'<div class="edits">{escape(gettext("before the edit:"))} '
+                             f'{escape(version.get("content", ""))}</div>')
+            parts.append("</div>")
+            rows.append("".join(parts))
+        empty = f"<p>{escape(gettext('No messages.'))}</p>"
+        language = translation.get_language()
+    return (f'<!DOCTYPE html><html lang="{language}"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+            f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>"
+            f'<div class="meta">{"<br>".join(meta)}</div>{"".join(rows) or empty}</body></html>')

@@ -1,0 +1,217 @@
+"""Discord UI of tickets: the panel, the welcome embed and the ticket buttons (DynamicItems: they survive restarts).
+
+Every item authorises by reloading the ticket, panel or category from the database; the id in a
+custom_id only says which row to load.
+"""
+
+from __future__ import annotations
+
+import re
+
+import discord
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from botproject.bot.checks import require
+from botproject.bot.db import db_call
+from botproject.bot.ui import SafeDynamicItem
+from botproject.selectors import Access
+
+from . import channels, selectors, services
+from .selectors import CategoryView, PanelView, TicketView
+
+WELCOME_COLOUR = discord.Colour(5814783)
+MAX_BUTTONS = 5
+
+
+def _emoji(category: CategoryView) -> str | None:
+    return category.emoji or None
+
+
+def panel_embed(panel: PanelView) -> discord.Embed:
+    """The public panel: what each category is for."""
+    embed = discord.Embed(title=panel.title or _("Open a ticket"), colour=WELCOME_COLOUR,
+                          description=_("Pick what you need help with. A private channel opens for you and the staff."))
+    for category in panel.categories[:25]:
+        embed.add_field(name=f"{category.emoji} {category.name}".strip(),
+                        value=category.description or category.response_time or "\u200b", inline=False)
+    return embed
+
+
+def panel_view(panel: PanelView) -> discord.ui.View:
+    """One button per category, or a select above five categories."""
+    view = discord.ui.View(timeout=None)
+    if len(panel.categories) <= MAX_BUTTONS:
+        for category in panel.categories:
+            view.add_item(TicketOpenButton(category))
+    else:
+        view.add_item(TicketPickSelect(panel))
+    return view
+
+
+class TicketOpenButton(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button], template=r"ticket:open:(?P<id>\d+)"):
+    """Open a ticket of one category (anyone not blocked)."""
+
+    def __init__(self, category: CategoryView | int) -> None:
+        category_id = category if isinstance(category, int) else category.id
+        label = _("Open ticket") if isinstance(category, int) else category.name[:80]
+        super().__init__(discord.ui.Button(label=label, style=discord.ButtonStyle.primary,
+                                           emoji=None if isinstance(category, int) else _emoji(category),
+                                           custom_id=f"ticket:open:{category_id}"))
+        self.category_id = category_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]):
+        return cls(int(match["id"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        await channels.open_ticket(interaction, category_id=self.category_id)
+
+
+class TicketPickSelect(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Select], template=r"ticket:pick:(?P<id>\d+)"):
+    """Open a ticket by picking its category (panels with more than five categories)."""
+
+    def __init__(self, panel: PanelView | int) -> None:
+        panel_id = panel if isinstance(panel, int) else panel.id
+        options = [discord.SelectOption(label=c.name[:100], value=str(c.id), emoji=_emoji(c),
+                                        description=(c.description or c.response_time)[:100] or None)
+                   for c in ([] if isinstance(panel, int) else panel.categories[:25])]
+        super().__init__(discord.ui.Select(custom_id=f"ticket:pick:{panel_id}", placeholder=_("Pick a category"),
+                                           options=options or [discord.SelectOption(label="-", value="0")]))
+        self.panel_id = panel_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Select, match: re.Match[str]):
+        return cls(int(match["id"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        value = self.item.values[0] if self.item.values else "0"
+        await channels.open_ticket(interaction, category_id=int(value), panel_id=self.panel_id)
+
+
+def welcome_embed(ticket: TicketView) -> discord.Embed:
+    """The welcome message of a ticket (in the guild's language: activate it before calling)."""
+    embed = discord.Embed(title=_("🎫 Welcome to your ticket"), description=f"<@{ticket.opener_id}>",
+                          colour=WELCOME_COLOUR)
+    category = ticket.category
+    embed.add_field(name=_("📋 Category"), value=ticket.category_name or "–", inline=True)
+    embed.add_field(name=_("⏱️ Response time"), value=(category.response_time if category else "") or
+                    _("Minutes to hours"), inline=True)
+    embed.add_field(name=_("📖 Instructions"), value=_(
+        "1. Describe your problem and add screenshots.\n2. Wait for a helper or staff member.\n"
+        "3. Solved? Press **It works!**. Still stuck? Press **Need help** to call the staff."), inline=False)
+    embed.set_footer(text=_("Ticket #%(number)s · Discord Ticket Bot") % {"number": ticket.number})
+    return embed
+
+
+def ticket_view(ticket_id: int) -> discord.ui.View:
+    """It works! · Need help · Close · Claim."""
+    view = discord.ui.View(timeout=None)
+    for item in (WorksButton(ticket_id), HelpButton(ticket_id), CloseButton(ticket_id), ClaimButton(ticket_id)):
+        view.add_item(item)
+    return view
+
+
+async def _ticket(interaction: discord.Interaction, ticket_id: int) -> tuple:
+    access = await require(interaction, Access.MEMBER, module="tickets")
+    ticket = await db_call(selectors.ticket_get)(guild_id=interaction.guild_id, ticket_id=ticket_id)
+    if ticket is None:
+        from .exceptions import NotATicket
+        raise NotATicket()
+    return access, ticket
+
+
+class WorksButton(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button], template=r"ticket:works:(?P<id>\d+)"):
+    """It works!: the opener closes the ticket as resolved."""
+
+    def __init__(self, ticket_id: int) -> None:
+        super().__init__(discord.ui.Button(label=_("It works!"), emoji="✅", style=discord.ButtonStyle.success,
+                                           custom_id=f"ticket:works:{ticket_id}"))
+        self.ticket_id = ticket_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]):
+        return cls(int(match["id"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        _access, ticket = await _ticket(interaction, self.ticket_id)
+        async with channels.archive_lock(ticket.channel_id):
+            result = await db_call(services.ticket_works)(guild_id=interaction.guild_id, ticket_id=self.ticket_id,
+                                                          actor_id=interaction.user.id)
+        await channels.announce_close(interaction, result)
+
+
+class HelpButton(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button], template=r"ticket:help:(?P<id>\d+)"):
+    """Need help: the opener calls the staff (pinged at most once per 10 minutes)."""
+
+    def __init__(self, ticket_id: int) -> None:
+        super().__init__(discord.ui.Button(label=_("Need help"), emoji="🆘", style=discord.ButtonStyle.secondary,
+                                           custom_id=f"ticket:help:{ticket_id}"))
+        self.ticket_id = ticket_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]):
+        return cls(int(match["id"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        await _ticket(interaction, self.ticket_id)
+        result = await db_call(services.ticket_need_help)(guild_id=interaction.guild_id, ticket_id=self.ticket_id,
+                                                          actor_id=interaction.user.id)
+        ticket = result.ticket
+        with translation.override(ticket.language):
+            embed = discord.Embed(title=_("🆘 Help requested"), colour=discord.Colour.orange(),
+                                  description=_("%(user)s needs more help. The staff will join soon.") % {
+                                      "user": interaction.user.mention})
+            if not result.ping:
+                embed.set_footer(text=_("The staff were already called less than 10 minutes ago."))
+        ping = f"<@&{ticket.staff_role_id}>" if result.ping and ticket.staff_role_id else None
+        await interaction.response.send_message(
+            ping, embed=embed, allowed_mentions=discord.AllowedMentions(roles=True, users=False, everyone=False))
+
+
+class CloseButton(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button], template=r"ticket:close:(?P<id>\d+)"):
+    """Close: staff close the ticket."""
+
+    def __init__(self, ticket_id: int) -> None:
+        super().__init__(discord.ui.Button(label=_("Close"), emoji="🔒", style=discord.ButtonStyle.danger,
+                                           custom_id=f"ticket:close:{ticket_id}"))
+        self.ticket_id = ticket_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]):
+        return cls(int(match["id"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        access, ticket = await _ticket(interaction, self.ticket_id)
+        async with channels.archive_lock(ticket.channel_id):
+            result = await db_call(services.ticket_close)(
+                guild_id=interaction.guild_id, ticket_id=self.ticket_id, actor_id=interaction.user.id,
+                is_staff=channels.is_ticket_staff(access, interaction.user, ticket))
+        await channels.announce_close(interaction, result)
+
+
+class ClaimButton(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button], template=r"ticket:claim:(?P<id>\d+)"):
+    """Claim: a helper or staff member takes one of the helper slots."""
+
+    def __init__(self, ticket_id: int) -> None:
+        super().__init__(discord.ui.Button(label=_("Claim"), emoji="🙋", style=discord.ButtonStyle.primary,
+                                           custom_id=f"ticket:claim:{ticket_id}"))
+        self.ticket_id = ticket_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]):
+        return cls(int(match["id"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        access, ticket = await _ticket(interaction, self.ticket_id)
+        may = access.at_least(Access.HELPER) or channels.is_ticket_staff(access, interaction.user, ticket)
+        ticket = await db_call(services.ticket_claim)(guild_id=interaction.guild_id, ticket_id=self.ticket_id,
+                                                      actor_id=interaction.user.id, may_claim=may and not access.blocked)
+        slots = ticket.category.helper_slots if ticket.category else 1
+        with translation.override(ticket.language):
+            text = _("🙋 %(user)s claimed this ticket (%(taken)s/%(slots)s helpers).") % {
+                "user": interaction.user.mention, "taken": len(ticket.claimers), "slots": slots}
+        await interaction.response.send_message(text, allowed_mentions=discord.AllowedMentions.none())
+
+
+DYNAMIC_ITEMS = (TicketOpenButton, TicketPickSelect, WorksButton, HelpButton, CloseButton, ClaimButton)
