@@ -169,6 +169,7 @@ DISCORD_EXTENSIONS = [
     "botproject.cogs",
     "pads.cogs",
     "tickets.cogs",
+    "points.cogs",
 ]
 # Seconds discord.py waits after the last GUILD_CREATE before it calls itself ready (its default is 2).
 DISCORD_GUILD_READY_TIMEOUT = env.float("DISCORD_GUILD_READY_TIMEOUT", default=0.5)

@@ -1,10 +1,228 @@
-"""Discord surface of points (slash commands, buttons); the app's commands arrive with issue #4.
+"""Points commands: /balance and /leaderboard (also !balance, !leaderboard), /history, /achievements,
+/notifications, and /points add|remove|set for admins."""
 
-Not listed in settings.DISCORD_EXTENSIONS until it registers commands, so nothing half-built is synced.
-"""
+from __future__ import annotations
 
+import logging
+
+import discord
+from discord import app_commands
 from discord.ext import commands
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, gettext_noop, pgettext_lazy
+
+from botproject.bot import errors
+from botproject.bot.checks import REFUSALS, GuildOnly, require
+from botproject.bot.db import db_call
+from botproject.bot.i18n import language_for
+from botproject.exceptions import DomainError, NotAllowed
+from botproject.selectors import Access
+
+from . import selectors, services, ui
+from .services import LedgerResult
+
+log = logging.getLogger(__name__)
+NAMES = (
+    pgettext_lazy("discord command name", "balance"),
+    pgettext_lazy("discord command name", "leaderboard"),
+    pgettext_lazy("discord command name", "history"),
+    pgettext_lazy("discord command name", "achievements"),
+    pgettext_lazy("discord command name", "notifications"),
+    pgettext_lazy("discord command name", "points"),
+    pgettext_lazy("discord command name", "add"),
+    pgettext_lazy("discord command name", "remove"),
+    pgettext_lazy("discord command name", "set"),
+    pgettext_lazy("discord command name", "member"),
+    pgettext_lazy("discord command name", "page"),
+    pgettext_lazy("discord command name", "amount"),
+    pgettext_lazy("discord command name", "reason"),
+    pgettext_lazy("discord command name", "enabled"),
+)
+MODULE = "points"
+Amount = app_commands.Range[int, 1, 1_000_000_000]
+SetAmount = app_commands.Range[int, 0, 1_000_000_000]
+Reason = app_commands.Range[str, 1, 500]
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+class BotsHaveNoPoints(DomainError):
+    """Points are for members, not bots."""
+
+    message = gettext_lazy("Bots cannot have points. Pick a member.")
+
+
+def _idempotency_key(interaction: discord.Interaction) -> str:
+    return f"interaction:{interaction.id}"
+
+
+def _unlocked(result: LedgerResult) -> str:
+    if not result.achievements:
+        return ""
+    return "\n" + _("🏆 Achievements unlocked: %(names)s") % {"names": ", ".join(result.achievements)}
+
+
+class PointsGroup(app_commands.Group):
+    """/points add|remove|set: change a member's balance (admins), with a reason kept in the ledger."""
+
+    def __init__(self) -> None:
+        super().__init__(name="points", description=gettext_noop("Add, remove or set a member's points"),
+                         guild_only=True, default_permissions=discord.Permissions(manage_guild=True))
+
+    async def _target(self, interaction: discord.Interaction, member: discord.Member) -> None:
+        await require(interaction, Access.ADMIN, module=MODULE)
+        if member.bot:
+            raise BotsHaveNoPoints()
+
+    def _common(self, interaction: discord.Interaction, member: discord.Member, amount: int, reason: str) -> dict:
+        return {"guild_id": interaction.guild_id, "user_id": member.id, "amount": amount, "reason": reason,
+                "idempotency_key": _idempotency_key(interaction), "actor_id": interaction.user.id,
+                "display_name": member.display_name}
+
+    async def _reply(self, interaction: discord.Interaction, text: str) -> None:
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @app_commands.command(name="add", description=gettext_noop("Give a member points"))
+    @app_commands.describe(member=gettext_noop("The member"), amount=gettext_noop("How many points"),
+                           reason=gettext_noop("Why (kept in the ledger)"))
+    async def add(self, interaction: discord.Interaction, member: discord.Member, amount: Amount,
+                  reason: Reason) -> None:
+        await self._target(interaction, member)
+        result = await db_call(services.points_award)(**self._common(interaction, member, amount, reason))
+        await self._reply(interaction, _("Added %(amount)s points to %(member)s. New balance: %(balance)s.") % {
+            "amount": ui.number(amount), "member": member.mention, "balance": ui.number(result.balance)
+        } + _unlocked(result))
+
+    @app_commands.command(name="remove", description=gettext_noop("Take points from a member"))
+    @app_commands.describe(member=gettext_noop("The member"), amount=gettext_noop("How many points"),
+                           reason=gettext_noop("Why (kept in the ledger)"))
+    async def remove(self, interaction: discord.Interaction, member: discord.Member, amount: Amount,
+                     reason: Reason) -> None:
+        await self._target(interaction, member)
+        result = await db_call(services.points_deduct)(**self._common(interaction, member, amount, reason))
+        await self._reply(interaction, _("Removed %(amount)s points from %(member)s. New balance: %(balance)s.") % {
+            "amount": ui.number(amount), "member": member.mention, "balance": ui.number(result.balance)
+        } + _unlocked(result))
+
+    @app_commands.command(name="set", description=gettext_noop("Set a member's balance"))
+    @app_commands.describe(member=gettext_noop("The member"), amount=gettext_noop("The new balance"),
+                           reason=gettext_noop("Why (kept in the ledger)"))
+    async def set_(self, interaction: discord.Interaction, member: discord.Member, amount: SetAmount,
+                   reason: Reason) -> None:
+        await self._target(interaction, member)
+        result = await db_call(services.points_set)(**self._common(interaction, member, amount, reason))
+        await self._reply(interaction, _("%(member)s now has %(balance)s points (%(delta)s).") % {
+            "member": member.mention, "balance": ui.number(result.balance), "delta": f"{result.delta:+,}"
+        } + _unlocked(result))
+
+
+class PointsCog(commands.Cog):
+    """Balances, the leaderboard, history, achievements and DM notices."""
+
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+
+    async def _language(self, ctx: commands.Context) -> str:
+        if ctx.guild is None:
+            return language_for(None)
+        return language_for(None, (await self.bot.guild_config(ctx.guild.id)).language)  # type: ignore[attr-defined]
+
+    async def cog_before_invoke(self, ctx: commands.Context) -> None:
+        # A slash invocation already speaks the member's language (the tree's check); a prefix message
+        # carries no locale, so it gets the server's language.
+        if ctx.interaction is None:
+            translation.activate(await self._language(ctx))
+
+    async def cog_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
+        """Errors of the hybrid commands, slash or prefix: a translated answer, nothing written."""
+        cause: BaseException = error
+        if isinstance(cause, commands.HybridCommandError):
+            cause = cause.original
+        if isinstance(cause, commands.CommandInvokeError):
+            cause = cause.original
+        if ctx.interaction is not None:
+            await errors.report(ctx.interaction, cause)
+            return
+        with translation.override(await self._language(ctx)):
+            text = self._prefix_error(ctx, cause)
+        try:
+            await ctx.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException:
+            log.warning("could not answer a failed %s", ctx.command, exc_info=True)
+
+    @staticmethod
+    def _prefix_error(ctx: commands.Context, error: BaseException) -> str:
+        usage = f"{ctx.clean_prefix}{ctx.command.qualified_name} {ctx.command.signature}".strip() if ctx.command else ""
+        value = discord.utils.escape_markdown(str(ctx.current_argument or ""))[:50]
+        if isinstance(error, commands.MemberNotFound):
+            return _("I cannot find the member “%(value)s” in this server. Mention them or use their id. "
+                     "Usage: %(usage)s") % {"value": discord.utils.escape_markdown(error.argument)[:50], "usage": usage}
+        if isinstance(error, commands.MissingRequiredArgument):
+            return _("Something is missing: %(param)s. Usage: %(usage)s") % {"param": error.param.name, "usage": usage}
+        if isinstance(error, commands.UserInputError):
+            param = ctx.current_parameter.name if ctx.current_parameter else ""
+            if param == "page":
+                return _("“%(value)s” is not a page number. Usage: %(usage)s") % {"value": value, "usage": usage}
+            return _("“%(value)s” is not valid here. Usage: %(usage)s") % {"value": value, "usage": usage}
+        if isinstance(error, commands.NoPrivateMessage):
+            return GuildOnly().user_message()
+        text, _expected = errors.message_for(error)
+        return text
+
+    @commands.hybrid_command(name="balance", description=gettext_noop("Show a member's points, rank and stats"))
+    @app_commands.describe(member=gettext_noop("The member (default: you)"))
+    @commands.guild_only()
+    async def balance(self, ctx: commands.Context, member: discord.Member = None) -> None:  # type: ignore[assignment]
+        await require(ctx.interaction or ctx, Access.MEMBER, module=MODULE)
+        member = member or ctx.author
+        standing = await db_call(selectors.standing)(guild_id=ctx.guild.id, user_id=member.id)
+        await ctx.reply(embed=ui.balance_embed(member.display_name, standing), ephemeral=True,
+                        mention_author=False, allowed_mentions=NO_MENTIONS)
+
+    @commands.hybrid_command(name="leaderboard", description=gettext_noop("Show the points leaderboard (public)"))
+    @app_commands.describe(page=gettext_noop("Page number (10 members a page)"))
+    @commands.guild_only()
+    async def leaderboard(self, ctx: commands.Context, page: int = 1) -> None:
+        await require(ctx.interaction or ctx, Access.MEMBER, module=MODULE)
+        embed, view = await ui.leaderboard_message(ctx.guild.id, ctx.author, page)
+        await ctx.reply(embed=embed, view=view, mention_author=False, allowed_mentions=NO_MENTIONS)
+
+    @app_commands.command(name="history", description=gettext_noop("Show the latest points changes with reasons"))
+    @app_commands.describe(member=gettext_noop("The member (default: you; others: staff only)"))
+    @app_commands.guild_only()
+    async def history(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
+        access = await require(interaction, Access.MEMBER, module=MODULE)
+        member = member or interaction.user
+        if member.id != interaction.user.id and not access.at_least(Access.STAFF):
+            raise NotAllowed(REFUSALS[Access.STAFF])
+        rows = await db_call(selectors.history)(guild_id=interaction.guild_id, user_id=member.id, limit=10)
+        await interaction.response.send_message(embed=ui.history_embed(member.display_name, rows), ephemeral=True,
+                                                allowed_mentions=NO_MENTIONS)
+
+    @app_commands.command(name="achievements", description=gettext_noop("Show earned and open achievements"))
+    @app_commands.describe(member=gettext_noop("The member (default: you)"))
+    @app_commands.guild_only()
+    async def achievements(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
+        await require(interaction, Access.MEMBER, module=MODULE)
+        member = member or interaction.user
+        rows = await db_call(selectors.achievements)(guild_id=interaction.guild_id, user_id=member.id)
+        await interaction.response.send_message(embed=ui.achievements_embed(member.display_name, rows),
+                                                ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @app_commands.command(name="notifications", description=gettext_noop("Turn DM notices on point changes on or off"))
+    @app_commands.describe(enabled=gettext_noop("On or off"))
+    @app_commands.guild_only()
+    async def notifications(self, interaction: discord.Interaction, enabled: bool) -> None:
+        await require(interaction, Access.MEMBER, module=MODULE)
+        await db_call(services.notifications_set)(guild_id=interaction.guild_id, user_id=interaction.user.id,
+                                                  enabled=enabled, display_name=interaction.user.display_name)
+        text = (_("You will get a DM when your points change in this server.") if enabled
+                else _("You will no longer get DMs when your points change in this server."))
+        await interaction.response.send_message(text, ephemeral=True)
 
 
 async def setup(bot: commands.Bot) -> None:
-    """Load the points extension (nothing to register yet)."""
+    """Register the points commands and the leaderboard's paging buttons."""
+    await bot.add_cog(PointsCog(bot))
+    bot.tree.add_command(PointsGroup())
+    bot.add_dynamic_items(ui.LeaderboardButton)

@@ -22,6 +22,7 @@ IMPLEMENTED_COMMANDS = {
     "status", "setup", "config", "addrole", "allowusers", "permissions", "block", "unblock", "blocklist", "helper",
     "training", "tryout", "endsession", "pads",
     "ticket", "sendticket",
+    "balance", "leaderboard", "history", "points", "achievements", "notifications",
 }
 
 

@@ -63,6 +63,16 @@ SLASH = [
     ("ticket add", Access.MEMBER, "ticket add", lambda w: {"member": w.member}),
     ("ticket remove", Access.MEMBER, "ticket remove", lambda w: {"member": w.member}),
     ("ticket close", Access.MEMBER, "ticket close", lambda w: {}),
+    ("balance", Access.MEMBER, "balance", lambda w: {}),
+    ("balance other", Access.MEMBER, "balance", lambda w: {"member": w.owner}),
+    ("leaderboard", Access.MEMBER, "leaderboard", lambda w: {"page": 2}),
+    ("history", Access.MEMBER, "history", lambda w: {}),
+    ("history other", Access.STAFF, "history", lambda w: {"member": w.owner}),
+    ("achievements", Access.MEMBER, "achievements", lambda w: {"member": w.owner}),
+    ("notifications", Access.MEMBER, "notifications", lambda w: {"enabled": False}),
+    ("points add", Access.ADMIN, "points add", lambda w: {"member": w.member, "amount": 5, "reason": "matrix"}),
+    ("points remove", Access.ADMIN, "points remove", lambda w: {"member": w.member, "amount": 5, "reason": "matrix"}),
+    ("points set", Access.ADMIN, "points set", lambda w: {"member": w.member, "amount": 0, "reason": "matrix"}),
 ]
 COMPONENTS = [
     ("setup:role:staff select", Access.ADMIN, "select", "setup:role:staff"),

@@ -1,0 +1,153 @@
+"""Discord UI of points: balance, leaderboard, history and achievement embeds, and the leaderboard's paging buttons.
+
+The ◀ ▶ buttons are DynamicItems (`points:lb:<page>`), so they keep working after a restart; the guild
+comes from the interaction and the page is reloaded from the database on every click.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import discord
+from django.utils.translation import gettext as _
+
+from botproject.bot.checks import require
+from botproject.bot.db import db_call
+from botproject.bot.ui import SafeDynamicItem
+from botproject.selectors import Access
+
+from . import selectors
+from .selectors import AchievementRow, HistoryRow, LeaderboardPage, MemberStanding
+
+COLOUR = discord.Colour.gold()
+LEADERBOARD_ID = "points:lb:{page}"
+
+
+def number(value: int) -> str:
+    """A point amount with thousands separators."""
+    return f"{value:,}"
+
+
+def when(moment: datetime | None, style: str = "R") -> str:
+    """A Discord timestamp (shown in each reader's own time zone), or a dash."""
+    return f"<t:{int(moment.timestamp())}:{style}>" if moment else "–"
+
+
+def rank_text(standing: MemberStanding) -> str:
+    """'#3 of 120', or a note that the member has no rank yet."""
+    if standing.rank is None:
+        return _("not ranked yet")
+    return _("#%(rank)s of %(members)s") % {"rank": standing.rank, "members": standing.members}
+
+
+def balance_embed(name: str, standing: MemberStanding) -> discord.Embed:
+    """A member's balance, rank and running stats."""
+    embed = discord.Embed(title=_("Points: %(name)s") % {"name": name}, colour=COLOUR)
+    embed.add_field(name=_("Balance"), value=number(standing.balance))
+    embed.add_field(name=_("Rank"), value=rank_text(standing))
+    embed.add_field(name=_("Earned"), value=number(standing.earned_total))
+    embed.add_field(name=_("Spent or removed"), value=number(standing.spent_total))
+    embed.add_field(name=_("Ledger entries"), value=str(standing.entries))
+    embed.add_field(name=_("Last activity"), value=when(standing.last_activity_at))
+    embed.add_field(name=_("Achievements"), value=str(standing.achievements))
+    return embed
+
+
+def leaderboard_embed(board: LeaderboardPage, viewer_name: str, viewer: MemberStanding) -> discord.Embed:
+    """One page of the leaderboard; the footer shows the viewer's own rank and balance."""
+    lines = [
+        _("**#%(rank)s** <@%(user)s> · %(balance)s points") % {
+            "rank": row.rank, "user": row.user_id, "balance": number(row.balance)}
+        for row in board.rows
+    ]
+    embed = discord.Embed(
+        title=_("Leaderboard · page %(page)s of %(pages)s") % {"page": board.page, "pages": board.pages},
+        description="\n".join(lines) or _("Nobody has points yet."),
+        colour=COLOUR,
+    )
+    if viewer.rank is None:
+        footer = _("%(name)s: no points yet") % {"name": viewer_name}
+    else:
+        footer = _("%(name)s: #%(rank)s of %(members)s · %(balance)s points") % {
+            "name": viewer_name, "rank": viewer.rank, "members": viewer.members, "balance": number(viewer.balance)}
+    embed.set_footer(text=footer)
+    return embed
+
+
+class LeaderboardButton(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button],
+                        template=r"points:lb:(?P<page>\d{1,9})"):
+    """◀ or ▶ on a leaderboard: anyone may page; the message is edited in place."""
+
+    def __init__(self, page: int, label: str = "▶", disabled: bool = False) -> None:
+        super().__init__(discord.ui.Button(label=label, style=discord.ButtonStyle.secondary,
+                                           custom_id=LEADERBOARD_ID.format(page=page), disabled=disabled))
+        self.page = page
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]):
+        return cls(int(match["page"]))
+
+    async def run(self, interaction: discord.Interaction) -> None:
+        await require(interaction, Access.MEMBER, module="points")
+        embed, view = await leaderboard_message(interaction.guild_id, interaction.user, self.page)
+        await interaction.response.edit_message(embed=embed, view=view, allowed_mentions=discord.AllowedMentions.none())
+
+
+def leaderboard_view(board: LeaderboardPage) -> discord.ui.View:
+    """◀ ▶ for a page (custom ids differ by construction: page - 1 and page + 1)."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(LeaderboardButton(board.page - 1, "◀", disabled=board.page <= 1))
+    view.add_item(LeaderboardButton(board.page + 1, "▶", disabled=board.page >= board.pages))
+    return view
+
+
+def _leaderboard_and_standing(guild_id: int, user_id: int, page: int):
+    return selectors.leaderboard(guild_id=guild_id, page=page), selectors.standing(guild_id=guild_id, user_id=user_id)
+
+
+async def leaderboard_message(guild_id: int, viewer: discord.abc.User,
+                              page: int) -> tuple[discord.Embed, discord.ui.View]:
+    """Load a page (clamped to the pages there are) and the viewer's standing; build the embed and buttons."""
+    board, standing = await db_call(_leaderboard_and_standing)(guild_id, viewer.id, page)
+    return leaderboard_embed(board, viewer.display_name, standing), leaderboard_view(board)
+
+
+def history_embed(name: str, rows: list[HistoryRow]) -> discord.Embed:
+    """The latest ledger entries of a member."""
+    embed = discord.Embed(title=_("Points history: %(name)s") % {"name": name}, colour=COLOUR)
+    lines = []
+    for row in rows:
+        line = _("%(when)s · **%(delta)s** → %(balance)s · %(kind)s") % {
+            "when": when(row.created_at, "f"), "delta": f"{row.delta:+,}", "balance": number(row.balance_after),
+            "kind": row.kind_label}
+        if row.reason:
+            line += f" · {row.reason}"
+        if row.actor_id:
+            line += " · " + _("by %(actor)s") % {"actor": f"<@{row.actor_id}>"}
+        lines.append(line)
+    embed.description = "\n".join(lines)[:4000] or _("No ledger entries yet.")
+    return embed
+
+
+def achievements_embed(name: str, rows: list[AchievementRow]) -> discord.Embed:
+    """Earned achievements (with their date) and open ones (with condition and threshold)."""
+    embed = discord.Embed(title=_("Achievements: %(name)s") % {"name": name}, colour=COLOUR)
+    earned = [
+        _("🏆 **%(name)s** · %(when)s") % {"name": row.name, "when": when(row.earned_at, "D")}
+        for row in rows if row.earned_at is not None
+    ]
+    open_ = []
+    for row in rows:
+        if row.earned_at is not None:
+            continue
+        line = _("**%(name)s** · %(condition)s: %(threshold)s") % {
+            "name": row.name, "condition": row.condition_label, "threshold": number(row.threshold)}
+        if row.bonus_points:
+            line += " · " + _("bonus %(bonus)s points") % {"bonus": number(row.bonus_points)}
+        if row.description:
+            line += f"\n{row.description}"
+        open_.append(line)
+    embed.add_field(name=_("Earned"), value="\n".join(earned)[:1024] or _("none yet"), inline=False)
+    embed.add_field(name=_("Open"), value="\n".join(open_)[:1024] or _("none"), inline=False)
+    return embed
