@@ -38,6 +38,9 @@ NAMES = (
     pgettext_lazy("discord command name", "amount"),
     pgettext_lazy("discord command name", "reason"),
     pgettext_lazy("discord command name", "enabled"),
+    pgettext_lazy("discord command name", "claim"),
+    pgettext_lazy("discord command name", "code"),
+    pgettext_lazy("discord command name", "email"),
 )
 MODULE = "points"
 Amount = app_commands.Range[int, 1, 1_000_000_000]
@@ -208,6 +211,26 @@ class PointsCog(commands.Cog):
         rows = await db_call(selectors.achievements)(guild_id=interaction.guild_id, user_id=member.id)
         await interaction.response.send_message(embed=ui.achievements_embed(member.display_name, rows),
                                                 ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @commands.hybrid_command(name="claim", description=gettext_noop("Redeem an order code for points"))
+    @app_commands.describe(code=gettext_noop("The code from your order e-mail"))
+    @commands.guild_only()
+    async def claim(self, ctx: commands.Context, code: str) -> None:
+        """Redeem an order code once, ever: 1 currency unit = 1 point."""
+        await require(ctx.interaction or ctx, Access.MEMBER, refuse_blocked=True, module=MODULE)
+        if ctx.interaction is not None:
+            await ctx.defer(ephemeral=True)
+        result = await db_call(services.order_claim)(
+            guild_id=ctx.guild.id, user_id=ctx.author.id, code=code[:200], display_name=ctx.author.display_name)
+        text = _("Order %(number)s claimed: +%(points)s points. Your balance: %(balance)s.") % {
+            "number": result.order_number, "points": ui.number(result.points), "balance": ui.number(result.balance)}
+        await ctx.reply(text, ephemeral=True, mention_author=False, allowed_mentions=NO_MENTIONS)
+
+    @app_commands.command(name="email", description=gettext_noop("Set the e-mail address for order notices"))
+    @app_commands.guild_only()
+    async def email(self, interaction: discord.Interaction) -> None:
+        await require(interaction, Access.MEMBER, module=MODULE)
+        await interaction.response.send_modal(ui.EmailModal())
 
     @app_commands.command(name="notifications", description=gettext_noop("Turn DM notices on point changes on or off"))
     @app_commands.describe(enabled=gettext_noop("On or off"))

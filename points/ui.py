@@ -11,13 +11,14 @@ from datetime import datetime
 
 import discord
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from botproject.bot.checks import require
 from botproject.bot.db import db_call
-from botproject.bot.ui import SafeDynamicItem
+from botproject.bot.ui import BaseModal, SafeDynamicItem
 from botproject.selectors import Access
 
-from . import selectors
+from . import selectors, services
 from .selectors import AchievementRow, HistoryRow, LeaderboardPage, MemberStanding
 
 COLOUR = discord.Colour.gold()
@@ -151,3 +152,27 @@ def achievements_embed(name: str, rows: list[AchievementRow]) -> discord.Embed:
     embed.add_field(name=_("Earned"), value="\n".join(earned)[:1024] or _("none yet"), inline=False)
     embed.add_field(name=_("Open"), value="\n".join(open_)[:1024] or _("none"), inline=False)
     return embed
+
+
+class EmailModal(BaseModal):
+    """/email: one field, stored on the member's profile for order notices."""
+
+    def __init__(self) -> None:
+        super().__init__(title=_("Your e-mail address"), custom_id="points:email")
+        self.email = discord.ui.TextInput(label=_("E-mail"), custom_id="email", placeholder="name@example.com",
+                                          min_length=3, max_length=254)
+        self.add_item(self.email)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await require(interaction, Access.MEMBER, module="points")
+        address = self.email.value.strip()
+        matches = await db_call(services.profile_set_email)(
+            guild_id=interaction.guild_id, user_id=interaction.user.id, email=address,
+            display_name=interaction.user.display_name)
+        text = _("Saved. Order notices will go to %(email)s.") % {"email": address}
+        if matches:
+            text += " " + ngettext(
+                "%(count)s unclaimed order carries this address: claim it with /claim and the code from its e-mail.",
+                "%(count)s unclaimed orders carry this address: claim them with /claim and the codes from their "
+                "e-mails.", matches) % {"count": matches}
+        await interaction.response.send_message(text, ephemeral=True)

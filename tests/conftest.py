@@ -22,7 +22,7 @@ IMPLEMENTED_COMMANDS = {
     "status", "setup", "config", "addrole", "allowusers", "permissions", "block", "unblock", "blocklist", "helper",
     "training", "tryout", "endsession", "pads",
     "ticket", "sendticket",
-    "balance", "leaderboard", "history", "points", "achievements", "notifications",
+    "balance", "leaderboard", "history", "points", "achievements", "notifications", "claim", "email",
 }
 
 
@@ -95,9 +95,9 @@ def running_bot(emulator, django_db_setup, django_db_blocker):
     """The project's bot, connected to the emulator, with the standard guild; shared by a module's tests."""
     with django_db_blocker.unblock():
         world = emulator.build_guild("Test Guild")
-        runner = start_runner(emulator)
-        yield RunningBot(emulator, runner, world)
-        stop_runner(emulator, runner)
+        running = RunningBot(emulator, start_runner(emulator), world)
+        yield running
+        stop_runner(emulator, running.runner)  # a test may have restarted it: stop the current one
 
 
 @pytest.fixture

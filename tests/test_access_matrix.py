@@ -30,7 +30,7 @@ REFUSALS = {
 BLOCKED = "You are blocked from using this in this server."
 # Member-facing actions the contract marks "not blocked": a blocked member is refused even when
 # their level would do.
-REFUSES_BLOCKED = {"training", "tryout"}
+REFUSES_BLOCKED = {"training", "tryout", "claim"}
 
 # (case id, needed level, how to run it given the world: (command, options) or a component).
 SLASH = [
@@ -57,6 +57,8 @@ SLASH = [
     ("tryout", Access.GRANTED, "tryout", lambda w: {"pad": 2, "starts": "now"}),
     ("pads", Access.MEMBER, "pads", lambda w: {}),
     ("endsession", Access.MEMBER, "endsession", lambda w: {"pad": 9}),
+    ("claim", Access.MEMBER, "claim", lambda w: {"code": "NOPE-NOPE-NOPE"}),
+    ("email", Access.MEMBER, "email", lambda w: {}),
     ("ticket panel", Access.ADMIN, "ticket panel", lambda w: {}),
     ("sendticket", Access.ADMIN, "sendticket", lambda w: {}),
     ("ticket stats", Access.STAFF, "ticket stats", lambda w: {}),

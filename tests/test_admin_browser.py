@@ -127,7 +127,7 @@ def test_staff_user_sees_only_their_guild_in_the_browser(browser_prerequisites, 
     assert seen["overview_url"].rstrip("/").endswith("/admin")
     assert seen["guilds"] == ["111"]
     assert seen["members"] == "42"
-    assert "Not measured yet — arrives with the points app." in seen["points"]
+    assert "Points issued in the last 7 days" in seen["points"] and "0" in seen["points"]  # measured
     assert seen["app_list"] == 1
     assert len(seen["config_rows"]) == 1 and "Alpha" in seen["config_rows"][0]
     assert "Bravo" not in seen["config_page"]

@@ -175,6 +175,14 @@ class CommunityBot(commands.AutoShardedBot):
         config = await self.guild_config(message.guild.id)
         return commands.when_mentioned_or(config.prefix or settings.DISCORD_PREFIX)(bot, message)
 
+    async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
+        """Prefix commands: unknown ones are ignored (the prefix is common in chat); cogs answer their own."""
+        if isinstance(error, commands.CommandNotFound):
+            return
+        if ctx.cog is not None and ctx.cog.has_error_handler():
+            return
+        log.error("prefix command %s failed", ctx.command, exc_info=error)
+
     async def on_ready(self) -> None:
         runtime.bot = self
         log.info("ready: %d guilds, shards %s", len(self.guilds), sorted(self.shards))
