@@ -80,6 +80,30 @@ def _intermediate(modeladmin, request, queryset, *, form, title, intro, objects,
 
 
 # --- Members ------------------------------------------------------------------------------------
+class DirectMessageForm(forms.Form):
+    """The intermediate form of "Send a direct message"."""
+
+    message = forms.CharField(label=_("message"), max_length=2000, widget=forms.Textarea(attrs={"rows": 4}))
+    token = forms.UUIDField(widget=forms.HiddenInput)
+
+
+class ProfileCreateForm(forms.ModelForm):
+    """Create a member's profile by hand: the guild, their Discord id, a name and an e-mail."""
+
+    class Meta:
+        model = MemberProfile
+        fields = ("guild", "user_id", "display_name", "email")
+
+    def validate_unique(self):
+        pass  # the service refuses duplicates with a clear message
+
+    def clean(self):
+        cleaned = super().clean()
+        guild, user_id = cleaned.get("guild"), cleaned.get("user_id")
+        if guild and user_id and MemberProfile.objects.filter(guild=guild, user_id=user_id).exists():
+            raise ValidationError(_("That member already has a profile in this server."))
+        return cleaned
+
 class AdjustPointsForm(forms.Form):
     """The intermediate form of "Adjust points"; `token` makes one submission one idempotency key per member."""
 
@@ -104,12 +128,12 @@ class MemberProfileAdmin(GuildScopedAdminMixin, admin.ModelAdmin):
                     "last_activity_at", "notifications_enabled")
     list_display_links = ("display_name", "user_id")
     list_filter = ("guild", "notifications_enabled", "last_activity_at", "negative_allowed")
-    search_fields = ("display_name", "=user_id")
+    search_fields = ("display_name", "=user_id", "email")
     list_select_related = ("guild",)
     # Walks the (guild, -balance, user_id) leaderboard index.
     ordering = ("guild_id", "-balance", "user_id")
     show_full_result_count = False  # no second COUNT(*) over a million members on every search
-    actions = ["adjust_points", "check_balances"]
+    actions = ["adjust_points", "send_direct_message", "check_balances"]
     fieldsets = (
         (None, {"fields": ("guild", "user_id", "display_name", "email", "notifications_enabled", "created_at")}),
         (_("Points"), {
@@ -135,8 +159,19 @@ class MemberProfileAdmin(GuildScopedAdminMixin, admin.ModelAdmin):
         url = reverse("admin:points_ledgerentry_changelist") + "?" + urlencode({"member__id__exact": obj.pk})
         return format_html('<a href="{}">{}</a>', url, gettext("%(count)s entries") % {"count": obj.entries})
 
-    def has_add_permission(self, request):
-        return False  # profiles appear when a member first gets points or changes a setting
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:  # built by the admin, so the guild choices stay scoped to the user's guilds
+            kwargs.update(form=ProfileCreateForm, fields=["guild", "user_id", "display_name", "email"])
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return ((None, {"fields": ("guild", "user_id", "display_name", "email")}),)
+        return super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
 
     def has_delete_permission(self, request, obj=None):
         return False  # the ledger keeps them (and deleting would hide points history)
@@ -145,6 +180,13 @@ class MemberProfileAdmin(GuildScopedAdminMixin, admin.ModelAdmin):
         return may_change_balances(request)
 
     def save_model(self, request, obj, form, change):
+        if not change:  # created by hand, through the service
+            created = services.profile_create(guild_id=form.cleaned_data["guild"].discord_id,
+                                              user_id=form.cleaned_data["user_id"],
+                                              display_name=form.cleaned_data.get("display_name", ""),
+                                              email=form.cleaned_data.get("email", ""))
+            obj.pk, obj.guild_id = created.pk, created.guild_id
+            return
         # Only the DM setting is editable here; it goes through its service like the bot's command.
         if "notifications_enabled" in form.changed_data:
             services.notifications_set(guild_id=obj.guild.discord_id, user_id=obj.user_id,
@@ -209,6 +251,30 @@ class MemberProfileAdmin(GuildScopedAdminMixin, admin.ModelAdmin):
                 "%(count)d member was already adjusted by this form (it was submitted twice); nothing changed.",
                 "%(count)d members were already adjusted by this form (it was submitted twice); nothing changed.",
                 replayed) % {"count": replayed}, messages.INFO)
+
+    @admin.action(description=_("Send a direct message"), permissions=["change"])
+    def send_direct_message(self, request, queryset):
+        count = queryset.count()
+        if not count:
+            return None
+        if "apply" in request.POST:
+            form = DirectMessageForm(request.POST)
+            if form.is_valid():
+                queued = services.members_direct_message(profile_ids=list(queryset.values_list("pk", flat=True)),
+                                                         text=form.cleaned_data["message"],
+                                                         token=str(form.cleaned_data["token"]))
+                outbox_url = reverse("admin:botproject_outboxmessage_changelist") + "?kind__exact=dm"
+                self.message_user(request, format_html(
+                    '{} <a href="{}">{}</a>',
+                    ngettext("Queued %(count)d direct message.", "Queued %(count)d direct messages.", queued)
+                    % {"count": queued}, outbox_url, gettext("See their delivery in the outbox.")), messages.SUCCESS)
+                return None
+        else:
+            form = DirectMessageForm(initial={"token": uuid.uuid4()})
+        members = [_member_label(p) for p in queryset.select_related("guild")[:50]]
+        return _intermediate(self, request, queryset, form=form, title=gettext("Send a direct message"),
+                             intro=gettext("The bot will send this message to:"), objects=members,
+                             submit_label=gettext("Send"))
 
     @admin.action(description=_("Check balances against the ledger"), permissions=["view"])
     def check_balances(self, request, queryset):

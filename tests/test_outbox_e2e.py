@@ -175,15 +175,17 @@ def test_a_scheduled_channel_delete_happens_on_time_and_after_a_restart(own_emul
     soon = harness.add_channel(world.guild_id, "ticket-soon")
     later = harness.add_channel(world.guild_id, "ticket-later")
     runner = start_runner(harness)
-    outbox.enqueue_channel_delete(guild=guild, channel_id=soon.id, at=timezone.now() + timedelta(seconds=0.3))
-    harness.wait_for(lambda: harness.emu.channel(soon.id) is None)
+    first = outbox.enqueue_channel_delete(guild=guild, channel_id=soon.id, at=timezone.now() + timedelta(seconds=0.3))
+    harness.wait_for(lambda: first.pk in runner.bot.get_cog("OutboxCog").recently_delivered)
+    assert harness.emu.channel(soon.id) is None
     # A delete scheduled before a restart happens after it.
-    outbox.enqueue_channel_delete(guild=guild, channel_id=later.id, at=timezone.now() + timedelta(seconds=0.5))
+    second = outbox.enqueue_channel_delete(guild=guild, channel_id=later.id, at=timezone.now() + timedelta(seconds=0.5))
     stop_runner(harness, runner)
     assert harness.emu.channel(later.id) is not None
     runner = start_runner(harness)
     try:
-        harness.wait_for(lambda: harness.emu.channel(later.id) is None, timeout=5)
+        harness.wait_for(lambda: second.pk in runner.bot.get_cog("OutboxCog").recently_delivered, timeout=5)
     finally:
         stop_runner(harness, runner)
+    assert harness.emu.channel(later.id) is None
     assert set(OutboxMessage.objects.filter(kind="chan_del").values_list("status", flat=True)) == {"sent"}

@@ -126,8 +126,8 @@ def test_member_page_shows_the_figures_read_only(staff_client, world):
     assert MemberProfile.objects.get(pk=world["Ann"].pk).notifications_enabled is False
 
 
-def test_members_cannot_be_added_or_deleted_here(admin_client, world):
-    assert admin_client.get(url("memberprofile_add")).status_code == 403
+def test_members_cannot_be_deleted_here(admin_client, world):
+    # Profiles can be created by hand (see the test below); deleting would hide points history.
     assert admin_client.get(url("memberprofile_delete", world["Ann"].pk)).status_code == 403
 
 
@@ -379,3 +379,44 @@ def test_overview_card_and_helper_figure(admin_client, world):
                      page, re.S)
     assert card and card.groups() == ("Points issued in the last 7 days", "134")
     assert helper_stats(guild_id=A, user_id=2).figures["Helper points"] == 4
+
+
+@pytest.mark.django_db
+def test_staff_create_a_profile_and_send_direct_messages_whose_delivery_shows_in_the_outbox(client):
+    from django.contrib.auth.models import Group, Permission, User
+
+    from botproject.models import Guild, OutboxMessage
+    from botproject.services import guild_ensure
+    from points.models import MemberProfile
+
+    guild_ensure(guild_id=501, name="Alpha")
+    guild_ensure(guild_id=502, name="Beta")
+    user = User.objects.create_user("alpha-staff", password="pw", is_staff=True)
+    group = Group.objects.create(name="points staff")
+    group.permissions.set(Permission.objects.filter(content_type__app_label="points"))
+    user.groups.add(group)
+    alpha, beta = Guild.objects.get(discord_id=501), Guild.objects.get(discord_id=502)
+    alpha.staff_users.add(user)
+    client.force_login(user)
+
+    form = client.get("/admin/points/memberprofile/add/").context["adminform"].form
+    assert list(form.fields["guild"].queryset) == [alpha]  # no other guild to pick
+    response = client.post("/admin/points/memberprofile/add/", {"guild": beta.pk, "user_id": 9, "display_name": "x"})
+    assert response.status_code == 200 and not MemberProfile.objects.exists()
+    client.post("/admin/points/memberprofile/add/", {"guild": alpha.pk, "user_id": 7, "display_name": "Ann",
+                                                     "email": "ann@example.com"})
+    profile = MemberProfile.objects.get()
+    assert (profile.guild, profile.user_id, profile.email) == (alpha, 7, "ann@example.com")
+    duplicate = client.post("/admin/points/memberprofile/add/", {"guild": alpha.pk, "user_id": 7})
+    assert "already has a profile" in duplicate.content.decode()
+
+    found = client.get("/admin/points/memberprofile/?q=ann@example.com").context["cl"].result_list
+    assert list(found) == [profile]
+    token = "3f2b3c4d-1111-2222-3333-444455556666"
+    data = {"action": "send_direct_message", "_selected_action": [profile.pk], "apply": "1",
+            "message": "Welcome!", "token": token}
+    first = client.post("/admin/points/memberprofile/", data, follow=True).content.decode()
+    assert "Queued 1 direct message." in first and "/admin/botproject/outboxmessage/?kind__exact=dm" in first
+    client.post("/admin/points/memberprofile/", data)  # submitted twice: still one message
+    dm = OutboxMessage.objects.get(kind="dm")
+    assert (dm.target_id, dm.content, dm.status) == (7, "Welcome!", "pending")

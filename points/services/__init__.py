@@ -7,3 +7,4 @@ from .ledger import (  # noqa: F401
 from .orders import (  # noqa: F401
     ClaimResult, code_hash, generate_code, normalize_code, order_claim, order_void, profile_set_email,
 )
+from .messages import ProfileExists, members_direct_message, profile_create  # noqa: F401
