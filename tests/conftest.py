@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -78,8 +79,24 @@ def stop_runner(emulator: EmulatorThread, runner: BotRunner) -> None:
     """Shut the bot down on the emulator's loop, and un-pin discord.py from this emulator."""
     try:
         emulator.run(runner.shutdown(grace=2), timeout=20)
+    except TimeoutError:
+        raise AssertionError("the bot did not shut down within 20 s; tasks still running:\n" + _task_dump(emulator)) from None
     finally:
         endpoints.reset()
+
+
+def _task_dump(emulator: EmulatorThread) -> str:
+    """Every task on the emulator's loop with where it waits (for a shutdown that hangs)."""
+    import io
+
+    async def dump() -> str:
+        out = io.StringIO()
+        for task in asyncio.all_tasks():
+            if task is not asyncio.current_task():
+                task.print_stack(limit=6, file=out)
+        return out.getvalue()
+
+    return emulator.run(dump(), timeout=5)
 
 
 @pytest.fixture(scope="module")

@@ -40,10 +40,13 @@ class OutboxCog(commands.Cog):
 
     async def cog_unload(self) -> None:
         outbox.set_waker(None)
-        for task in (self._worker, self._listener):
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(*(t for t in (self._worker, self._listener) if t), return_exceptions=True)
+        tasks = [t for t in (self._worker, self._listener) if t is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _done, stuck = await asyncio.wait(tasks, timeout=5)
+            if stuck:  # never let the outbox hold up a shutdown; undelivered rows stay pending
+                log.warning("outbox tasks did not stop in time: %s", stuck)
 
     async def _listen_to_channel_layer(self) -> None:
         """Wake-ups from other processes (the admin in a split deployment); only with channels-redis."""
@@ -78,8 +81,11 @@ class OutboxCog(commands.Cog):
             if claimed < BATCH:
                 idle = await self._idle_seconds()
                 try:
-                    await asyncio.wait_for(self.wake.wait(), timeout=idle)
-                except asyncio.TimeoutError:
+                    # asyncio.timeout, not wait_for: on Python 3.11 a cancel arriving inside wait_for
+                    # could be lost, and the bot's shutdown then waited for this task forever.
+                    async with asyncio.timeout(idle):
+                        await self.wake.wait()
+                except TimeoutError:
                     pass  # the next row is due, or the periodic sweep
 
     async def _idle_seconds(self) -> float:
