@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from botproject.bot import endpoints
+from botproject.bot import db, endpoints
 from botproject.bot.runner import BotRunner
 from tests.emulator import EmulatorThread, World
 
@@ -77,6 +77,7 @@ def start_runner(emulator: EmulatorThread, **overrides) -> BotRunner:
 
 def stop_runner(emulator: EmulatorThread, runner: BotRunner) -> None:
     """Shut the bot down on the emulator's loop, and un-pin discord.py from this emulator."""
+    db.release_database_work()
     try:
         emulator.run(runner.shutdown(grace=2), timeout=20)
     except TimeoutError:
@@ -114,6 +115,7 @@ def running_bot(emulator, django_db_setup, django_db_blocker):
         world = emulator.build_guild("Test Guild")
         running = RunningBot(emulator, start_runner(emulator), world)
         yield running
+        db.release_database_work()
         stop_runner(emulator, running.runner)  # a test may have restarted it: stop the current one
 
 
@@ -132,8 +134,12 @@ def own_emulator():
 @pytest.fixture
 def discord_bot(running_bot, transactional_db):
     """Per test: committed data visible to the bot's threads, and no configuration cached from earlier tests."""
+    db.release_database_work()
     running_bot.bot._configs.clear()
     yield running_bot
+    # The bot keeps working in the background (outbox, listeners); hold its database work while the
+    # tables are emptied after the test, or PostgreSQL may deadlock the TRUNCATE against its writes.
+    db.hold_database_work()
     running_bot.bot._configs.clear()
 
 

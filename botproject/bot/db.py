@@ -18,6 +18,11 @@ R = TypeVar("R")
 
 _executor: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
+# Database work can be held (maintenance, a test suite emptying tables) and waits at this gate.
+_open = threading.Event()
+_open.set()
+_busy = threading.Condition()
+_in_flight = 0
 
 
 def _get_executor() -> ThreadPoolExecutor:
@@ -41,11 +46,20 @@ def db_call(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
 
     @functools.wraps(func)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        _tidy_connections()
+        global _in_flight
+        _open.wait()
+        with _busy:
+            _in_flight += 1
         try:
-            return func(*args, **kwargs)
-        finally:
             _tidy_connections()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                _tidy_connections()
+        finally:
+            with _busy:
+                _in_flight -= 1
+                _busy.notify_all()
 
     return sync_to_async(run, thread_sensitive=False, executor=_get_executor())
 
@@ -53,6 +67,7 @@ def db_call(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
 async def close_db_connections() -> None:
     """Close the database connection of every bridge thread (graceful shutdown)."""
     global _executor
+    release_database_work()  # held work would keep the threads (and so this) from finishing
     with _lock:
         executor, _executor = _executor, None
     if executor is None:
@@ -71,3 +86,19 @@ async def close_db_connections() -> None:
     loop = asyncio.get_running_loop()
     await asyncio.gather(*(loop.run_in_executor(executor, close_here) for _ in range(workers)))
     executor.shutdown(wait=True)
+
+
+def hold_database_work(timeout: float = 10.0) -> bool:
+    """Stop starting new bridge calls and wait for running ones (blocking; not from the event loop).
+
+    For maintenance and for test suites that empty tables while a bot runs: a TRUNCATE racing the
+    bot's writes can deadlock on PostgreSQL. Returns False if calls were still running at the timeout.
+    """
+    _open.clear()
+    with _busy:
+        return _busy.wait_for(lambda: _in_flight == 0, timeout=timeout)
+
+
+def release_database_work() -> None:
+    """Let bridge calls run again."""
+    _open.set()
