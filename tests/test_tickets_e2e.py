@@ -226,3 +226,70 @@ def test_sendticket_alias_and_select_above_five(tickets_bot):
     rec = bot.select("member", panel, select["custom_id"], [str(bot.category_id)], timeout=10)
     assert rec.content.startswith("Your ticket is ready")
     assert bot.slash("staff", "sendticket").content == "Only admins can do that (Manage Server or an admin role)."
+
+
+def test_a_full_tickets_category_overflows_into_tickets_2(tickets_bot):
+    bot, world, emu = tickets_bot, tickets_bot.world, tickets_bot.emulator
+    full = emu.add_category(world.guild_id, "Tickets")
+    for n in range(50):  # Discord allows 50 channels in a category
+        emu.add_channel(world.guild_id, f"old-{n}", parent_id=full.id)
+    core.config_set_channel(guild_id=world.guild_id, kind="tickets", channel_id=full.id, channel_type="category")
+    bot.bot._configs.clear()
+    rec = _open(bot)
+    ticket = Ticket.objects.get()
+    assert rec.content == f"Your ticket is ready: <#{ticket.channel_id}>"
+    parent = emu.channel(_ticket_channel(bot, ticket).parent_id)
+    assert parent.name == "Tickets 2" and parent.id != full.id
+    assert not emu.can_view(ticket.channel_id, world.granted)
+    for channel in emu.channels(world.guild_id):
+        if channel.name.startswith("old-"):
+            emu.delete_channel(channel.id)
+
+
+def test_at_discords_channel_limit_the_member_is_told_and_no_ticket_is_left(tickets_bot):
+    bot, emu = tickets_bot, tickets_bot.emulator
+    panel = _panel(bot)
+    guild = emu.get(lambda: emu.emu.guilds[bot.world.guild_id])
+    emu.emu.max_channels = len(guild.channel_ids)  # the next channel would be one too many
+    try:
+        rec = bot.click("member", panel, f"ticket:open:{bot.category_id}", timeout=10)
+    finally:
+        emu.emu.max_channels = 500
+    assert rec.content == ("This server has reached Discord's limit of 500 channels, so no ticket channel can be "
+                           "created. Ask an admin to delete some channels.")
+    assert not Ticket.objects.filter(status__in=["pending", "open", "need_help"]).exists()
+    assert bot.click("member", panel, f"ticket:open:{bot.category_id}", timeout=10).content.startswith(
+        "Your ticket is ready")  # nothing orphaned blocks the next try
+
+
+def test_admin_close_transcript_and_metrics_pages(tickets_bot, client):
+    from django.contrib.auth.models import User
+
+    from botproject.models import Guild
+
+    bot, world = tickets_bot, tickets_bot.world
+    _open(bot)
+    ticket = Ticket.objects.get()
+    bot.emulator.user_message(ticket.channel_id, world.member, "my <b>game</b> crashes")
+    eventually(lambda: ticket.transcript_messages.exists() if hasattr(ticket, "transcript_messages") else True)
+    admin = User.objects.create_superuser("root", password="pw")
+    client.force_login(admin)
+    closed = client.post("/admin/tickets/ticket/", {"action": "close_tickets", "_selected_action": [ticket.pk]},
+                         follow=True)
+    assert "1 ticket(s) closed." in closed.content.decode()
+    ticket.refresh_from_db()
+    assert (ticket.status, ticket.close_path) == ("closed", "admin")
+    page = client.get(f"/admin/tickets/ticket/{ticket.pk}/transcript/")
+    assert page.status_code == 200 and page["Content-Security-Policy"].startswith("default-src 'none'")
+    assert f"#{ticket.number}" in page.content.decode() or ticket.code in page.content.decode()
+    metrics = client.get("/admin/tickets/ticket/metrics/?days=7")
+    assert metrics.status_code == 200 and "Ticket metrics" in metrics.content.decode()
+
+    # Staff of another guild get neither the transcript nor the ticket.
+    other = User.objects.create_user("other-staff", password="pw", is_staff=True)
+    from django.contrib.auth.models import Permission
+
+    other.user_permissions.set(Permission.objects.filter(content_type__app_label="tickets"))
+    Guild.objects.create(discord_id=424242, name="Elsewhere").staff_users.add(other)
+    client.force_login(other)
+    assert client.get(f"/admin/tickets/ticket/{ticket.pk}/transcript/").status_code == 404

@@ -86,13 +86,13 @@ class ClaimInline(admin.TabularInline):
 class TicketAdmin(ReadOnlyMixin, NamesMixin, GuildScopedAdminMixin, admin.ModelAdmin):
     """Tickets (read-only; closed with the action), with their transcripts."""
 
-    list_display = ("number", "code", "guild", "category_name", "opener_named", "status", "created_at", "closed_at",
+    opener_named = name_column("opener_id", USER, _("opener"))
+    list_display = ("number", "code", "guild", "category_name", opener_named, "status", "created_at", "closed_at",
                     "close_path", "transcript_link")
     list_filter = ("guild", "status", "close_path", "category")
     search_fields = ("code", "=opener_id", "=number", "=channel_id")
     inlines = (ClaimInline,)
     name_fields = ("opener_id", "closed_by_id", "member_ids")
-    opener_named = name_column("opener_id", USER, _("opener"))
     actions = ("close_tickets",)
 
     def get_readonly_fields(self, request, obj=None):
