@@ -221,7 +221,7 @@ def _award_helpers(ticket: Ticket, config) -> list[tuple[int, int]]:
     return awarded
 
 
-def _close(ticket: Ticket, *, path: str, actor_id: int, reason: str, resolved: bool) -> CloseResult:
+def _close(ticket: Ticket, *, path: str, actor_id: int | None, reason: str, resolved: bool) -> CloseResult:
     now = timezone.now()
     if not Ticket.objects.filter(pk=ticket.pk, status__in=OPEN_STATUSES).update(
             status=Ticket.Status.CLOSED, closed_at=now, closed_by_id=actor_id, close_path=path,
@@ -229,7 +229,7 @@ def _close(ticket: Ticket, *, path: str, actor_id: int, reason: str, resolved: b
         raise TicketClosed()
     ticket.refresh_from_db()
     config = ticket.guild.config
-    if ticket.first_response_at is None and actor_id != ticket.opener_id:
+    if ticket.first_response_at is None and actor_id is not None and actor_id != ticket.opener_id:
         Ticket.objects.filter(pk=ticket.pk).update(first_response_at=now, first_responder_id=actor_id)
     awarded = _award_helpers(ticket, config) if resolved else []
     messages = list(TranscriptMessage.objects.filter(ticket=ticket).order_by("created_at", "message_id"))
@@ -243,9 +243,9 @@ def _close(ticket: Ticket, *, path: str, actor_id: int, reason: str, resolved: b
                                       reason=f"ticket #{ticket.number} closed", dedupe_key=f"ticket:{ticket.pk}:delete")
     log_id, text = None, ""
     with translation.override(config.language):
-        text = gettext("🎫 Ticket #%(number)s (%(category)s) of <@%(opener)s> closed by <@%(actor)s>: %(path)s.") % {
+        text = gettext("🎫 Ticket #%(number)s (%(category)s) of <@%(opener)s> closed by %(actor)s: %(path)s.") % {
             "number": ticket.number, "category": ticket.category_name, "opener": ticket.opener_id,
-            "actor": actor_id, "path": ticket.get_close_path_display()}
+            "actor": f"<@{actor_id}>" if actor_id else gettext("the admin site"), "path": ticket.get_close_path_display()}
         if reason:
             text += " " + gettext("Reason: %(reason)s") % {"reason": reason}
         if awarded:
@@ -297,7 +297,7 @@ def ticket_close_from_admin(*, ticket_id: int, actor_user=None) -> CloseResult:
     ticket = _locked(ticket.guild.discord_id, ticket_id)
     if not ticket.is_open:
         raise TicketClosed()
-    return _close(ticket, path=Ticket.ClosePath.ADMIN, actor_id=0, reason=gettext("closed from the admin site"),
+    return _close(ticket, path=Ticket.ClosePath.ADMIN, actor_id=None, reason=gettext("closed from the admin site"),
                   resolved=False)
 
 

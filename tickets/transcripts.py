@@ -42,9 +42,11 @@ def render_transcript(ticket, messages, claims) -> str:
                      '<span class="bot">BOT</span>' if message.author_is_bot else "",
                      f'<span class="time">{_when(message.created_at)}</span>']
             if message.edited_at:
-                parts.append(f'<span class="tag">{escape(gettext("edited"))}</span>')
+                edited = gettext("edited")
+                parts.append(f'<span class="tag">{escape(edited)}</span>')
             if message.deleted_at:
-                parts.append(f'<span class="tag">{escape(gettext("deleted at %(when)s") % {"when": _when(message.deleted_at)})}</span>')
+                deleted = gettext("deleted at %(when)s") % {"when": _when(message.deleted_at)}
+                parts.append(f'<span class="tag">{escape(deleted)}</span>')
             parts.append(f'<div class="content">{linebreaks(escape(message.content)) if message.content else ""}</div>')
             for embed in message.embeds:
                 parts.append(f'<div class="embed"><strong>{escape(embed.get("title") or "")}</strong>'
@@ -52,11 +54,12 @@ def render_transcript(ticket, messages, claims) -> str:
             for item in message.attachments:
                 parts.append(f'<div>📎 <a href="{escape(item.get("url", ""))}">{escape(item.get("filename", ""))}</a></div>')
             for version in message.edits:
-                parts.append(f'<div class="edits">{escape(gettext("before the edit:"))} '
-                             f'{escape(version.get("content", ""))}</div>')
+                before = gettext("before the edit:")
+                parts.append(f'<div class="edits">{escape(before)} {escape(version.get("content", ""))}</div>')
             parts.append("</div>")
             rows.append("".join(parts))
-        empty = f"<p>{escape(gettext('No messages.'))}</p>"
+        nothing = gettext("No messages.")
+        empty = f"<p>{escape(nothing)}</p>"
         language = translation.get_language()
     return (f'<!DOCTYPE html><html lang="{language}"><head><meta charset="utf-8"><title>{escape(title)}</title>'
             f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>"
