@@ -294,3 +294,26 @@ def test_admin_close_transcript_and_metrics_pages(tickets_bot, client):
     Guild.objects.create(discord_id=424242, name="Elsewhere").staff_users.add(other)
     client.force_login(other)
     assert client.get(f"/admin/tickets/ticket/{ticket.pk}/transcript/").status_code == 404
+
+
+def test_the_admin_reposts_and_refreshes_a_panel_through_the_bot(tickets_bot, client):
+    from django.contrib.auth.models import User
+
+    from tickets.models import TicketPanel
+
+    bot, world, emu = tickets_bot, tickets_bot.world, tickets_bot.emulator
+    first = _panel(bot)
+    panel = TicketPanel.objects.get()
+    assert panel.message_id == first.id
+    client.force_login(User.objects.create_superuser("root", password="pw"))
+    response = client.post("/admin/tickets/ticketpanel/", {"action": "repost", "_selected_action": [panel.pk]},
+                           follow=True)
+    assert "posts 1 panel(s) again" in response.content.decode()
+    # The bot's sweep (every few seconds) posts it again, with working buttons, and records the new message.
+    emu.wait_for(lambda: sum(1 for m in emu.messages(world.general) if m.components) == 2, timeout=15)
+    again = [m for m in emu.messages(world.general) if m.components][-1]
+    assert [c["custom_id"] for row in again.components for c in row["components"]] == [
+        f"ticket:open:{bot.category_id}"]
+    assert eventually(lambda: TicketPanel.objects.get(pk=panel.pk).message_id == again.id)
+    assert bot.click("member", again, f"ticket:open:{bot.category_id}", timeout=10).content.startswith(
+        "Your ticket is ready")
