@@ -55,7 +55,13 @@ class EmulatorThread:
         return self.submit(coro).result(timeout or self.timeout)
 
     def call(self, fn: Callable, *args, timeout: float | None = None, **kwargs) -> Any:
-        """Call fn(*args, **kwargs) on the loop (awaiting it if it is a coroutine function) and return the result."""
+        """Call fn(*args, **kwargs) on the loop (awaiting it if it is a coroutine function) and return the result.
+
+        A `timeout` goes to fn when fn takes one (e.g. wait_for, click), and the outer wait gets 5 s more.
+        """
+        if timeout is not None and _takes_timeout(fn):
+            kwargs["timeout"] = timeout
+            timeout = timeout + 5
         if threading.current_thread() is self._thread:  # e.g. h.messages(...) inside a wait_for predicate
             if inspect.iscoroutinefunction(fn):
                 raise RuntimeError(f"{fn.__name__} is async; on the emulator loop use `await h.emu.{fn.__name__}(...)`")
@@ -63,8 +69,7 @@ class EmulatorThread:
         async def runner():
             result = fn(*args, **kwargs)
             return await result if inspect.isawaitable(result) else result
-        wait = kwargs.get("timeout") if isinstance(kwargs.get("timeout"), (int, float)) else None
-        return self.run(runner(), timeout or ((wait + 5) if wait else None))
+        return self.run(runner(), timeout)
 
     def get(self, fn: Callable[[], Any]) -> Any:
         """Evaluate fn() on the loop thread (thread-safe state reads)."""
@@ -110,6 +115,15 @@ class EmulatorThread:
         if callable(attr):
             return functools.partial(self.call, attr)
         return self.get(lambda: getattr(self.emu, name))
+
+
+def _takes_timeout(fn: Callable) -> bool:
+    """Whether fn accepts a `timeout` keyword (named, or through **kwargs)."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "timeout" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 def _make(name: str) -> Callable:
