@@ -1,6 +1,7 @@
 """Django settings: every knob comes from the environment (see README "Configuration")."""
 
 import os
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -88,8 +89,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # One connection per bridge thread, kept open; a file (not :memory:) for tests so that the
     # bot's worker threads and the test share the same database.
     _db["CONN_MAX_AGE"] = None
-    # Per process, so two test runs in one checkout never share (and clobber) a test database.
-    _db["TEST"] = {"NAME": str(BASE_DIR / f".test-{os.getpid()}.sqlite3")}
+    # Per process, so two test runs never share (and clobber) a test database; in the temp folder, so
+    # the WAL side files a run leaves behind do not collect in the checkout.
+    _db["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"communitybot-test-{os.getpid()}.sqlite3")}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["CONN_MAX_AGE"] = 0  # the pool keeps connections; Django closes (returns) after each unit
     # Django gives the pool check_connection, so a connection killed by a server restart is
