@@ -32,7 +32,6 @@ def _percentile(values: list[float], fraction: float) -> float:
 def _floor_bot():
     """A bare discord.py bot answering /status with a similar embed, without Django."""
     import discord
-    from discord import app_commands
     from discord.ext import commands
 
     started = time.monotonic()

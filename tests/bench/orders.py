@@ -20,49 +20,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.bench._database import prepare_database  # noqa: E402
+
 GUILD = 900_000_000_000_000_010
 LIMIT_SECONDS = 10.0
-
-
-def _pg_admin(url: str):
-    import psycopg
-
-    parts = urlsplit(url)
-    dsn = urlunsplit(("postgresql", parts.netloc, parts.path or "/postgres", parts.query, ""))
-    try:
-        return psycopg.connect(dsn, autocommit=True)
-    except psycopg.OperationalError:
-        # The URL's database need not exist: the server's maintenance database serves to create ours.
-        return psycopg.connect(urlunsplit(("postgresql", parts.netloc, "/postgres", parts.query, "")), autocommit=True)
-
-
-def prepare_database(url: str | None):
-    """The URL to run against, and a cleanup function."""
-    if url is None or url.startswith("sqlite"):
-        workdir = tempfile.mkdtemp(prefix="bench-orders-")
-        path = Path(workdir) / "bench.sqlite3"
-        return f"sqlite:///{path}", lambda: shutil.rmtree(workdir, ignore_errors=True)
-    name = f"bench_orders_{os.getpid()}"
-    with _pg_admin(url) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(url)
-
-    def cleanup():
-        with _pg_admin(url) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, "")), cleanup
 
 
 def make_csv(rows: int) -> bytes:
@@ -93,7 +61,7 @@ def main() -> int:
     parser.add_argument("--existing", type=int, default=0, help="orders already in the guild")
     args = parser.parse_args()
 
-    url, cleanup = prepare_database(args.database_url)
+    url, cleanup = prepare_database(args.database_url, "orders")
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "botproject.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")

@@ -24,16 +24,15 @@ import argparse
 import asyncio
 import os
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+
+from tests.bench._database import prepare_database  # noqa: E402
 
 HOT, COLD = 10, 1000
 GUILD_AWARDS, GUILD_BOARD = 900_000_000_000_000_001, 900_000_000_000_000_002
@@ -45,47 +44,6 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 # --- database lifecycle ---------------------------------------------------------------------------
-def _pg_admin(url: str):
-    import psycopg
-
-    parts = urlsplit(url)
-    dsn = urlunsplit(("postgresql", parts.netloc, parts.path or "/postgres", parts.query, ""))
-    return psycopg.connect(dsn, autocommit=True)
-
-
-def prepare_database(url: str | None) -> tuple[str, callable]:
-    """The URL to run against, and a cleanup function."""
-    if url is None or url.startswith("sqlite"):
-        if url is None:
-            workdir = tempfile.mkdtemp(prefix="bench-points-")
-            path = Path(workdir) / "bench.sqlite3"
-        else:
-            path = Path(urlsplit(url).path)
-            if path.exists():
-                sys.exit(f"{path} exists; give a new file (the bench deletes it afterwards).")
-            workdir = None
-
-        def cleanup():
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-            if workdir:
-                shutil.rmtree(workdir, ignore_errors=True)
-
-        return f"sqlite:///{path}", cleanup
-
-    name = f"bench_points_{os.getpid()}"
-    with _pg_admin(url) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(url)
-
-    def cleanup():
-        with _pg_admin(url) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, "")), cleanup
-
-
 # --- (a) awards ---------------------------------------------------------------------------------------
 def seed_award_members() -> tuple[list[int], list[int]]:
     from botproject.services import config_row
@@ -293,7 +251,7 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=50, help="repetitions of each read")
     args = parser.parse_args()
 
-    url, cleanup = prepare_database(args.database_url)
+    url, cleanup = prepare_database(args.database_url, "points")
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "botproject.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
