@@ -21,6 +21,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from .models import DiscordUser, Guild, OutboxMessage
+from .sql import insert_row
 
 log = logging.getLogger(__name__)
 CHANNEL = "bot.outbox"
@@ -88,52 +89,51 @@ def send_email(item: OutboxItem) -> None:
     mail.send(fail_silently=False)
 
 
-def _enqueue(**fields: Any) -> OutboxMessage:
-    message = OutboxMessage.objects.create(available_at=timezone.now(), **fields)
+def _enqueue(*, guild: Guild | int | None, available_at=None, **fields: Any) -> int:
+    """Write one pending row (a single INSERT: DM notices ride on every award) and wake the bot after commit."""
+    guild_pk = guild.pk if isinstance(guild, Guild) else guild
+    row_id = insert_row(OutboxMessage, guild_id=guild_pk, available_at=available_at or timezone.now(), **fields)
     transaction.on_commit(wake)
-    return message
+    return row_id
 
 
 def enqueue_log(*, guild: Guild, channel_id: int, content: str, embed: dict | None = None,
-                dedupe_key: str | None = None) -> OutboxMessage:
+                dedupe_key: str | None = None) -> int:
     """Queue a note for a guild's log channel."""
     return _enqueue(guild=guild, kind=OutboxMessage.Kind.LOG, target_id=channel_id, content=content[:2000],
                     embed=embed, dedupe_key=dedupe_key)
 
 
 def enqueue_channel(*, guild: Guild, channel_id: int, content: str, embed: dict | None = None,
-                    dedupe_key: str | None = None) -> OutboxMessage:
+                    dedupe_key: str | None = None) -> int:
     """Queue a message for a guild channel."""
     return _enqueue(guild=guild, kind=OutboxMessage.Kind.CHANNEL, target_id=channel_id, content=content[:2000],
                     embed=embed, dedupe_key=dedupe_key)
 
 
 def enqueue_email(*, guild: Guild | None, to: str, subject: str, text: str, html: str = "",
-                  dedupe_key: str | None = None) -> OutboxMessage:
+                  dedupe_key: str | None = None) -> int:
     """Queue an email (sent by the bot process through Django's email backend)."""
     return _enqueue(guild=guild, kind=OutboxMessage.Kind.EMAIL, email_to=to, subject=subject[:200], content=text,
                     html=html, dedupe_key=dedupe_key)
 
 
 def enqueue_channel_delete(*, guild: Guild, channel_id: int, at=None, reason: str = "",
-                           dedupe_key: str | None = None) -> OutboxMessage:
+                           dedupe_key: str | None = None) -> int:
     """Delete a channel at `at` (default now); the deadline is stored, so it survives a restart."""
-    message = OutboxMessage.objects.create(guild=guild, kind=OutboxMessage.Kind.CHANNEL_DELETE, target_id=channel_id,
-                                           content=reason[:2000], available_at=at or timezone.now(),
-                                           dedupe_key=dedupe_key)
-    transaction.on_commit(wake)
-    return message
+    return _enqueue(guild=guild, kind=OutboxMessage.Kind.CHANNEL_DELETE, target_id=channel_id, content=reason[:2000],
+                    available_at=at, dedupe_key=dedupe_key)
 
 
 def enqueue_message_edit(*, guild: Guild, channel_id: int, message_id: int, content: str | None = None,
-                         embed: dict | None = None, dedupe_key: str | None = None) -> OutboxMessage:
+                         embed: dict | None = None, dedupe_key: str | None = None) -> int:
     """Edit a message the bot posted (e.g. mark an announcement ended), even if the change came from the admin."""
     return _enqueue(guild=guild, kind=OutboxMessage.Kind.MESSAGE_EDIT, target_id=channel_id, message_id=message_id,
                     content=(content or "")[:2000], embed=embed, dedupe_key=dedupe_key)
 
 
-def enqueue_dm(*, guild: Guild | None, user_id: int, content: str, embed: dict | None = None,
-               dedupe_key: str | None = None) -> OutboxMessage:
+def enqueue_dm(*, guild: Guild | int | None, user_id: int, content: str, embed: dict | None = None,
+               dedupe_key: str | None = None) -> int:
     """Queue a direct message to a user."""
     return _enqueue(guild=guild, kind=OutboxMessage.Kind.DM, target_id=user_id, content=content[:2000],
                     embed=embed, dedupe_key=dedupe_key)

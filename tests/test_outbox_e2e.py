@@ -176,7 +176,7 @@ def test_a_scheduled_channel_delete_happens_on_time_and_after_a_restart(own_emul
     later = harness.add_channel(world.guild_id, "ticket-later")
     runner = start_runner(harness)
     first = outbox.enqueue_channel_delete(guild=guild, channel_id=soon.id, at=timezone.now() + timedelta(seconds=0.3))
-    harness.wait_for(lambda: first.pk in runner.bot.get_cog("OutboxCog").recently_delivered)
+    harness.wait_for(lambda: first in runner.bot.get_cog("OutboxCog").recently_delivered)
     assert harness.emu.channel(soon.id) is None
     # A delete scheduled before a restart happens after it.
     second = outbox.enqueue_channel_delete(guild=guild, channel_id=later.id, at=timezone.now() + timedelta(seconds=0.5))
@@ -184,7 +184,7 @@ def test_a_scheduled_channel_delete_happens_on_time_and_after_a_restart(own_emul
     assert harness.emu.channel(later.id) is not None
     runner = start_runner(harness)
     try:
-        harness.wait_for(lambda: second.pk in runner.bot.get_cog("OutboxCog").recently_delivered, timeout=5)
+        harness.wait_for(lambda: second in runner.bot.get_cog("OutboxCog").recently_delivered, timeout=5)
     finally:
         stop_runner(harness, runner)
     assert harness.emu.channel(later.id) is None

@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from botproject import services as core
 from botproject.models import OutboxMessage
@@ -11,6 +13,7 @@ from points.exceptions import (
     AboveLimit, BalanceCapReached, ConfirmationRequired, InsufficientPoints, InvalidAmount, UnknownEntry,
 )
 from points.models import Achievement, LedgerEntry, MemberAchievement, MemberProfile
+from points.services.ledger import forget_achievement_cache
 
 G = 1000
 
@@ -114,6 +117,64 @@ def test_achievements_are_awarded_once_with_their_bonus_and_a_dm():
     dms = list(OutboxMessage.objects.filter(kind="dm").values_list("content", flat=True))
     assert "🏆 Achievement unlocked in Guild: Rich (+10 points)" in dms
     assert "+100 points in Guild (test). Your balance: 100." in dms
+
+
+@pytest.mark.django_db
+def test_a_known_members_award_is_one_short_transaction():
+    # Earlier tests' guilds had achievements; rolled-back rows fire no signal, so forget the cached answer.
+    forget_achievement_cache()
+    award(1, 5, "first")  # creates the guild's rows and the profile (the general path)
+    award(1, 5, "second")  # reads and caches the guild's limits
+    with CaptureQueriesContext(connection) as ctx:
+        award(1, 5, "third", display_name="Ann")
+    writes = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))]
+    # PostgreSQL: one statement (CTEs); SQLite: profile UPDATE, ledger INSERT, outbox INSERT.
+    assert len(writes) == (1 if connection.vendor == "postgresql" else 3), writes
+    profile = MemberProfile.objects.get(user_id=1)
+    assert (profile.balance, profile.entries, profile.display_name) == (15, 3, "Ann")
+    assert selectors.ledger_mismatches() == []
+
+
+@pytest.mark.django_db
+def test_configuration_changes_apply_to_the_very_next_award():
+    core.guild_ensure(guild_id=G, name="Old name")
+    award(1, 50, "a")  # the limits are now cached
+    core.config_update(guild_id=G, changes={"points_max_balance": 60})
+    with pytest.raises(BalanceCapReached):
+        award(1, 11, "b")
+    core.config_update(guild_id=G, changes={"points_max_adjustment": 5})
+    with pytest.raises(AboveLimit):
+        award(1, 6, "c")
+    core.config_update(guild_id=G, changes={"points_max_adjustment": 500, "points_max_balance": 1000})
+    assert award(1, 200, "d").balance == 250
+    with pytest.raises(InsufficientPoints):
+        services.points_deduct(guild_id=G, user_id=1, amount=300, reason="x", idempotency_key="e")
+    core.config_update(guild_id=G, changes={"points_allow_negative": True})
+    assert services.points_deduct(guild_id=G, user_id=1, amount=300, reason="x", idempotency_key="f").balance == -50
+    core.guild_ensure(guild_id=G, name="New name")
+    core.config_update(guild_id=G, changes={"language": "vi"})
+    award(1, 1, "g")
+    last = OutboxMessage.objects.filter(kind="dm").order_by("-id").values_list("content", flat=True).first()
+    assert last.startswith("+1 điểm") and "New name" in last and "-49" in last, last
+    assert LedgerEntry.objects.count() == 4 and selectors.ledger_mismatches() == []
+
+
+@pytest.mark.django_db
+def test_dm_notices_write_balances_the_way_python_does():
+    core.guild_ensure(guild_id=G, name="Guild")
+    core.config_update(guild_id=G, changes={"points_allow_negative": True, "points_max_adjustment": 10_000_000,
+                                             "points_max_balance": 10_000_000})
+    award(1, 1, "a")
+    award(1, 1_234_566, "b")
+    services.points_deduct(guild_id=G, user_id=1, amount=2_469_134, reason="", idempotency_key="c")
+    award(1, 1_234_567, "d")
+    dms = list(OutboxMessage.objects.filter(kind="dm").order_by("id").values_list("content", flat=True))
+    assert dms[1:] == ["+1,234,566 points in Guild (test). Your balance: 1,234,567.",
+                       "-2,469,134 points in Guild (removed by staff). Your balance: -1,234,567.",
+                       "+1,234,567 points in Guild (test). Your balance: 0."]
+    keys = list(OutboxMessage.objects.filter(kind="dm").order_by("id").values_list("dedupe_key", flat=True))
+    entries = list(LedgerEntry.objects.order_by("id").values_list("pk", flat=True))
+    assert keys == [f"dm:ledger:{pk}" for pk in entries]
 
 
 @pytest.mark.django_db

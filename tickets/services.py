@@ -253,10 +253,9 @@ def _close(ticket: Ticket, *, path: str, actor_id: int | None, reason: str, reso
                 "list": ", ".join(f"<@{user}> +{points}" for user, points in awarded)}
         text += " " + gettext("%(count)s messages in the transcript.") % {"count": len(messages)}
     if config.log_channel_id:
-        row = outbox.enqueue_log(guild=ticket.guild, channel_id=config.log_channel_id, content=text,
-                                 dedupe_key=f"ticket:{ticket.pk}:closed")
-        OutboxMessage.objects.filter(pk=row.pk).update(available_at=now + LOG_NOTE_GRACE)
-        log_id = row.pk
+        log_id = outbox.enqueue_log(guild=ticket.guild, channel_id=config.log_channel_id, content=text,
+                                    dedupe_key=f"ticket:{ticket.pk}:closed")
+        OutboxMessage.objects.filter(pk=log_id).update(available_at=now + LOG_NOTE_GRACE)
         TicketTranscript.objects.filter(pk=transcript.pk).update(log_outbox_id=log_id)
     return CloseResult(TicketView.of(ticket), path, actor_id, delete_at, delay, tuple(awarded), html,
                        config.log_channel_id, log_id, text, reason)

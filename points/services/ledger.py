@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import IntegrityError, connection, transaction
@@ -27,22 +26,10 @@ from ..exceptions import (
     UnknownEntry,
 )
 from ..models import Achievement, GuildPointsStats, LedgerEntry, MemberAchievement, MemberProfile
+from .hotpath import LedgerResult, apply_to_known_member, forget_limits, limits_for, notice_text
 
 Kind = LedgerEntry.Kind
 MAX_ACHIEVEMENT_ROUNDS = 10
-
-
-@dataclass(frozen=True)
-class LedgerResult:
-    """What a balance change did."""
-
-    entry_id: int
-    user_id: int
-    delta: int
-    balance: int
-    kind: str
-    replayed: bool
-    achievements: tuple[str, ...] = ()
 
 
 def _profile(guild: Guild, user_id: int, display_name: str | None) -> MemberProfile:
@@ -65,11 +52,11 @@ def _replay(key: str) -> LedgerResult | None:
     return LedgerResult(entry.pk, entry.member.user_id, entry.delta, entry.balance_after, entry.kind, True)
 
 
-def _check_amount(amount: int, config: GuildConfig, *, allow_zero: bool = False) -> None:
+def _check_amount(amount: int, max_adjustment: int, *, allow_zero: bool = False) -> None:
     if not isinstance(amount, int) or isinstance(amount, bool) or amount < 0 or (amount == 0 and not allow_zero):
         raise InvalidAmount()
-    if amount > config.points_max_adjustment:
-        raise AboveLimit(limit=config.points_max_adjustment)
+    if amount > max_adjustment:
+        raise AboveLimit(limit=max_adjustment)
 
 
 def _mention(profile: MemberProfile) -> str:
@@ -113,7 +100,8 @@ def _conditional_update(profile_pk: int, delta: int, guard: dict[str, int], nega
     sql = (f"UPDATE {table} SET balance = balance + %s, earned_total = earned_total + %s, "
            f"spent_total = spent_total + %s, entries = entries + 1, last_activity_at = %s, negative_allowed = %s "
            f"WHERE {conditions} RETURNING balance")
-    params = [delta, max(delta, 0), max(-delta, 0), timezone.now(), negative_allowed, profile_pk, *guard.values()]
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    params = [delta, max(delta, 0), max(-delta, 0), now, negative_allowed, profile_pk, *guard.values()]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
@@ -124,14 +112,14 @@ _ACHIEVEMENT_CACHE_SECONDS = 30.0
 _guilds_with_achievements: dict[int, tuple[float, bool]] = {}
 
 
-def _has_achievements(guild: Guild) -> bool:
+def _has_achievements(guild_pk: int) -> bool:
     """Whether the guild has active achievements; cached briefly, as most guilds have none."""
-    cached = _guilds_with_achievements.get(guild.pk)
+    cached = _guilds_with_achievements.get(guild_pk)
     now = time.monotonic()
     if cached and now - cached[0] < _ACHIEVEMENT_CACHE_SECONDS:
         return cached[1]
-    value = Achievement.objects.filter(guild=guild, active=True).exists()
-    _guilds_with_achievements[guild.pk] = (now, value)
+    value = Achievement.objects.filter(guild_id=guild_pk, active=True).exists()
+    _guilds_with_achievements[guild_pk] = (now, value)
     return value
 
 
@@ -147,7 +135,7 @@ def forget_achievement_cache(sender=None, instance: Achievement | None = None, *
 def _achievements(config: GuildConfig, profile: MemberProfile) -> list[str]:
     """Award every achievement the member now qualifies for (bonuses may unlock more), once each."""
     earned: list[str] = []
-    if not _has_achievements(config.guild):
+    if not _has_achievements(config.guild_id):
         return earned
     for _round in range(MAX_ACHIEVEMENT_ROUNDS):
         pending = list(Achievement.objects.filter(guild=config.guild, active=True).exclude(awards__member=profile))
@@ -187,11 +175,8 @@ def _achievements(config: GuildConfig, profile: MemberProfile) -> list[str]:
 def _notify(config: GuildConfig, profile: MemberProfile, entry: LedgerEntry) -> None:
     if not profile.notifications_enabled:
         return
-    with translation.override(config.language):
-        text = gettext("%(delta)s points in %(guild)s (%(reason)s). Your balance: %(balance)s.") % {
-            "delta": f"{entry.delta:+,}", "guild": config.guild.name or config.guild.discord_id,
-            "reason": entry.reason or entry.get_kind_display(), "balance": f"{entry.balance_after:,}",
-        }
+    text = notice_text(config.language, config.guild.name or str(config.guild.discord_id), delta=entry.delta,
+                       reason=entry.reason, kind=entry.kind, balance=f"{entry.balance_after:,}")
     outbox.enqueue_dm(guild=config.guild, user_id=profile.user_id, content=text, dedupe_key=f"dm:ledger:{entry.pk}")
 
 
@@ -230,26 +215,54 @@ def _change(config: GuildConfig, *, user_id: int, delta: int, kind: str, key: st
     return LedgerResult(entry.pk, user_id, delta, balance, kind, False, tuple(earned))
 
 
-@transaction.atomic
+def _adjust(*, guild_id: int, user_id: int, amount: int, sign: int, reason: str, idempotency_key: str, kind: str,
+            actor_id: int | None, actor_user, display_name: str | None, notify: bool) -> LedgerResult:
+    limits = limits_for(guild_id)
+    try:
+        _check_amount(amount, limits.max_adjustment)
+    except AboveLimit:
+        limits = limits_for(guild_id, fresh=True)  # the cached limit may be out of date
+        _check_amount(amount, limits.max_adjustment)
+    fields = {"user_id": user_id, "delta": sign * amount, "kind": kind, "key": idempotency_key, "reason": reason,
+              "actor_id": actor_id, "actor_user": actor_user, "display_name": display_name, "notify": notify}
+    try:
+        with transaction.atomic():
+            result = None
+            if not _has_achievements(limits.guild_pk):
+                result = apply_to_known_member(limits, guild_id=guild_id, **fields)
+            if result is None:
+                # A new member, a refusal to explain, achievements to check, or a configuration changed
+                # since it was cached (re-read next time): the general path, with the configuration as it is.
+                forget_limits(guild_id)
+                config = ensure_guild(guild_id)
+                _check_amount(amount, config.points_max_adjustment)
+                result = _change(config, **fields)
+            return result
+    except (IntegrityError, InsufficientPoints, BalanceCapReached):
+        # The key may be taken: a replay, possibly racing the first call or refused now only because
+        # the first call already moved the balance. Our writes were rolled back; answer with the first.
+        replay = _replay(idempotency_key)
+        if replay is None:
+            raise
+        return replay
+
+
 def points_award(*, guild_id: int, user_id: int, amount: int, reason: str, idempotency_key: str,
                  kind: str = Kind.ADMIN_ADD, actor_id: int | None = None, actor_user=None,
                  display_name: str | None = None, notify: bool = True) -> LedgerResult:
-    """Add points to a member."""
-    config = ensure_guild(guild_id)
-    _check_amount(amount, config)
-    return _change(config, user_id=user_id, delta=amount, kind=kind, key=idempotency_key, reason=reason,
-                   actor_id=actor_id, actor_user=actor_user, display_name=display_name, notify=notify)
+    """Add points to a member (one transaction; replaying the key returns the first result)."""
+    return _adjust(guild_id=guild_id, user_id=user_id, amount=amount, sign=1, reason=reason,
+                   idempotency_key=idempotency_key, kind=kind, actor_id=actor_id, actor_user=actor_user,
+                   display_name=display_name, notify=notify)
 
 
-@transaction.atomic
 def points_deduct(*, guild_id: int, user_id: int, amount: int, reason: str, idempotency_key: str,
                   kind: str = Kind.ADMIN_REMOVE, actor_id: int | None = None, actor_user=None,
                   display_name: str | None = None, notify: bool = True) -> LedgerResult:
     """Remove points from a member; refused below zero unless the guild allows negative balances."""
-    config = ensure_guild(guild_id)
-    _check_amount(amount, config)
-    return _change(config, user_id=user_id, delta=-amount, kind=kind, key=idempotency_key, reason=reason,
-                   actor_id=actor_id, actor_user=actor_user, display_name=display_name, notify=notify)
+    return _adjust(guild_id=guild_id, user_id=user_id, amount=amount, sign=-1, reason=reason,
+                   idempotency_key=idempotency_key, kind=kind, actor_id=actor_id, actor_user=actor_user,
+                   display_name=display_name, notify=notify)
 
 
 @transaction.atomic
@@ -281,7 +294,7 @@ def points_transfer(*, guild_id: int, from_user_id: int, to_user_id: int, amount
     if from_user_id == to_user_id:
         raise InvalidAmount()
     config = ensure_guild(guild_id)
-    _check_amount(amount, config)
+    _check_amount(amount, config.points_max_adjustment)
     # Lock both rows in a fixed order so two opposite transfers cannot deadlock.
     ids = [_profile(config.guild, user_id, None).pk for user_id in (from_user_id, to_user_id)]
     list(MemberProfile.objects.select_for_update().filter(pk__in=ids).order_by("pk"))

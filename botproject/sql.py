@@ -1,0 +1,53 @@
+"""One-statement inserts for the hottest write paths.
+
+`Model.objects.create()` spends ~0.4 ms in Python per row (query compilation, model instances, signals);
+on the award path that is more than the database's own work. `insert_row` builds the INSERT once per
+model and database vendor and only converts the values on each call. It sends no signals: use it only
+for models nothing listens to (ledger entries, outbox rows), inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.utils import timezone
+
+
+_PLAIN = (int, str, bool)
+
+
+@lru_cache(maxsize=None)
+def _template(model: type[models.Model], vendor: str) -> tuple[str, tuple[models.Field, ...]]:
+    fields = tuple(f for f in model._meta.concrete_fields if not f.primary_key)
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    sql = (f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({placeholders}) "
+           f"RETURNING {quote(model._meta.pk.column)}")
+    return sql, fields
+
+
+def insert_row(model: type[models.Model], **values: Any) -> int:
+    """Insert one row of `model` with `values` (by attname, e.g. `guild_id`) and field defaults; return its pk."""
+    db = connections[DEFAULT_DB_ALIAS]  # once: every `connection.x` is a thread-local lookup
+    sql, fields = _template(model, db.vendor)
+    now = None
+    params = []
+    for field in fields:
+        if field.attname in values:
+            value = values.pop(field.attname)
+        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            now = now or timezone.now()
+            value = now
+        else:
+            value = field.get_default()
+        # Plain ints, strings and booleans go to the driver as they are; the rest (datetimes, JSON,
+        # lazy strings) through the field's own conversion.
+        params.append(value if value is None or type(value) in _PLAIN else field.get_db_prep_save(value, db))
+    if values:
+        raise TypeError(f"{model.__name__} has no column(s) {sorted(values)}")
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]

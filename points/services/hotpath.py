@@ -1,0 +1,187 @@
+"""The award/deduction hot path for a member who already has a profile, in as few statements as possible.
+
+Awards are the bot's most frequent write (claims, helper points, staff commands). Through the ORM one
+cost ~1.7 ms of Python for ~0.25 ms of database work; here it is a plain SELECT of the guild's limits,
+then inside the caller's transaction:
+
+- PostgreSQL: one statement (data-modifying CTEs: UPDATE … RETURNING → INSERT ledger → INSERT outbox),
+  so the hot member's row lock is held for a single round trip plus the commit;
+- SQLite: the same three writes as separate statements (in-process calls, no round trips).
+
+Anything unusual — a new member, a refusal that needs explaining, achievements to check — returns None and
+the general path in `ledger.py` decides, with the ORM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext
+
+from botproject import outbox
+from botproject.models import Guild, GuildConfig, OutboxMessage
+from botproject.services import config_row as ensure_guild
+from botproject.sql import insert_row
+
+from ..models import LedgerEntry, MemberProfile
+
+_BALANCE = "\x00balance\x00"  # stands for the new balance in a notice PostgreSQL completes
+_PG_NUMBER = "FM9,999,999,999,999,999,999,990"  # to_char's picture of Python's f"{n:,}"
+
+
+@dataclass(frozen=True)
+class LedgerResult:
+    """What a balance change did."""
+
+    entry_id: int
+    user_id: int
+    delta: int
+    balance: int
+    kind: str
+    replayed: bool
+    achievements: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What an award or deduction needs from the guild's configuration (a cached copy, verified on use)."""
+
+    guild_pk: int
+    name: str
+    language: str
+    max_adjustment: int
+    max_balance: int
+    allow_negative: bool
+
+    def guild_name(self, guild_id: int) -> str:
+        return self.name or str(guild_id)
+
+
+# Guild id → its last seen limits. Every write re-checks them against the rows in the same statement
+# (see _profile_update), so a copy that an admin edit made stale is never acted on, only re-read.
+_cache: dict[int, Limits] = {}
+
+
+def notice_text(language: str, guild_name: str, *, delta: int, reason: str, kind: str, balance: str) -> str:
+    """The member's DM about a balance change, in the guild's language."""
+    with translation.override(language):
+        return gettext("%(delta)s points in %(guild)s (%(reason)s). Your balance: %(balance)s.") % {
+            "delta": f"{delta:+,}", "guild": guild_name, "reason": reason or LedgerEntry.Kind(kind).label,
+            "balance": balance,
+        }
+
+
+def limits_for(guild_id: int, *, fresh: bool = False) -> Limits:
+    """The guild's points limits: the cached copy, or one plain SELECT (creating the guild's rows on first use)."""
+    if not fresh and (cached := _cache.get(guild_id)) is not None:
+        return cached
+    guild_table, config_table = (connection.ops.quote_name(m._meta.db_table) for m in (Guild, GuildConfig))
+    sql = (f"SELECT g.id, g.name, c.language, c.points_max_adjustment, c.points_max_balance, c.points_allow_negative "
+           f"FROM {guild_table} g JOIN {config_table} c ON c.guild_id = g.id WHERE g.discord_id = %s")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [guild_id])
+        row = cursor.fetchone()
+    if row is None:
+        config = ensure_guild(guild_id)
+        row = (config.guild_id, config.guild.name, config.language, config.points_max_adjustment,
+               config.points_max_balance, config.points_allow_negative)
+    pk, name, language, max_adjustment, max_balance, allow_negative = row
+    limits = _cache[guild_id] = Limits(pk, name, language, max_adjustment, max_balance, bool(allow_negative))
+    return limits
+
+
+def forget_limits(guild_id: int) -> None:
+    """Drop the cached copy (the next award reads the configuration again)."""
+    _cache.pop(guild_id, None)
+
+
+def _profile_update(limits: Limits, user_id: int, delta: int, display_name: str | None, now) -> tuple[str, list]:
+    """UPDATE … RETURNING id, balance, notifications_enabled, guarded by the guild's floor and cap."""
+    guards = ["guild_id = %s", "user_id = %s"]
+    guard_params: list[int] = [limits.guild_pk, user_id]
+    if delta < 0 and not limits.allow_negative:
+        guards.append("balance >= %s")
+        guard_params.append(-delta)
+    if delta > 0:
+        guards.append("balance <= %s")
+        guard_params.append(limits.max_balance - delta)
+    # The cached limits still hold: otherwise nothing is written and the caller re-reads them.
+    quote = connection.ops.quote_name
+    guards.append(
+        f"EXISTS (SELECT 1 FROM {quote(Guild._meta.db_table)} g JOIN {quote(GuildConfig._meta.db_table)} c "
+        f"ON c.guild_id = g.id WHERE g.id = %s AND g.name = %s AND c.language = %s AND c.points_max_adjustment = %s "
+        f"AND c.points_max_balance = %s AND c.points_allow_negative = %s)")
+    guard_params += [limits.guild_pk, limits.name, limits.language, limits.max_adjustment, limits.max_balance,
+                     limits.allow_negative]
+    sql = (f"UPDATE {quote(MemberProfile._meta.db_table)} SET balance = balance + %s, "
+           f"earned_total = earned_total + %s, spent_total = spent_total + %s, entries = entries + 1, "
+           f"last_activity_at = %s, negative_allowed = %s, display_name = COALESCE(%s, display_name) "
+           f"WHERE {' AND '.join(guards)} RETURNING id, balance, notifications_enabled")
+    params = [delta, max(delta, 0), max(-delta, 0), connection.ops.adapt_datetimefield_value(now),
+              limits.allow_negative, (display_name or "")[:100] or None, *guard_params]
+    return sql, params
+
+
+def apply_to_known_member(limits: Limits, *, guild_id: int, user_id: int, delta: int, kind: str, key: str, reason: str,
+                          actor_id: int | None, actor_user, display_name: str | None,
+                          notify: bool) -> LedgerResult | None:
+    """Apply the change, write its ledger row and DM notice; None when the general path must decide."""
+    now = timezone.now()
+    reason = reason[:500]
+    entry = {"guild_id": limits.guild_pk, "delta": delta, "kind": kind, "actor_id": actor_id,
+             "actor_user_id": actor_user.pk if actor_user is not None else None, "reason": reason,
+             "idempotency_key": key, "reverses_id": None, "created_at": now}
+    notice = None
+    if notify:
+        notice = notice_text(limits.language, limits.guild_name(guild_id), delta=delta, reason=reason, kind=kind,
+                             balance=_BALANCE)
+    update_sql, update_params = _profile_update(limits, user_id, delta, display_name, now)
+    if connection.vendor == "postgresql":
+        return _in_one_statement(limits, user_id, entry, notice, update_sql, update_params, now)
+
+    with connection.cursor() as cursor:
+        cursor.execute(update_sql, update_params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    profile_pk, balance, notifications = row
+    entry_id = insert_row(LedgerEntry, member_id=profile_pk, balance_after=balance, **entry)
+    if notice is not None and notifications:
+        outbox.enqueue_dm(guild=limits.guild_pk, user_id=user_id, content=notice.replace(_BALANCE, f"{balance:,}"),
+                          dedupe_key=f"dm:ledger:{entry_id}")
+    return LedgerResult(entry_id, user_id, delta, balance, kind, False)
+
+
+def _in_one_statement(limits: Limits, user_id: int, entry: dict, notice: str | None, update_sql: str,
+                      update_params: list, now) -> LedgerResult | None:
+    quote = connection.ops.quote_name
+    ledger_columns = ["member_id", "balance_after", *entry]
+    ledger_sql = (f"INSERT INTO {quote(LedgerEntry._meta.db_table)} ({', '.join(map(quote, ledger_columns))}) "
+                  f"SELECT p.id, p.balance, {', '.join(['%s'] * len(entry))} FROM p RETURNING id")
+    params = [*update_params, *entry.values()]
+    outbox_sql = ""
+    if notice is not None:
+        before, after = notice.split(_BALANCE, 1)
+        # Every column of the outbox row (its defaults written out), the content completed with the balance.
+        outbox_sql = (
+            f", o AS (INSERT INTO {quote(OutboxMessage._meta.db_table)} (guild_id, kind, target_id, message_id, "
+            f"content, embed, email_to, subject, html, dedupe_key, status, attempts, last_error, "
+            f"discord_message_id, created_at, available_at, sent_at) "
+            f"SELECT %s, %s, %s, NULL, left(%s || to_char(p.balance, '{_PG_NUMBER}') || %s, 2000), NULL, '', '', '', "
+            f"'dm:ledger:' || e.id, %s, 0, '', NULL, %s, %s, NULL FROM p, e WHERE p.notifications_enabled "
+            f"RETURNING id)")
+        params += [limits.guild_pk, OutboxMessage.Kind.DM.value, user_id, before, after,
+                   OutboxMessage.Status.PENDING.value, now, now]
+    sql = (f"WITH p AS ({update_sql}), e AS ({ledger_sql}){outbox_sql} "
+           f"SELECT e.id, p.balance, {'(SELECT count(*) FROM o)' if outbox_sql else '0'} FROM p, e")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    entry_id, balance, notices = row
+    if notices:
+        transaction.on_commit(outbox.wake)
+    return LedgerResult(entry_id, user_id, entry["delta"], balance, entry["kind"], False)
