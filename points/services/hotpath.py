@@ -1,12 +1,14 @@
 """The award/deduction hot path for a member who already has a profile, in as few statements as possible.
 
 Awards are the bot's most frequent write (claims, helper points, staff commands). Through the ORM one
-cost ~1.7 ms of Python for ~0.25 ms of database work; here it is a plain SELECT of the guild's limits,
-then inside the caller's transaction:
+cost ~1.7 ms of Python for ~0.25 ms of database work. Here the guild's limits come from a per-process
+copy that the write itself re-checks against the rows (a stale copy writes nothing and is re-read), and:
 
-- PostgreSQL: one statement (data-modifying CTEs: UPDATE … RETURNING → INSERT ledger → INSERT outbox),
-  so the hot member's row lock is held for a single round trip plus the commit;
-- SQLite: the same three writes as separate statements (in-process calls, no round trips).
+- PostgreSQL: one statement (data-modifying CTEs: UPDATE … RETURNING → INSERT ledger → INSERT outbox).
+  Called outside a transaction block it is its own transaction — all three rows or none — so an award
+  is one round trip and the hot member's row lock is held for that statement and its commit only;
+- SQLite: the same three writes as separate statements inside the caller's transaction (in-process
+  calls, no round trips).
 
 Anything unusual — a new member, a refusal that needs explaining, achievements to check — returns None and
 the general path in `ledger.py` decides, with the ORM.

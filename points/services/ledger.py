@@ -226,9 +226,16 @@ def _adjust(*, guild_id: int, user_id: int, amount: int, sign: int, reason: str,
     fields = {"user_id": user_id, "delta": sign * amount, "kind": kind, "key": idempotency_key, "reason": reason,
               "actor_id": actor_id, "actor_user": actor_user, "display_name": display_name, "notify": notify}
     try:
+        known_member_path = not _has_achievements(limits.guild_pk)
+        if known_member_path and connection.vendor == "postgresql" and not connection.in_atomic_block:
+            # On PostgreSQL the known-member path is a single statement, and a statement outside a
+            # transaction block is its own transaction: no BEGIN/COMMIT round trips on the hottest write.
+            if (result := apply_to_known_member(limits, guild_id=guild_id, **fields)) is not None:
+                return result
+            known_member_path = False
         with transaction.atomic():
             result = None
-            if not _has_achievements(limits.guild_pk):
+            if known_member_path:
                 result = apply_to_known_member(limits, guild_id=guild_id, **fields)
             if result is None:
                 # A new member, a refusal to explain, achievements to check, or a configuration changed
