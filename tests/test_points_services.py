@@ -212,3 +212,18 @@ def test_leaderboard_ranks_ties_together_and_pages_by_ten():
     me = selectors.standing(guild_id=G, user_id=23)
     assert me.rank == 22 and me.balance == 89
     assert selectors.standing(guild_id=G, user_id=999).rank is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("sample_from", [10**9, 100], ids=["bounded counts", "sampled median side"])
+def test_every_rank_equals_one_plus_the_members_with_more(monkeypatch, sample_from):
+    """Both ways of choosing the side to count give exact ranks (the sampled median runs on PostgreSQL)."""
+    monkeypatch.setattr(selectors, "SAMPLED_SIDE_MIN_MEMBERS", sample_from)
+    guild = core.config_row(G).guild
+    balances = [(user * 7919) % 401 for user in range(1, 601)]  # 600 members, many ties, skewed order
+    MemberProfile.objects.bulk_create([MemberProfile(guild=guild, user_id=user, balance=balance)
+                                       for user, balance in enumerate(balances, start=1)])
+    services.points_recount_members(guild_id=G)
+    expected = {b: 1 + sum(other > b for other in balances) for b in set(balances)}
+    assert {b: selectors.rank_of(guild_id=G, balance=b) for b in expected} == expected
+    assert selectors.rank_of(guild_id=G, balance=1000) == 1 and selectors.rank_of(guild_id=G, balance=-1) == 601

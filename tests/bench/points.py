@@ -10,7 +10,9 @@
     Targets: ≥ 1,000 awards/s, p99 ≤ 50 ms, and ≥ 0.5 × the raw-SQL rate. Invariants: balances equal their
     ledger sums and every award is in the ledger.
 (b) `--members` members in one guild (bulk-loaded: COPY on PostgreSQL, executemany on SQLite), then
-    `points.selectors.leaderboard(page=1)` and `rank_of` for the lowest balance. Targets on PostgreSQL:
+    `points.selectors.leaderboard(page=1)` and `rank_of` for the lowest balance and the balances at the quartiles
+    and the median (a rank counts one side of the member's balance; which one is slowest depends on the
+    method, so the worst of them is the worst case). Targets on PostgreSQL:
     top-10 p99 ≤ 5 ms, worst rank p99 ≤ 50 ms (SQLite figures are printed for information).
 
 Without --database-url a temporary SQLite file is used. A SQLite URL must name a file that does not exist yet
@@ -271,7 +273,11 @@ def bench_board(reps: int) -> dict:
     from points.models import MemberProfile
 
     profiles = MemberProfile.objects.filter(guild__discord_id=GUILD_BOARD)
-    lowest = profiles.order_by("balance").values_list("balance", flat=True).first()
+    by_pk = MemberProfile.objects.filter(guild_id=profiles.values_list("guild_id", flat=True).first())
+    members = by_pk.count()
+    ordered = profiles.order_by("balance").values_list("balance", flat=True)
+    probes = {label: ordered[min(members - 1, int(members * q))]
+              for label, q in (("lowest", 0), ("25th percentile", 0.25), ("median", 0.5), ("75th percentile", 0.75))}
     time_calls(lambda: selectors.leaderboard(guild_id=GUILD_BOARD, page=1), 3)  # warm the cache
     with CaptureQueriesContext(connection) as ctx:
         selectors.leaderboard(guild_id=GUILD_BOARD, page=1)
@@ -279,11 +285,12 @@ def bench_board(reps: int) -> dict:
         "leaderboard": time_calls(lambda: selectors.leaderboard(guild_id=GUILD_BOARD, page=1), reps),
         "leaderboard_queries": len(ctx.captured_queries),
         # The parts of leaderboard(), to show where its time goes.
-        "top10_query": time_calls(lambda: list(profiles.order_by("-balance", "user_id")
+        "top10_query": time_calls(lambda: list(by_pk.order_by("-balance", "user_id")
                                                .values_list("user_id", "display_name", "balance")[:10]), reps),
-        "member_count": time_calls(lambda: profiles.count(), max(5, reps // 5)),
-        "worst_rank": time_calls(lambda: selectors.rank_of(guild_id=GUILD_BOARD, balance=lowest), reps),
-        "lowest": lowest,
+        "member_count": time_calls(lambda: by_pk.count(), max(5, reps // 5)),
+        "ranks": {f"rank_of({label} balance {value})":
+                  time_calls(lambda value=value: selectors.rank_of(guild_id=GUILD_BOARD, balance=value), reps)
+                  for label, value in probes.items()},
     }
 
 
@@ -331,14 +338,15 @@ def main() -> int:
         load_seconds = load_members(args.members)
         board = bench_board(args.reps)
         print(f"\n(b) {args.members:,} members in one guild (loaded in {load_seconds:.1f} s), {args.reps} reps")
-        print(f"{'read':<44}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
-        for key, label in (("leaderboard", f"leaderboard(page=1) [{board['leaderboard_queries']} queries]"),
-                           ("top10_query", "  of which: top-10 query"),
-                           ("member_count", "  of which: COUNT(*) of the guild"),
-                           ("worst_rank", f"rank_of(lowest balance {board['lowest']})")):
-            values = board[key]
-            print(f"{label:<44}{statistics.median(values):>9.2f}{percentile(values, 0.99):>9.2f}"
+        print(f"{'read':<48}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}")
+        lines = [(f"leaderboard(page=1) [{board['leaderboard_queries']} queries]", board["leaderboard"]),
+                 ("  of which: the top-10 query", board["top10_query"]),
+                 ("COUNT(*) of the guild (why a counter is kept)", board["member_count"]),
+                 *board["ranks"].items()]
+        for label, values in lines:
+            print(f"{label:<48}{statistics.median(values):>9.2f}{percentile(values, 0.99):>9.2f}"
                   f"{max(values):>9.2f}")
+        worst_label, worst_values = max(board["ranks"].items(), key=lambda item: percentile(item[1], 0.99))
 
         svc_rate, _p50, svc_p99, _max = rows["svc"]
         checks = [
@@ -350,8 +358,8 @@ def main() -> int:
         board_checks = [
             (f"leaderboard top-10 p99 {percentile(board['leaderboard'], 0.99):.2f} ms ≤ 5 ms",
              percentile(board["leaderboard"], 0.99) <= 5),
-            (f"worst-case rank p99 {percentile(board['worst_rank'], 0.99):.2f} ms ≤ 50 ms",
-             percentile(board["worst_rank"], 0.99) <= 50),
+            (f"worst-case rank p99 {percentile(worst_values, 0.99):.2f} ms ≤ 50 ms [{worst_label}]",
+             percentile(worst_values, 0.99) <= 50),
         ]
         if vendor == "postgresql":
             checks += board_checks
