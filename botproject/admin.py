@@ -130,6 +130,7 @@ class GuildConfigAdmin(NamesMixin, GuildScopedAdminMixin, admin.ModelAdmin):
         (_("Limits"), {"fields": ("points_max_adjustment", "points_max_balance", "points_allow_negative",
                                   "tickets_max_open_per_member", "tickets_delete_delay_seconds",
                                   "pads_max_duration_minutes")}),
+        (_("Verification"), {"fields": ("verification_set_nickname", "verification_allow_shared_accounts")}),
     )
 
     def get_form(self, request, obj=None, change=False, **kwargs):

@@ -96,6 +96,15 @@ class GuildConfig(models.Model):
     pads_max_duration_minutes = models.PositiveSmallIntegerField(
         _("longest pad session (minutes)"), default=120, validators=[MinValueValidator(5), MaxValueValidator(1440)]
     )
+    # Verification.
+    verification_set_nickname = models.BooleanField(
+        _("set nicknames to Roblox names"), default=False,
+        help_text=_("When a member verifies, the bot changes their server nickname to their Roblox username."),
+    )
+    verification_allow_shared_accounts = models.BooleanField(
+        _("allow shared Roblox accounts"), default=False,
+        help_text=_("Let one Roblox account be linked to several members of this server."),
+    )
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:

@@ -29,7 +29,7 @@ class Access(enum.IntEnum):
 _PLAIN_FIELDS = (
     "points_enabled", "tickets_enabled", "pads_enabled", "verification_enabled", "points_max_adjustment",
     "points_max_balance", "points_allow_negative", "tickets_max_open_per_member", "tickets_delete_delay_seconds",
-    "pads_max_duration_minutes",
+    "pads_max_duration_minutes", "verification_set_nickname", "verification_allow_shared_accounts",
 )
 
 
@@ -57,6 +57,8 @@ class ConfigSnapshot:
     tickets_max_open_per_member: int = 1
     tickets_delete_delay_seconds: int = 5
     pads_max_duration_minutes: int = 120
+    verification_set_nickname: bool = False
+    verification_allow_shared_accounts: bool = False
 
     def module_enabled(self, module: str) -> bool:
         """Whether the guild has the module (points, tickets, pads, verification) switched on."""

@@ -42,6 +42,7 @@ EDITABLE_FIELDS = {
     "tickets_category_id", "pads_channel_id", "points_enabled", "tickets_enabled", "pads_enabled",
     "verification_enabled", "points_max_adjustment", "points_max_balance", "points_allow_negative",
     "tickets_max_open_per_member", "tickets_delete_delay_seconds", "pads_max_duration_minutes",
+    "verification_set_nickname", "verification_allow_shared_accounts",
 }
 
 

@@ -159,6 +159,8 @@ OUTBOX_LEASE_SECONDS = env.float("OUTBOX_LEASE_SECONDS", default=60.0)
 OUTBOX_SWEEP_SECONDS = env.float("OUTBOX_SWEEP_SECONDS", default=30.0)
 # Seconds between checks for pad sessions past their deadline.
 PADS_SWEEP_SECONDS = env.float("PADS_SWEEP_SECONDS", default=15.0)
+# Seconds between checks for Roblox links unlinked on the admin site whose verified role the bot must take away.
+VERIFICATION_SWEEP_SECONDS = env.float("VERIFICATION_SWEEP_SECONDS", default=15.0)
 
 # --- Discord --------------------------------------------------------------------------------
 DISCORD_TOKEN = env("DISCORD_TOKEN", default="")
@@ -172,6 +174,7 @@ DISCORD_EXTENSIONS = [
     "pads.cogs",
     "tickets.cogs",
     "points.cogs",
+    "verification.cogs",
 ]
 # Seconds discord.py waits after the last GUILD_CREATE before it calls itself ready (its default is 2).
 DISCORD_GUILD_READY_TIMEOUT = env.float("DISCORD_GUILD_READY_TIMEOUT", default=0.5)
@@ -180,6 +183,7 @@ WEB_HOST = env("WEB_HOST", default="0.0.0.0")
 # Seconds runbot waits for in-flight interactions on SIGTERM/SIGINT before it closes anyway.
 SHUTDOWN_GRACE_SECONDS = env.float("SHUTDOWN_GRACE_SECONDS", default=10.0)
 
+# Roblox users API (verification); read at call time, so tests can point it at a local fake server.
 ROBLOX_USERS_API_URL = env("ROBLOX_USERS_API_URL", default="https://users.roblox.com")
 
 # --- Logging --------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ IMPLEMENTED_COMMANDS = {
     "training", "tryout", "endsession", "pads",
     "ticket", "sendticket",
     "balance", "leaderboard", "history", "points", "achievements", "notifications", "claim", "email",
+    "verify", "reverify", "unverify", "whois",
 }
 
 

@@ -30,7 +30,7 @@ REFUSALS = {
 BLOCKED = "You are blocked from using this in this server."
 # Member-facing actions the contract marks "not blocked": a blocked member is refused even when
 # their level would do.
-REFUSES_BLOCKED = {"training", "tryout", "claim"}
+REFUSES_BLOCKED = {"training", "tryout", "claim", "verify", "reverify"}
 
 # (case id, needed level, how to run it given the world: (command, options) or a component).
 SLASH = [
@@ -75,6 +75,12 @@ SLASH = [
     ("points add", Access.ADMIN, "points add", lambda w: {"member": w.member, "amount": 5, "reason": "matrix"}),
     ("points remove", Access.ADMIN, "points remove", lambda w: {"member": w.member, "amount": 5, "reason": "matrix"}),
     ("points set", Access.ADMIN, "points set", lambda w: {"member": w.member, "amount": 0, "reason": "matrix"}),
+    # A username Roblox would refuse: the access decision comes first, and no request leaves the bot.
+    ("verify", Access.MEMBER, "verify", lambda w: {"username": "not a username"}),
+    ("reverify", Access.MEMBER, "reverify", lambda w: {"username": "Builderman"}),
+    ("unverify", Access.MEMBER, "unverify", lambda w: {}),
+    ("unverify other", Access.STAFF, "unverify", lambda w: {"member": w.owner}),
+    ("whois", Access.STAFF, "whois", lambda w: {"member": w.member}),
 ]
 COMPONENTS = [
     ("setup:role:staff select", Access.ADMIN, "select", "setup:role:staff"),
