@@ -1,4 +1,4 @@
-"""Ticket writes (<entity>_<action>, keyword-only, one transaction each).
+"""A ticket's life: opening (a reserved row before the channel exists), the buttons, closing.
 
 Opening reserves a row (status pending) before Discord creates the channel: the database decides
 whether the member may open one (the open-slot unique constraint), so simultaneous clicks make one
@@ -25,14 +25,14 @@ from botproject.exceptions import DomainError
 from botproject.models import OutboxMessage
 from botproject.services import config_row
 
-from .exceptions import (
-    AddRefused, AlreadyClaimed, AtLimit, CannotRemoveOpener, ClaimRefused, NoCategories, NotATicket, NotOpener,
+from ..exceptions import (
+    AddRefused, AlreadyClaimed, AtLimit, CannotRemoveOpener, ClaimRefused, NotATicket, NotOpener,
     OwnTicket, SlotsFull, StaffOnly, TicketClosed, UnknownCategory, UnknownPanel,
 )
-from .models import OPEN_STATUSES, Ticket, TicketCategory, TicketClaim, TicketCounter, TicketPanel, TicketTranscript
-from .models import TranscriptMessage
-from .selectors import PanelView, TicketView, panel_view
-from .transcripts import render_transcript
+from ..models import OPEN_STATUSES, Ticket, TicketCategory, TicketClaim, TicketCounter, TicketPanel, TicketTranscript
+from ..models import TranscriptMessage
+from ..selectors import TicketView
+from ..transcripts import render_transcript
 
 log = logging.getLogger(__name__)
 CODE_ALPHABET = string.ascii_lowercase + string.digits
@@ -42,59 +42,10 @@ HELP_PING_INTERVAL = timedelta(minutes=10)
 LOG_NOTE_GRACE = timedelta(seconds=60)
 
 
+
 def new_code() -> str:
     """6 random lowercase letters/digits (the channel is ticket-<code>)."""
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
-
-
-@transaction.atomic
-def category_create(*, guild_id: int, name: str, description: str = "", emoji: str = "", response_time: str = "",
-                    helper_points: int = 0, helper_slots: int = 1, staff_role_id: int | None = None,
-                    max_open_per_member: int | None = None, position: int = 0) -> int:
-    """Add a ticket category (the admin edits them too); returns its id."""
-    config = config_row(guild_id)
-    category = TicketCategory.objects.create(
-        guild=config.guild, name=name, description=description, emoji=emoji, response_time=response_time,
-        helper_points=helper_points, helper_slots=helper_slots, staff_role_id=staff_role_id,
-        max_open_per_member=max_open_per_member, position=position)
-    return category.pk
-
-
-# --- panels ---------------------------------------------------------------------------------------
-@transaction.atomic
-def panel_create(*, guild_id: int, channel_id: int, title: str = "", actor_id: int | None = None) -> PanelView:
-    """Record a panel about to be posted in `channel_id`; refused when the guild has no category."""
-    config = config_row(guild_id)
-    if not TicketCategory.objects.filter(guild=config.guild, active=True).exists():
-        raise NoCategories()
-    panel = TicketPanel.objects.create(guild=config.guild, channel_id=channel_id, title=title[:200],
-                                       created_by_id=actor_id)
-    return panel_view(panel)
-
-
-@transaction.atomic
-def panel_record_message(*, panel_id: int, message_id: int, channel_id: int | None = None) -> None:
-    """Remember the posted panel message (and clear a refresh or re-post request)."""
-    changes = {"message_id": message_id, "refresh_requested_at": None, "repost_requested_at": None,
-               "refreshed_at": timezone.now()}
-    if channel_id:
-        changes["channel_id"] = channel_id
-    TicketPanel.objects.filter(pk=panel_id).update(**changes)
-
-
-@transaction.atomic
-def panel_request(*, panel_id: int, repost: bool) -> None:
-    """Ask the bot to refresh the panel message (buttons from the current categories) or post it again."""
-    field_name = "repost_requested_at" if repost else "refresh_requested_at"
-    TicketPanel.objects.filter(pk=panel_id).update(**{field_name: timezone.now()})
-
-
-@transaction.atomic
-def panel_request_done(*, panel_id: int, error: str = "") -> None:
-    """Give up a request the bot cannot carry out (the channel is gone); the admin can ask again."""
-    TicketPanel.objects.filter(pk=panel_id).update(refresh_requested_at=None, repost_requested_at=None)
-    if error:
-        log.warning("panel %s: %s", panel_id, error)
 
 
 # --- opening --------------------------------------------------------------------------------------
@@ -375,43 +326,3 @@ def ticket_member_set(*, guild_id: int, ticket_id: int, actor_id: int, is_staff:
     ticket.member_ids = [*members, member_id] if present else members
     ticket.save(update_fields=["member_ids"])
     return TicketView.of(ticket)
-
-
-# --- the transcript -------------------------------------------------------------------------------
-@transaction.atomic
-def transcript_message(*, ticket_id: int, message_id: int, author_id: int, author_name: str, is_bot: bool,
-                       content: str, embeds: list, attachments: list, staff: bool = False,
-                       created_at: datetime | None = None) -> None:
-    """Archive a message of a ticket channel as it arrives (and note the first staff response)."""
-    ticket = Ticket.objects.filter(pk=ticket_id).first()
-    if ticket is None:
-        return
-    TranscriptMessage.objects.get_or_create(message_id=message_id, defaults={
-        "ticket": ticket, "author_id": author_id, "author_name": author_name[:100], "author_is_bot": is_bot,
-        "content": content, "embeds": embeds, "attachments": attachments, "created_at": created_at or timezone.now()})
-    if staff and not is_bot and author_id != ticket.opener_id and ticket.first_response_at is None:
-        Ticket.objects.filter(pk=ticket.pk, first_response_at__isnull=True).update(
-            first_response_at=created_at or timezone.now(), first_responder_id=author_id)
-
-
-@transaction.atomic
-def transcript_edit(*, message_id: int, content: str) -> None:
-    """Archive an edit: the earlier version is kept."""
-    message = TranscriptMessage.objects.select_for_update().filter(message_id=message_id).first()
-    if message is None or message.content == content:
-        return
-    message.edits = [*message.edits, {"content": message.content, "until": timezone.now().isoformat()}]
-    message.content, message.edited_at = content, timezone.now()
-    message.save(update_fields=["edits", "content", "edited_at"])
-
-
-@transaction.atomic
-def transcript_delete(*, message_id: int) -> None:
-    """Archive a deletion (the message stays in the transcript, marked deleted)."""
-    TranscriptMessage.objects.filter(message_id=message_id, deleted_at__isnull=True).update(deleted_at=timezone.now())
-
-
-@transaction.atomic
-def ticket_log_posted(*, outbox_id: int, discord_message_id: int) -> None:
-    """The bot posted the close note with the transcript: the outbox must not send it again."""
-    outbox.outbox_mark_sent(message_id=outbox_id, discord_message_id=discord_message_id)
