@@ -279,7 +279,7 @@ class AuditEntryAdmin(NamesMixin, ReadOnlyMixin, GuildScopedAdminMixin, admin.Mo
 
 
 def _outbox_target_kind(obj) -> str:
-    return USER if obj.kind == OutboxMessage.Kind.DM else CHANNEL
+    return USER if obj.kind in (OutboxMessage.Kind.DM, OutboxMessage.Kind.ROLE_REMOVE) else CHANNEL
 
 
 @admin.register(OutboxMessage)

@@ -276,6 +276,9 @@ class OutboxMessage(models.Model):
         EMAIL = "email", _("email")
         CHANNEL_DELETE = "chan_del", _("channel deletion")
         MESSAGE_EDIT = "msg_edit", _("message edit")
+        # Take a role from a member: target_id = user id, message_id = role id, content = audit-log reason,
+        # embed = {"clear_nick": name} to also reset the nickname while it still is that name.
+        ROLE_REMOVE = "role_del", _("role removal")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("pending")

@@ -1,4 +1,5 @@
-"""The durable outbox: Discord messages that must go out are rows written with the change that causes them.
+"""The durable outbox: Discord messages (and channel deletes, message edits, role removals) that must happen are
+rows written with the change that causes them.
 
 Writers call `enqueue_*` inside their transaction; after commit the bot is woken (directly when it
 runs in this process, through the channel layer otherwise) and a periodic sweep catches the rest.
@@ -132,6 +133,27 @@ def enqueue_message_edit(*, guild: Guild, channel_id: int, message_id: int, cont
                     content=(content or "")[:2000], embed=embed, dedupe_key=dedupe_key)
 
 
+def enqueue_role_remove(*, guild: Guild, user_id: int, role_id: int, reason: str, nick_to_clear: str | None = None,
+                        dedupe_key: str | None = None) -> int:
+    """Take `role_id` from member `user_id` (and reset their nickname while it still is `nick_to_clear`).
+
+    Stored as target_id = user id, message_id = role id, content = the reason shown in Discord's audit
+    log, embed = {"clear_nick": name} or nothing. Delivery is idempotent: a member without the role, or
+    one who left the server, is done.
+    """
+    return _enqueue(guild=guild, kind=OutboxMessage.Kind.ROLE_REMOVE, target_id=user_id, message_id=role_id,
+                    content=reason[:2000], embed={"clear_nick": nick_to_clear} if nick_to_clear else None,
+                    dedupe_key=dedupe_key)
+
+
+def cancel_role_remove(*, guild: Guild, user_id: int, role_id: int, reason: str) -> int:
+    """Drop the member's role removals not yet delivered (they were given the role again); return how many."""
+    return OutboxMessage.objects.filter(
+        guild=guild, kind=OutboxMessage.Kind.ROLE_REMOVE, target_id=user_id, message_id=role_id,
+        status=OutboxMessage.Status.PENDING,
+    ).update(status=OutboxMessage.Status.SKIPPED, last_error=reason[:500])
+
+
 def enqueue_dm(*, guild: Guild | int | None, user_id: int, content: str, embed: dict | None = None,
                dedupe_key: str | None = None) -> int:
     """Queue a direct message to a user."""
@@ -187,8 +209,12 @@ def outbox_mark_sent(*, message_id: int, discord_message_id: int | None) -> None
 
 
 @transaction.atomic
-def outbox_mark_failed(*, message_id: int, error: str, permanent: bool) -> None:
-    """Record a failed attempt: retry later with backoff, or give up (missing access, unknown channel)."""
+def outbox_mark_failed(*, message_id: int, error: str, permanent: bool, log_note: str = "") -> None:
+    """Record a failed attempt: retry later with backoff, or give up (missing access, unknown channel).
+
+    `log_note` (already in the guild's language) goes to the guild's log channel when the row gives up,
+    so staff learn about a change the bot could not make.
+    """
     message = OutboxMessage.objects.select_for_update().get(pk=message_id)
     message.last_error = error[:500]
     if permanent or message.attempts >= MAX_ATTEMPTS:
@@ -196,6 +222,10 @@ def outbox_mark_failed(*, message_id: int, error: str, permanent: bool) -> None:
     else:
         message.available_at = timezone.now() + timedelta(seconds=min(600, 2 ** message.attempts))
     message.save(update_fields=["last_error", "status", "available_at"])
+    if log_note and message.status == OutboxMessage.Status.FAILED and message.guild_id is not None:
+        config = getattr(message.guild, "config", None)
+        if config is not None and config.log_channel_id:
+            enqueue_log(guild=message.guild, channel_id=config.log_channel_id, content=log_note)
 
 
 @transaction.atomic

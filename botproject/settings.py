@@ -159,8 +159,6 @@ OUTBOX_LEASE_SECONDS = env.float("OUTBOX_LEASE_SECONDS", default=60.0)
 OUTBOX_SWEEP_SECONDS = env.float("OUTBOX_SWEEP_SECONDS", default=30.0)
 # Seconds between checks for pad sessions past their deadline.
 PADS_SWEEP_SECONDS = env.float("PADS_SWEEP_SECONDS", default=15.0)
-# Seconds between checks for Roblox links unlinked on the admin site whose verified role the bot must take away.
-VERIFICATION_SWEEP_SECONDS = env.float("VERIFICATION_SWEEP_SECONDS", default=15.0)
 
 # --- Discord --------------------------------------------------------------------------------
 DISCORD_TOKEN = env("DISCORD_TOKEN", default="")

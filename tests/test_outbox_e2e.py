@@ -1,4 +1,5 @@
-"""The durable outbox: delivered once across a bot restart, closed DMs go to the log channel, e-mail via SMTP."""
+"""The durable outbox: delivered once across a bot restart, closed DMs go to the log channel, e-mail via SMTP,
+scheduled channel deletes and role removals (admin-site unlinks) done after a restart."""
 
 import email
 import email.policy
@@ -16,6 +17,8 @@ from botproject.models import DiscordUser, OutboxMessage
 from points import services as points
 from points.models import Order
 from tests.conftest import manage, start_runner, stop_runner
+from verification import services as verification
+from verification.models import RobloxLink
 
 
 def _award(world, key: str, amount: int = 5):
@@ -189,3 +192,59 @@ def test_a_scheduled_channel_delete_happens_on_time_and_after_a_restart(own_emul
         stop_runner(harness, runner)
     assert harness.emu.channel(later.id) is None
     assert set(OutboxMessage.objects.filter(kind="chan_del").values_list("status", flat=True)) == {"sent"}
+
+
+def _linked_member(harness, world, name: str) -> RobloxLink:
+    """`world.member` linked to Roblox `name` (verified role and nickname as the bot gives them)."""
+    core.config_set_role(guild_id=world.guild_id, kind="verified", role_id=world.verified_role)
+    core.config_update(guild_id=world.guild_id, changes={"verification_set_nickname": True})
+    harness.set_member(world.guild_id, world.member, nick=name)
+    return RobloxLink.objects.create(guild=core.config_row(world.guild_id).guild, user_id=world.member,
+                                     roblox_id=4242, roblox_name=name)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_unlink_made_while_the_bot_is_down_takes_the_role_at_its_start(own_emulator):
+    harness, world = own_emulator, own_emulator.world
+    link = _linked_member(harness, world, "MemberBuilds")
+    verification.link_unlink_from_admin(link_id=link.pk)  # no bot running: nobody to wake
+    member = harness.emu.member(world.guild_id, world.member)
+    assert world.verified_role in member.roles and member.nick == "MemberBuilds"
+    row = OutboxMessage.objects.get(kind="role_del")
+    runner = start_runner(harness)
+    try:
+        harness.wait_for(lambda: row.pk in runner.bot.get_cog("OutboxCog").recently_delivered, timeout=10)
+    finally:
+        stop_runner(harness, runner)
+    member = harness.emu.member(world.guild_id, world.member)
+    assert world.verified_role not in member.roles and member.nick is None
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.last_error) == ("sent", 1, "")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_role_removal_cut_off_by_a_restart_is_finished_without_error(own_emulator, settings):
+    settings.OUTBOX_LEASE_SECONDS = 0.3
+    settings.OUTBOX_SWEEP_SECONDS = 0.1
+    harness, world = own_emulator, own_emulator.world
+    link = _linked_member(harness, world, "MemberBuilds")
+    first = start_runner(harness)
+    # Discord takes the role but the bot dies before it hears back (and before the nickname).
+    held = harness.hold("DELETE", r"/guilds/\d+/members/\d+/roles/\d+", times=1)
+    verification.link_unlink_from_admin(link_id=link.pk)
+    harness.wait_for(lambda: held.waiting == 1)
+    stop_runner(harness, first)
+    harness.call(held.release)
+    harness.wait_for(lambda: world.verified_role not in harness.emu.member(world.guild_id, world.member).roles)
+    row = OutboxMessage.objects.get(kind="role_del")
+    assert row.status == "pending" and row.attempts == 1  # nobody recorded the removal
+
+    second = start_runner(harness)
+    try:
+        harness.wait_for(lambda: row.pk in second.bot.get_cog("OutboxCog").recently_delivered, timeout=10)
+    finally:
+        stop_runner(harness, second)
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.last_error) == ("sent", 2, "")  # the role was gone: that is done
+    assert harness.emu.member(world.guild_id, world.member).nick is None
+

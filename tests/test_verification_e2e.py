@@ -3,17 +3,23 @@
 /verify → code in the profile → Verify button → link, role and nickname; every refusal (bad input,
 unknown or banned account, expired attempt, someone else's button, Roblox busy, account taken, blocked
 member, module off, the bot's role too low) changes nothing; /reverify and /unverify keep the history;
-/whois shows it; an unlink on the admin site has the bot take the role away.
+/whois shows it; an unlink on the admin site has the bot take the role away through the outbox (a member who
+left needs nothing, a bot role too low fails the row and tells the log channel, delivering again is harmless).
 """
 
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
+from botproject import outbox
 from botproject import services as core
+from botproject.exceptions import BotRoleTooLow
+from botproject.models import OutboxMessage
 from tests.conftest import eventually
 from tests.fake_roblox import FakeRoblox
+from verification import services
 from verification.models import LinkEvent, RobloxLink, VerificationAttempt
 from verification.words import WORDS
 
@@ -366,7 +372,8 @@ def test_unverify_removes_the_role_and_the_history_stays(vbot, roblox):
                            "profile). The link stays in the history.")
     assert world.verified_role not in rita.roles
     link = RobloxLink.objects.get()
-    assert link.unlink_reason == "unverify" and link.unlinked_by_id == rita.id and not link.discord_cleanup_pending
+    assert link.unlink_reason == "unverify" and link.unlinked_by_id == rita.id
+    assert not OutboxMessage.objects.filter(kind="role_del").exists()  # the cog took the role itself
     assert list(LinkEvent.objects.order_by("id").values_list("action", flat=True)) == ["verify", "unverify"]
     assert rita.slash("unverify").content == "You are not verified in this server yet. Use /verify first."
     vbot.emulator.wait_for(lambda: f"✂️ <@{rita.id}> unlinked RitaBuilds (Roblox id {account.id})." in _log_texts(vbot))
@@ -474,26 +481,102 @@ def test_a_vietnamese_member_is_answered_in_vietnamese(vbot, roblox):
         "Bạn không còn liên kết với [XuanBuilds]")
 
 
-def test_an_unlink_on_the_admin_site_has_the_bot_take_the_role_away(vbot, roblox, admin_client):
+# --- unlinks on the admin site: the outbox ------------------------------------------------------------------
+def _role_removal(link: RobloxLink) -> OutboxMessage:
+    return OutboxMessage.objects.get(kind="role_del", dedupe_key=f"verify:unlink:{link.pk}")
+
+
+def _deliveries(bot, row: OutboxMessage) -> int:
+    """How often the bot delivered `row` (read on the bot's loop)."""
+    return bot.emulator.call(lambda: list(bot.bot.get_cog("OutboxCog").recently_delivered).count(row.pk))
+
+
+def _deliver_again(row: OutboxMessage) -> None:
+    """Make a row due again and wake the bot, as a retry after a lost answer or an expired lease does."""
+    OutboxMessage.objects.filter(pk=row.pk).update(status="pending", available_at=timezone.now())
+    outbox.wake()
+
+
+def test_an_unlink_on_the_admin_site_has_the_bot_take_the_role_and_nickname_away(vbot, roblox, admin_client):
     world, emu = vbot.world, vbot.emulator
+    core.config_update(guild_id=world.guild_id, changes={"verification_set_nickname": True})
     yara = Member(vbot, "yara_discord")
     link = _verified(yara, roblox, roblox.add_user("YaraBuilds"))
-    assert world.verified_role in yara.roles
-    cog = vbot.bot.get_cog("VerificationCog")
-    emu.call(lambda: cog.finish_unlinks.change_interval(seconds=0.05))
-    try:
-        page = admin_client.post("/admin/verification/robloxlink/", {"action": "unlink",
-                                                                     "_selected_action": [link.pk]}, follow=True)
-        assert "Unlinked 1 member; the bot takes the verified role away within a minute." in page.content.decode()
-        emu.wait_for(lambda: world.verified_role not in yara.roles, timeout=5)
-        eventually(lambda: not RobloxLink.objects.get(pk=link.pk).discord_cleanup_pending)
-    finally:
-        emu.call(lambda: cog.finish_unlinks.change_interval(seconds=15))
+    assert world.verified_role in yara.roles and yara.nick == "YaraBuilds"
+    page = admin_client.post("/admin/verification/robloxlink/", {"action": "unlink",
+                                                                 "_selected_action": [link.pk]}, follow=True)
+    assert ("Unlinked 1 member; the bot takes the verified role away at once (or when it next starts)."
+            in page.content.decode())
+    emu.wait_for(lambda: world.verified_role not in yara.roles and yara.nick is None)
+    row = _role_removal(link)
+    emu.wait_for(lambda: _deliveries(vbot, row) == 1)
+    row.refresh_from_db()
+    assert (row.status, row.last_error, row.target_id, row.message_id) == ("sent", "", yara.id, world.verified_role)
     link.refresh_from_db()
     assert link.unlink_reason == "admin" and link.unlinked_by_user.username == "admin"
     event = LinkEvent.objects.get(action="admin")
     assert event.actor_user.username == "admin" and event.actor_id is None
     emu.wait_for(lambda: any(t.startswith("✂️ admin (admin site) unlinked YaraBuilds") for t in _log_texts(vbot)))
-    assert admin_client.get(f"/admin/verification/robloxlink/{link.pk}/change/").status_code == 200
+    # Delivered again (a retry after a lost answer): nothing is left to do, and that is no error.
+    emu.set_member(world.guild_id, yara.id, nick="yara_chose_this")
+    _deliver_again(row)
+    emu.wait_for(lambda: _deliveries(vbot, row) == 2)
+    row.refresh_from_db()
+    assert (row.status, row.last_error) == ("sent", "")
+    assert yara.nick == "yara_chose_this"  # a nickname the member chose since is theirs
+    assert not any("could not" in t for t in _log_texts(vbot))
+    detail = admin_client.get(f"/admin/verification/robloxlink/{link.pk}/change/")
+    assert detail.status_code == 200 and "Discord role removal" in detail.content.decode()
     assert admin_client.get("/admin/verification/linkevent/").status_code == 200
     assert admin_client.get("/admin/verification/verificationattempt/").status_code == 200
+    assert admin_client.get(f"/admin/botproject/outboxmessage/{row.pk}/change/").status_code == 200
+
+
+def test_an_admin_unlink_of_a_member_who_left_needs_nothing(vbot, roblox):
+    world, emu = vbot.world, vbot.emulator
+    zoe = Member(vbot, "zoe_discord")
+    link = _verified(zoe, roblox, roblox.add_user("ZoeBuilds"))
+    emu.member_leave(world.guild_id, zoe.id)
+    emu.wait_for(lambda: vbot.bot.get_guild(world.guild_id).get_member(zoe.id) is None)
+    services.link_unlink_from_admin(link_id=link.pk)
+    row = eventually(lambda: OutboxMessage.objects.filter(pk=_role_removal(link).pk, status="skipped").first())
+    assert row.last_error == "the member left the server" and row.attempts == 1
+    emu.wait_for(lambda: any(t.startswith("✂️ someone (admin site) unlinked ZoeBuilds") for t in _log_texts(vbot)))
+    assert not any("could not" in t for t in _log_texts(vbot))
+
+
+@pytest.mark.parametrize("language", ["en", "vi"])
+def test_when_the_bot_role_is_too_low_an_admin_unlink_fails_and_the_log_channel_is_told(vbot, roblox, language):
+    world, emu = vbot.world, vbot.emulator
+    gid = world.guild_id
+    walt = Member(vbot, "walt_discord")
+    link = _verified(walt, roblox, roblox.add_user("WaltBuilds"))
+    core.config_set_language(guild_id=gid, language=language)
+    bot_role = emu.bot_role(gid)
+    emu.set_role(gid, world.verified_role, position=bot_role.position + 1)
+    try:
+        emu.wait_for(lambda: vbot.bot.get_guild(gid).get_role(world.verified_role).position > bot_role.position)
+        services.link_unlink_from_admin(link_id=link.pk)
+        row = eventually(lambda: OutboxMessage.objects.filter(pk=_role_removal(link).pk, status="failed").first())
+        problem = (f"I cannot manage Verified: it is not below my highest role ({bot_role.name}). "
+                   "Move my role above it in Server Settings → Roles, then try again.")
+        assert row.last_error == f"I could not take the Verified role away from <@{walt.id}>: {problem}"
+        with translation.override(language):
+            note = "⚠️ " + gettext("I could not take the %(role)s role away from <@%(user)s>: %(problem)s") % {
+                "role": "Verified", "user": walt.id,
+                "problem": BotRoleTooLow(role="Verified", mine=bot_role.name).user_message()}
+        if language == "en":
+            assert note == f"⚠️ I could not take the Verified role away from <@{walt.id}>: {problem}"
+        else:
+            assert note.startswith(f"⚠️ Bot không thể gỡ vai trò Verified khỏi <@{walt.id}>: Bot không thể quản lý "
+                                   "Verified")
+        emu.wait_for(lambda: note in _log_texts(vbot))
+        assert world.verified_role in walt.roles
+    finally:
+        emu.set_role(gid, world.verified_role, position=1)
+    # The admins fixed the role order: delivering the row again takes the role.
+    emu.wait_for(lambda: vbot.bot.get_guild(gid).get_role(world.verified_role).position == 1)
+    _deliver_again(row)
+    emu.wait_for(lambda: world.verified_role not in walt.roles)
+    eventually(lambda: OutboxMessage.objects.filter(pk=row.pk, status="sent", last_error="").exists())
+

@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group, Permission, User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from botproject import outbox
 from botproject import services as core
 from botproject.models import Guild, OutboxMessage
 from verification import selectors, services
@@ -17,6 +18,7 @@ from verification.exceptions import (
 from verification.models import LinkEvent, RobloxLink, VerificationAttempt
 
 GUILD, OTHER_GUILD = 501, 502
+VERIFIED = 5011
 
 
 def _attempt(user_id: int, roblox_id: int, name: str, *, guild_id: int = GUILD, purpose: str = "verify"):
@@ -135,8 +137,69 @@ def test_an_unlink_cancels_the_members_pending_attempt():
     assert VerificationAttempt.objects.get(pk=pending.id).status == "cancelled"
 
 
+def _role_removals() -> list[tuple]:
+    return list(OutboxMessage.objects.filter(kind="role_del").order_by("id").values_list(
+        "guild__discord_id", "target_id", "message_id", "content", "embed", "dedupe_key", "status"))
+
+
+@pytest.mark.django_db
+def test_an_admin_unlink_writes_the_role_removal_in_the_same_transaction(django_capture_on_commit_callbacks):
+    core.config_set_role(guild_id=GUILD, kind="verified", role_id=VERIFIED)
+    core.config_update(guild_id=GUILD, changes={"verification_set_nickname": True})
+    link = _link(1, 100, "Alpha")
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.link_unlink_from_admin(link_id=link.id)
+    assert outbox.wake in callbacks  # the bot is woken once the unlink (and the row) are committed
+    assert _role_removals() == [(GUILD, 1, VERIFIED, "unlinked Roblox Alpha on the admin site",
+                                 {"clear_nick": "Alpha"}, f"verify:unlink:{link.id}", "pending")]
+    # An unlink that fails writes neither the unlink nor the removal.
+    with pytest.raises(LinkInactive):
+        services.link_unlink_from_admin(link_id=link.id)
+    assert len(_role_removals()) == 1
+
+
+@pytest.mark.django_db
+def test_a_failing_admin_unlink_leaves_no_role_removal_behind(monkeypatch):
+    core.config_set_role(guild_id=GUILD, kind="verified", role_id=VERIFIED)
+    link = _link(1, 100, "Alpha")
+    real = outbox.enqueue_role_remove
+
+    def enqueue_then_fail(**kwargs):
+        real(**kwargs)
+        assert len(_role_removals()) == 1  # written inside the unlink's transaction...
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(outbox, "enqueue_role_remove", enqueue_then_fail)
+    with pytest.raises(RuntimeError):
+        services.link_unlink_from_admin(link_id=link.id)
+    assert _role_removals() == []  # ...and rolled back with it
+    assert RobloxLink.objects.get(pk=link.id).unlinked_at is None
+    assert not LinkEvent.objects.filter(action="admin").exists()
+
+
+@pytest.mark.django_db
+def test_without_a_verified_role_an_admin_unlink_queues_no_role_removal():
+    link = _link(1, 100, "Alpha")
+    services.link_unlink_from_admin(link_id=link.id)
+    assert RobloxLink.objects.get(pk=link.id).unlink_reason == "admin"
+    assert _role_removals() == []
+
+
+@pytest.mark.django_db
+def test_linking_again_before_the_bot_took_the_role_cancels_the_removal():
+    core.config_set_role(guild_id=GUILD, kind="verified", role_id=VERIFIED)
+    first = _link(1, 100, "Alpha")
+    services.link_unlink_from_admin(link_id=first.id)
+    other = _link(2, 200, "Beta")
+    services.link_unlink_from_admin(link_id=other.id)
+    _link(1, 300, "Gamma")  # member 1 verified again: the role they got back stays
+    assert [(row[1], row[6]) for row in _role_removals()] == [(1, "skipped"), (2, "pending")]
+    assert OutboxMessage.objects.get(target_id=1, kind="role_del").last_error == "the member linked an account again"
+
+
 @pytest.fixture
 def two_guilds(db):
+    core.config_set_role(guild_id=GUILD, kind="verified", role_id=VERIFIED)
     a = _link(11, 1100, "GuildAUser")
     b = _link(22, 2200, "GuildBUser", guild_id=OTHER_GUILD)
     return a, b
@@ -168,13 +231,13 @@ def test_guild_staff_see_and_unlink_only_their_guilds_links(client, two_guilds):
     assert "Unlinked 1 member" in response.content.decode()
     assert RobloxLink.objects.get(pk=b.id).unlinked_at is None
     link = RobloxLink.objects.get(pk=a.id)
-    assert (link.unlink_reason, link.unlinked_by_user, link.discord_cleanup_pending) == ("admin", user, True)
-    assert [(i.link_id, i.user_id, i.relinked) for i in selectors.links_awaiting_cleanup()] == [(a.id, 11, False)]
-    assert selectors.links_awaiting_cleanup(guild_ids=[OTHER_GUILD]) == []
+    assert (link.unlink_reason, link.unlinked_by_user) == ("admin", user)
+    assert [(row[0], row[1], row[2]) for row in _role_removals()] == [(GUILD, 11, VERIFIED)]
+    page = client.get(f"/admin/verification/robloxlink/{a.id}/change/")
+    assert "Discord role removal" in page.content.decode() and "pending" in page.content.decode()
     with pytest.raises(LinkInactive):
         services.link_unlink_from_admin(link_id=a.id, actor_user=user)
-    services.link_cleanup_done(link_id=a.id)
-    assert selectors.links_awaiting_cleanup() == []
+    assert len(_role_removals()) == 1
 
 
 @pytest.mark.django_db

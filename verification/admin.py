@@ -1,8 +1,9 @@
 """Admin for verification, scoped per guild: links (with an unlink action), their history, and attempts.
 
 Everything here is written by the bot and the services: rows are read-only; the only change is the
-"Unlink" action, which goes through `link_unlink_from_admin` (history row, log note) and leaves the
-verified role to the bot, which takes it away within VERIFICATION_SWEEP_SECONDS.
+"Unlink" action, which goes through `link_unlink_from_admin` (history row, log note, and an outbox row
+with which the bot takes the verified role away as soon as it is woken: at once when it runs, else at
+its next start).
 """
 
 from django.contrib import admin, messages
@@ -11,7 +12,7 @@ from django.utils.translation import ngettext
 
 from botproject.admin_scoping import GuildScopedAdminMixin, NamesMixin, name_column
 from botproject.exceptions import DomainError
-from botproject.models import DiscordName
+from botproject.models import DiscordName, OutboxMessage
 
 from . import services
 from .models import LinkEvent, RobloxLink, VerificationAttempt
@@ -56,6 +57,16 @@ def roblox_profile(obj) -> str:
     return profile_url(obj.roblox_id)
 
 
+@admin.display(description=_("Discord role removal"))
+def role_removal(obj) -> str:
+    """How the bot is getting on with taking the verified role away after an unlink on the admin site."""
+    row = OutboxMessage.objects.filter(dedupe_key=f"verify:unlink:{obj.pk}").first()
+    if row is None:
+        return "–"
+    status = row.get_status_display()
+    return f"{status}: {row.last_error}" if row.last_error else status
+
+
 class LinkEventInline(admin.TabularInline):
     """The history rows that mention a link (read-only)."""
 
@@ -80,15 +91,14 @@ class RobloxLinkAdmin(NamesMixin, ReadOnlyRows, GuildScopedAdminMixin, admin.Mod
     name_fields = ("user_id", "unlinked_by_id")
     member_named = name_column("user_id", USER, _("member"))
     unlinked_by_named = name_column("unlinked_by_id", USER, _("unlinked by"))
-    list_display = ("guild", member_named, "roblox_name", "roblox_id", "linked_at", "unlinked_at", "unlink_reason",
-                    "discord_cleanup_pending")
+    list_display = ("guild", member_named, "roblox_name", "roblox_id", "linked_at", "unlinked_at", "unlink_reason")
     list_filter = ("guild", ActiveLinkFilter, "unlink_reason", "shared", "linked_at")
     search_fields = ("=user_id", "roblox_name", "=roblox_id", "guild__name")
     list_select_related = ("guild",)
     date_hierarchy = "linked_at"
     fields = ("guild", member_named, "roblox_id", "roblox_name", "roblox_display_name", roblox_profile, "shared",
               "attempt", "linked_at", "unlinked_at", unlinked_by_named, "unlinked_by_user", "unlink_reason",
-              "discord_cleanup_pending")
+              role_removal)
     readonly_fields = fields
     inlines = [LinkEventInline]
     actions = ["unlink"]
@@ -109,8 +119,8 @@ class RobloxLinkAdmin(NamesMixin, ReadOnlyRows, GuildScopedAdminMixin, admin.Mod
             except DomainError as error:
                 self.message_user(request, error.user_message(), messages.WARNING)
         self.message_user(request, ngettext(
-            "Unlinked %(count)d member; the bot takes the verified role away within a minute.",
-            "Unlinked %(count)d members; the bot takes the verified role away within a minute.",
+            "Unlinked %(count)d member; the bot takes the verified role away at once (or when it next starts).",
+            "Unlinked %(count)d members; the bot takes the verified role away at once (or when it next starts).",
             done) % {"count": done}, messages.SUCCESS if done else messages.INFO)
 
 

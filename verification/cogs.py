@@ -1,19 +1,17 @@
-"""Verification commands: /verify, /reverify, /unverify, /whois, the Verify button, and finishing admin unlinks.
+"""Verification commands: /verify, /reverify, /unverify, /whois and the Verify button.
 
 Order of work in every flow: check who may act, refuse bad input, defer before Roblox, await Roblox
 (verification/roblox.py), then one synchronous service through the bridge; the Discord side effects
 (verified role, nickname) come after the service committed, each failure told to the member and the
-log channel in words they can act on.
+log channel in words they can act on. Unlinks made on the admin site reach Discord through the outbox
+(`role_del` rows, delivered by botproject/cogs/outbox.py).
 """
 
 from __future__ import annotations
 
-import logging
-
 import discord
 from discord import app_commands
-from discord.ext import commands, tasks
-from django.conf import settings
+from discord.ext import commands
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, pgettext_lazy
@@ -28,7 +26,6 @@ from botproject.selectors import Access, ConfigSnapshot
 from . import roblox, selectors, services, ui
 from .exceptions import AccountBanned, AlreadyVerified, NotVerified
 
-log = logging.getLogger(__name__)
 NAMES = (
     pgettext_lazy("discord command name", "verify"),
     pgettext_lazy("discord command name", "reverify"),
@@ -60,12 +57,7 @@ class VerificationCog(commands.Cog):
         self.bot = bot
         self.roblox = roblox.RobloxClient()
 
-    async def cog_load(self) -> None:
-        self.finish_unlinks.change_interval(seconds=settings.VERIFICATION_SWEEP_SECONDS)
-        self.finish_unlinks.start()
-
     async def cog_unload(self) -> None:
-        self.finish_unlinks.cancel()
         await self.roblox.close()
 
     # --- Discord side effects ---------------------------------------------------------------------
@@ -225,36 +217,6 @@ class VerificationCog(commands.Cog):
                 "shown": len(record.events), "total": record.total_events})
         await interaction.response.send_message(embed=embed, ephemeral=True,
                                                 allowed_mentions=discord.AllowedMentions.none())
-
-    # --- unlinks made in the admin ---------------------------------------------------------------------
-    @tasks.loop(seconds=15)
-    async def finish_unlinks(self) -> None:
-        """Take the verified role from members unlinked on the admin site (state in the database: restart-safe)."""
-        try:
-            items = await db_call(selectors.links_awaiting_cleanup)(guild_ids=[g.id for g in self.bot.guilds])
-            for item in items:
-                await self._finish_unlink(item)
-        except Exception:  # noqa: BLE001 - the next round tries again
-            log.exception("could not finish unlinks made on the admin site")
-
-    @finish_unlinks.before_loop
-    async def _ready(self) -> None:
-        await self.bot.wait_until_ready()
-
-    async def _finish_unlink(self, item: selectors.CleanupItem) -> None:
-        guild = self.bot.get_guild(item.guild_id)
-        if guild is None:
-            return
-        config = await self.bot.guild_config(item.guild_id)
-        problem = ""
-        member = guild.get_member(item.user_id)
-        if not item.relinked:
-            with translation.override(config.language):
-                notes = await self._take(guild, member, config, item.roblox_name)
-                if notes:
-                    problem = _("⚠️ After the admin site unlinked %(name)s from <@%(user)s>: %(notes)s") % {
-                        "name": item.roblox_name, "user": item.user_id, "notes": " ".join(notes)}
-        await db_call(services.link_cleanup_done)(link_id=item.link_id, problem=problem)
 
 
 def _problem_text(problem: DomainError | discord.HTTPException) -> str:

@@ -2,6 +2,7 @@
 
 - `VerificationAttempt`: a /verify or /reverify in progress: the account, the word code, 15 minutes.
 - `RobloxLink`: a member linked to a Roblox account in a guild; unlinking sets `unlinked_at` (never deleted).
+  An unlink on the admin site writes a `role_del` outbox row (botproject.outbox) for the bot to take the role.
 - `LinkEvent`: append-only history: who linked, reverified or unlinked which account, when and how.
 """
 
@@ -97,10 +98,6 @@ class RobloxLink(models.Model):
     unlinked_by_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                                          related_name="+", verbose_name=_("unlinked by (admin site)"))
     unlink_reason = models.CharField(_("unlink reason"), max_length=8, choices=UnlinkReason.choices, blank=True)
-    discord_cleanup_pending = models.BooleanField(
-        _("role removal pending"), default=False,
-        help_text=_("Unlinked outside Discord (the admin site): the bot still has to take the verified role away."),
-    )
 
     class Meta:
         verbose_name = _("Roblox link")
@@ -114,8 +111,6 @@ class RobloxLink(models.Model):
             models.CheckConstraint(condition=Q(unlinked_at__isnull=True) | ~Q(unlink_reason=""),
                                    name="verify_unlink_has_reason"),
         ]
-        indexes = [models.Index(fields=["discord_cleanup_pending"], name="verify_cleanup_pending",
-                                condition=Q(discord_cleanup_pending=True))]
 
     def __str__(self) -> str:
         return f"{self.user_id} → {self.roblox_name} ({self.roblox_id})"

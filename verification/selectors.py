@@ -1,4 +1,4 @@
-"""Verification reads: an attempt for the Verify button, a member's link and history, unlinks left to finish."""
+"""Verification reads: an attempt for the Verify button, a member's link and its history."""
 
 from __future__ import annotations
 
@@ -94,17 +94,6 @@ class MemberRecord:
     total_events: int
 
 
-@dataclass(frozen=True)
-class CleanupItem:
-    """A link unlinked outside Discord whose verified role the bot still has to take away."""
-
-    link_id: int
-    guild_id: int
-    user_id: int
-    roblox_name: str
-    relinked: bool  # the member has linked an account again since: keep the role
-
-
 def check_attempt(attempt: VerificationAttempt | None, *, user_id: int) -> AttemptView:
     """The attempt if `user_id` may complete it now; else the refusal (gone, someone else's, closed, expired)."""
     if attempt is None:
@@ -143,15 +132,3 @@ def member_record(*, guild_id: int, user_id: int, limit: int = 10) -> MemberReco
     ]
     return MemberRecord(user_id, active_link(guild_id=guild_id, user_id=user_id), rows, events.count())
 
-
-def links_awaiting_cleanup(*, guild_ids: list[int] | None = None, limit: int = 50) -> list[CleanupItem]:
-    """Links unlinked from the admin site whose role is still to be removed (only `guild_ids` when given)."""
-    links = RobloxLink.objects.select_related("guild").filter(discord_cleanup_pending=True).order_by("unlinked_at")
-    if guild_ids is not None:
-        links = links.filter(guild__discord_id__in=guild_ids)
-    links = list(links[:limit])
-    relinked = set(RobloxLink.objects.filter(
-        unlinked_at__isnull=True, guild__in={link.guild_id for link in links},
-        user_id__in={link.user_id for link in links}).values_list("guild_id", "user_id"))
-    return [CleanupItem(link.pk, link.guild.discord_id, link.user_id, link.roblox_name,
-                        (link.guild_id, link.user_id) in relinked) for link in links]

@@ -70,10 +70,10 @@ def _check_account_free(config: GuildConfig, *, roblox_id: int, roblox_name: str
         raise AccountTaken(name=roblox_name)
 
 
-def _note(config: GuildConfig, text: str, *, dedupe_key: str | None = None) -> None:
+def _note(config: GuildConfig, text: str) -> None:
     """A note in the guild's log channel (when one is set), delivered by the bot through the outbox."""
     if config.log_channel_id:
-        outbox.enqueue_log(guild=config.guild, channel_id=config.log_channel_id, content=text, dedupe_key=dedupe_key)
+        outbox.enqueue_log(guild=config.guild, channel_id=config.log_channel_id, content=text)
 
 
 def _close_pending(config: GuildConfig, user_id: int, status: str) -> None:
@@ -162,6 +162,10 @@ def attempt_complete(*, attempt_id: int, guild_id: int, user_id: int, roblox_id:
                              roblox_id=roblox_id, roblox_name=link.roblox_name, actor_id=user_id)
     attempt.status, attempt.closed_at = VerificationAttempt.Status.VERIFIED, now
     attempt.save(update_fields=["status", "closed_at"])
+    if config.verified_role_id:
+        # Unlinked on the admin site and linked again before the bot took the role away: the role stays.
+        outbox.cancel_role_remove(guild=config.guild, user_id=user_id, role_id=config.verified_role_id,
+                                  reason="the member linked an account again")
     with translation.override(config.language):
         if current is not None:
             text = gettext("🔁 <@%(user)s> reverified: %(old)s → %(new)s (Roblox id %(id)s).") % {
@@ -178,10 +182,7 @@ def _unlink(config: GuildConfig, link: RobloxLink, *, action: str, actor_id: int
     now = timezone.now()
     link.unlinked_at, link.unlinked_by_id, link.unlinked_by_user = now, actor_id, actor_user
     link.unlink_reason = action
-    # Unlinked from Discord: the cog takes the role away at once. From the admin: the bot's sweep does.
-    link.discord_cleanup_pending = action == LinkEvent.Action.ADMIN
-    link.save(update_fields=["unlinked_at", "unlinked_by_id", "unlinked_by_user", "unlink_reason",
-                             "discord_cleanup_pending"])
+    link.save(update_fields=["unlinked_at", "unlinked_by_id", "unlinked_by_user", "unlink_reason"])
     LinkEvent.objects.create(guild=config.guild, user_id=link.user_id, action=action, link=link,
                              roblox_id=link.roblox_id, roblox_name=link.roblox_name, actor_id=actor_id,
                              actor_user=actor_user)
@@ -215,22 +216,21 @@ def link_unlink(*, guild_id: int, user_id: int, actor_id: int) -> LinkView:
 
 @transaction.atomic
 def link_unlink_from_admin(*, link_id: int, actor_user=None) -> LinkView:
-    """Unlink from the admin site; the bot then takes the verified role away (see links_awaiting_cleanup)."""
+    """Unlink from the admin site; the bot takes the verified role away (and the nickname it set) through the outbox.
+
+    The outbox row is written with the unlink, so the removal survives a restart of either process; the
+    bot does it as soon as it is woken (at once when it runs, else when it starts).
+    """
     link = RobloxLink.objects.select_for_update().select_related("guild").filter(pk=link_id).first()
     if link is None or link.unlinked_at is not None:
         raise LinkInactive()
     config = config_row(link.guild.discord_id)
-    return _unlink(config, link, action=LinkEvent.Action.ADMIN, actor_user=actor_user)
-
-
-@transaction.atomic
-def link_cleanup_done(*, link_id: int, problem: str = "") -> None:
-    """The bot finished an admin unlink on Discord; `problem` (in the guild's language) goes to the log channel."""
-    link = RobloxLink.objects.select_for_update().select_related("guild").filter(
-        pk=link_id, discord_cleanup_pending=True).first()
-    if link is None:
-        return
-    link.discord_cleanup_pending = False
-    link.save(update_fields=["discord_cleanup_pending"])
-    if problem:
-        _note(config_row(link.guild.discord_id), problem[:2000], dedupe_key=f"verify:cleanup:{link.pk}")
+    view = _unlink(config, link, action=LinkEvent.Action.ADMIN, actor_user=actor_user)
+    if config.verified_role_id:
+        outbox.enqueue_role_remove(
+            guild=config.guild, user_id=link.user_id, role_id=config.verified_role_id,
+            reason=f"unlinked Roblox {link.roblox_name} on the admin site",
+            nick_to_clear=link.roblox_name if config.verification_set_nickname else None,
+            dedupe_key=f"verify:unlink:{link.pk}",
+        )
+    return view

@@ -1,4 +1,5 @@
-"""Deliver the outbox: log notes, channel messages and DMs written by services and the admin."""
+"""Deliver the outbox: log notes, channel messages, DMs, e-mails, channel deletes, message edits and role
+removals written by services and the admin."""
 
 from __future__ import annotations
 
@@ -9,10 +10,14 @@ import logging
 import discord
 from discord.ext import commands
 from django.conf import settings
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from .. import outbox
 from ..bot.db import db_call
+from ..bot.preflight import require_bot_permissions, require_manageable_role
+from ..exceptions import DomainError, NotAllowed
 
 log = logging.getLogger(__name__)
 BATCH = 20
@@ -111,6 +116,9 @@ class OutboxCog(commands.Cog):
         if item.kind in ("chan_del", "msg_edit"):
             await self._deliver_change(item)
             return
+        if item.kind == "role_del":
+            await self._deliver_role_remove(item)
+            return
         try:
             destination = await self._destination(item)
             if destination is None:
@@ -158,6 +166,61 @@ class OutboxCog(commands.Cog):
         self.delivered += 1
         self.recently_delivered.append(item.id)
 
+    async def _deliver_role_remove(self, item: outbox.OutboxItem) -> None:
+        """Take a role from a member and reset the nickname the bot gave them; idempotent (done is done).
+
+        A member who left, or who no longer has the role, needs nothing. When Discord does not let the bot
+        (Manage Roles or Manage Nicknames missing, its role too low), the row fails at once and the log
+        channel is told what is left to do by hand.
+        """
+        guild = self.bot.get_guild(item.guild_id) if item.guild_id else None
+        if guild is None:
+            await db_call(outbox.outbox_skip)(message_id=item.id, reason="the bot is not in that server")
+            return
+        config = await self.bot.guild_config(guild.id)
+        reason = (item.content or "")[:512] or None  # Discord's limit for an audit-log reason
+        nick = (item.embed or {}).get("clear_nick")
+        role = guild.get_role(item.message_id) if item.message_id else None
+        refusals: list[tuple[str, DomainError | discord.HTTPException]] = []
+        step = "member"
+        with translation.override(config.language):  # refusals are rendered for the guild's staff
+            try:
+                member = guild.get_member(item.target_id) or await guild.fetch_member(item.target_id)
+                step = "role"
+                if role is not None and member.get_role(role.id) is not None:
+                    try:
+                        require_manageable_role(guild, role)
+                        await member.remove_roles(role, reason=reason)
+                    except (DomainError, discord.Forbidden) as problem:
+                        refusals.append(("role", problem))
+                step = "nick"
+                if nick and member.nick == nick:
+                    try:
+                        _require_nickname_change(guild, member)
+                        await member.edit(nick=None, reason=reason)
+                    except (DomainError, discord.Forbidden) as problem:
+                        refusals.append(("nick", problem))
+            except discord.NotFound:
+                if step == "member":
+                    await db_call(outbox.outbox_skip)(message_id=item.id, reason="the member left the server")
+                    return
+                # They left (or the role was deleted) meanwhile: nothing is left to take.
+            except discord.HTTPException as error:  # Discord failing: retried with backoff
+                note = _role_note(item, role, "nick" if step == "nick" else "role", error)
+                await db_call(outbox.outbox_mark_failed)(
+                    message_id=item.id, error=f"{error.status} {error.code}: {error.text}",
+                    permanent=error.code in PERMANENT_CODES, log_note=note)
+                return
+            note = "\n".join(_role_note(item, role, what, problem) for what, problem in refusals)
+        if refusals:
+            with translation.override("en"):
+                error = "; ".join(_role_note(item, role, what, problem, plain=True) for what, problem in refusals)
+            await db_call(outbox.outbox_mark_failed)(message_id=item.id, error=error, permanent=True, log_note=note)
+            return
+        await db_call(outbox.outbox_mark_sent)(message_id=item.id, discord_message_id=None)
+        self.delivered += 1
+        self.recently_delivered.append(item.id)
+
     async def _deliver_email(self, item: outbox.OutboxItem) -> None:
         # SMTP is slow, blocking network I/O, not database work: a worker thread, not the DB bridge.
         try:
@@ -179,3 +242,30 @@ class OutboxCog(commands.Cog):
         if channel is None:
             channel = await self.bot.fetch_channel(item.target_id)
         return channel if isinstance(channel, discord.abc.Messageable) else None
+
+
+def _require_nickname_change(guild: discord.Guild, member: discord.Member) -> None:
+    """Discord lets no bot rename the owner, nor a member whose top role is not below the bot's."""
+    require_bot_permissions(guild, "manage_nicknames")
+    if member.id == guild.owner_id or member.top_role >= guild.me.top_role:
+        raise NotAllowed(gettext_lazy("their highest role is not below mine (or they own the server), and Discord "
+                                      "does not let me change such nicknames."))
+
+
+def _role_note(item: outbox.OutboxItem, role: discord.Role | None, what: str,
+               problem: DomainError | discord.HTTPException, *, plain: bool = False) -> str:
+    """What the bot could not do for a role removal, in the active language (`plain`: for last_error)."""
+    if isinstance(problem, DomainError):
+        reason = problem.user_message()
+    elif isinstance(problem, discord.Forbidden):
+        reason = _("Discord refused: I am missing a permission for that. Ask an admin to check my role.")
+    else:
+        reason = _("Discord kept failing (%(error)s).") % {"error": f"{problem.status} {problem.code}"}
+    values = {"user": item.target_id, "role": role.name if role is not None else item.message_id, "problem": reason}
+    if what == "nick":
+        text = _("I could not reset the nickname of <@%(user)s>: %(problem)s") % values
+    else:
+        text = _("I could not take the %(role)s role away from <@%(user)s>: %(problem)s") % values
+    if plain:
+        return f"{text} [{problem.status} {problem.code}]" if isinstance(problem, discord.HTTPException) else text
+    return "⚠️ " + text
