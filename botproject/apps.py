@@ -9,3 +9,6 @@ class BotprojectConfig(AppConfig):
 
     name = "botproject"
     verbose_name = _("Core")
+
+    def ready(self) -> None:
+        from .legacy import fixture  # noqa: F401  (connects the guard that keeps fixtures from rewriting guilds)

@@ -19,6 +19,21 @@ class Language(models.TextChoices):
     VI = "vi", _("Vietnamese")
 
 
+class GuildManager(models.Manager):
+    """Look guilds up by their Discord id in fixtures (remembered while a legacy fixture loads)."""
+
+    def get_by_natural_key(self, discord_id: int) -> "Guild":
+        from .natural_keys import remembered
+
+        table = remembered("guilds", dict) if self._db in (None, "default") else None
+        if table is not None and discord_id in table:
+            return table[discord_id]
+        guild = self.get(discord_id=discord_id)
+        if table is not None:
+            table[discord_id] = guild
+        return guild
+
+
 class Guild(models.Model):
     """A Discord server the bot has joined (kept after it leaves, with `left_at`)."""
 
@@ -36,6 +51,10 @@ class Guild(models.Model):
     joined_at = models.DateTimeField(_("joined at"), auto_now_add=True)
     left_at = models.DateTimeField(_("left at"), null=True, blank=True)
 
+    # In the class body: a manager added after the class was built would not be its default manager,
+    # and fixtures use the default manager's get_by_natural_key.
+    objects = GuildManager()
+
     class Meta:
         verbose_name = _("guild")
         verbose_name_plural = _("guilds")
@@ -46,16 +65,6 @@ class Guild(models.Model):
 
     def natural_key(self) -> tuple[int]:
         return (self.discord_id,)
-
-
-class GuildManager(models.Manager):
-    """Look guilds up by their Discord id in fixtures."""
-
-    def get_by_natural_key(self, discord_id: int) -> Guild:
-        return self.get(discord_id=discord_id)
-
-
-Guild.add_to_class("objects", GuildManager())
 
 
 class GuildConfig(models.Model):

@@ -539,4 +539,4 @@ class _ScopedAchievementFilter(admin.RelatedFieldListFilter):
         ids = visible_guild_ids(request)
         limit = None if ids is None else {"guild_id__in": ids}
         return field.get_choices(include_blank=False, limit_choices_to=limit)
-from . import admin_orders  # noqa: F401,E402
+from . import admin_legacy, admin_orders  # noqa: F401,E402

@@ -20,6 +20,7 @@ class PointsConfig(AppConfig):
         from botproject.overview import register_card
         from botproject.selectors import HELPER_FIGURES
 
+        from .legacy import load  # noqa: F401  (what loaddata does with a legacy fixture's points)
         from .selectors import helper_points
 
         # Takes over the placeholder card the core registered under the same key (keeps its place).

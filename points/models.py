@@ -6,6 +6,14 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from botproject.models import Guild, snowflake
+from botproject.natural_keys import guild_discord_id
+
+
+class MemberProfileManager(models.Manager):
+    """Profiles by natural key (guild's Discord id, user id), for fixtures."""
+
+    def get_by_natural_key(self, guild_id: int, user_id: int) -> "MemberProfile":
+        return self.get(guild__discord_id=guild_id, user_id=user_id)
 
 
 class MemberProfile(models.Model):
@@ -28,6 +36,8 @@ class MemberProfile(models.Model):
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
+    objects = MemberProfileManager()
+
     class Meta:
         verbose_name = _("member")
         verbose_name_plural = _("members")
@@ -43,6 +53,18 @@ class MemberProfile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.display_name or self.user_id} ({self.balance})"
+
+    def natural_key(self) -> tuple[int, int]:
+        return (guild_discord_id(self.guild_id), self.user_id)
+
+    natural_key.dependencies = ["botproject.guild"]
+
+
+class LedgerEntryManager(models.Manager):
+    """Ledger entries by natural key (their idempotency key), for fixtures."""
+
+    def get_by_natural_key(self, idempotency_key: str) -> "LedgerEntry":
+        return self.get(idempotency_key=idempotency_key)
 
 
 class LedgerEntry(models.Model):
@@ -80,6 +102,8 @@ class LedgerEntry(models.Model):
     )
     created_at = models.DateTimeField(_("at"), auto_now_add=True)
 
+    objects = LedgerEntryManager()
+
     class Meta:
         verbose_name = _("ledger entry")
         verbose_name_plural = _("ledger")
@@ -95,6 +119,11 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delta:+d} → {self.balance_after} ({self.get_kind_display()})"
+
+    def natural_key(self) -> tuple[str]:
+        return (self.idempotency_key,)
+
+    natural_key.dependencies = ["points.memberprofile"]
 
 
 class Achievement(models.Model):
@@ -241,3 +270,76 @@ class GuildPointsStats(models.Model):
 
     def __str__(self) -> str:
         return f"{self.guild}: {self.members}"
+
+
+class LegacyImportManager(models.Manager):
+    """Legacy imports by natural key (guild's Discord id, content checksum), for fixtures."""
+
+    def get_by_natural_key(self, guild_id: int, key: str) -> "LegacyImport":
+        return self.get(guild__discord_id=guild_id, key=key)
+
+
+class LegacyImport(models.Model):
+    """One conversion of the old bots' JSON files (`manage.py convert_legacy`), loaded with `manage.py loaddata`.
+
+    The fixture's header: the same files convert to the same checksum, so loading them again finds this row.
+    Balances arrive in LegacyPointsBatch rows and become ledger entries (points.legacy.load).
+    """
+
+    guild = models.ForeignKey(Guild, on_delete=models.CASCADE, related_name="legacy_imports")
+    key = models.CharField(_("content checksum"), max_length=64,
+                           help_text=_("The same files give the same checksum; loading them again changes nothing."))
+    sources = models.JSONField(_("files"), default=list, blank=True)
+    figures = models.JSONField(_("figures"), default=dict, blank=True)
+    converted_at = models.DateTimeField(_("converted at"))
+    loaded_at = models.DateTimeField(_("first loaded at"), null=True, blank=True)
+
+    objects = LegacyImportManager()
+
+    class Meta:
+        verbose_name = _("legacy import")
+        verbose_name_plural = _("legacy imports")
+        ordering = ["-converted_at"]
+        constraints = [models.UniqueConstraint(fields=["guild", "key"], name="legacy_import_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.guild} {self.key[:12]}"
+
+    def natural_key(self) -> tuple[int, str]:
+        return (guild_discord_id(self.guild_id), self.key)
+
+    natural_key.dependencies = ["botproject.guild"]
+
+
+class LegacyPointsBatchManager(models.Manager):
+    """Batches by natural key (guild's Discord id, import checksum, number), for fixtures."""
+
+    def get_by_natural_key(self, guild_id: int, key: str, number: int) -> "LegacyPointsBatch":
+        return self.get(legacy_import__guild__discord_id=guild_id, legacy_import__key=key, number=number)
+
+
+class LegacyPointsBatch(models.Model):
+    """Up to 1,000 members' old balances as `[user id, service, points]` rows ("" = no service).
+
+    Saving one from a fixture turns its rows into profiles and legacy_import ledger entries
+    (points.legacy.load); the rows stay as the record of what the old bot had.
+    """
+
+    legacy_import = models.ForeignKey(LegacyImport, on_delete=models.CASCADE, related_name="points_batches")
+    number = models.PositiveIntegerField(_("number"))
+    rows = models.JSONField(_("rows"), default=list, blank=True)
+
+    objects = LegacyPointsBatchManager()
+
+    class Meta:
+        verbose_name = _("legacy points batch")
+        verbose_name_plural = _("legacy points batches")
+        constraints = [models.UniqueConstraint(fields=["legacy_import", "number"], name="legacy_points_batch_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.legacy_import} #{self.number}"
+
+    def natural_key(self) -> tuple[int, str, int]:
+        return (*self.legacy_import.natural_key(), self.number)
+
+    natural_key.dependencies = ["points.legacyimport"]

@@ -45,8 +45,8 @@ class TicketPanelAdmin(GuildScopedAdminMixin, admin.ModelAdmin):
 
     list_display = ("__str__", "guild", "channel_id", "message_id", "created_at", "refreshed_at")
     list_filter = ("guild",)
-    readonly_fields = ("message_id", "created_by_id", "created_at", "refresh_requested_at", "repost_requested_at",
-                       "refreshed_at")
+    readonly_fields = ("message_id", "legacy_id", "created_by_id", "created_at", "refresh_requested_at",
+                       "repost_requested_at", "refreshed_at")
     filter_horizontal = ("categories",)
     actions = ("refresh", "repost")
 

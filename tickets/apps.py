@@ -15,6 +15,7 @@ class TicketsConfig(AppConfig):
         from botproject.selectors import HELPER_FIGURES
 
         from . import selectors
+        from .legacy import load  # noqa: F401  (guards for loading the old bot's tickets with loaddata)
 
         # Takes over the placeholder card the core registered under the same key (keeps its place).
         register_card("open_tickets", _("Open tickets"), selectors.open_tickets_count)

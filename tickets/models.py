@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from botproject.models import Guild, snowflake
+from botproject.natural_keys import guild_discord_id, remembered
 
 
 class TicketCategory(models.Model):
@@ -72,6 +73,15 @@ class TicketCounter(models.Model):
         return f"{self.guild_id}: {self.last_number}"
 
 
+class TicketPanelManager(models.Manager):
+    """Panels by natural key (guild's Discord id, old bot's id): only panels imported from the old bot have one."""
+
+    def get_by_natural_key(self, guild_id: int, legacy_id: str) -> "TicketPanel":
+        if not legacy_id:
+            raise self.model.DoesNotExist("panels made by this bot have no natural key")
+        return self.get(guild__discord_id=guild_id, legacy_id=legacy_id)
+
+
 class TicketPanel(models.Model):
     """A public message with a button per category (or a select), recorded so it can be refreshed or re-posted."""
 
@@ -82,22 +92,63 @@ class TicketPanel(models.Model):
     categories = models.ManyToManyField(TicketCategory, blank=True, related_name="panels",
                                         verbose_name=_("categories"), help_text=_("Empty: every active category."))
     legacy_category = models.CharField(_("category (old bot)"), max_length=100, blank=True)
+    legacy_id = models.CharField(_("old bot's panel message"), max_length=32, blank=True,
+                                 help_text=_("Set on panels imported from the old bot (its message id), which "
+                                             "keeps them apart when they are loaded again."))
     created_by_id = snowflake(_("created by"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     refresh_requested_at = models.DateTimeField(_("refresh requested at"), null=True, blank=True)
     repost_requested_at = models.DateTimeField(_("re-post requested at"), null=True, blank=True)
     refreshed_at = models.DateTimeField(_("last refreshed at"), null=True, blank=True)
 
+    objects = TicketPanelManager()
+
     class Meta:
         verbose_name = _("ticket panel")
         verbose_name_plural = _("ticket panels")
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["guild", "legacy_id"], condition=~Q(legacy_id=""),
+                                    name="ticket_panel_legacy_id_unique"),
+        ]
 
     def __str__(self) -> str:
         return self.title or str(_("Panel in %(channel)s") % {"channel": self.channel_id})
 
+    def natural_key(self) -> tuple[int, str]:
+        return (guild_discord_id(self.guild_id), self.legacy_id)
+
+    natural_key.dependencies = ["botproject.guild"]
+
 
 OPEN_STATUSES = ("pending", "open", "need_help")
+
+
+class TicketManager(models.Manager):
+    """Tickets by natural key (guild's Discord id, code), for fixtures.
+
+    While a legacy fixture loads, the guild's codes are read once (botproject.natural_keys) and the ticket
+    returned carries only its primary key and code, which is all loaddata uses.
+    """
+
+    def get_by_natural_key(self, guild_id: int, code: str) -> "Ticket":
+        table = remembered(("tickets", guild_id), lambda: dict(
+            self.filter(guild__discord_id=guild_id).values_list("code", "pk")))
+        if table is None:
+            return self.get(guild__discord_id=guild_id, code=code)
+        if code not in table:
+            raise self.model.DoesNotExist(f"no ticket {code!r} in guild {guild_id}")
+        return self.model(pk=table[code], code=code)
+
+    def natural_key_of(self, pk: int) -> tuple[int, str]:
+        """(guild's Discord id, code) of the ticket with this primary key."""
+        table = remembered("ticket_keys", dict)
+        if table is not None and pk in table:
+            return table[pk]
+        key = self.filter(pk=pk).values_list("guild__discord_id", "code").get()
+        if table is not None:
+            table[pk] = key
+        return key
 
 
 class Ticket(models.Model):
@@ -144,6 +195,10 @@ class Ticket(models.Model):
     close_reason = models.CharField(_("close reason"), max_length=500, blank=True)
     resolved = models.BooleanField(_("resolved"), default=False)
     failure = models.CharField(_("failure"), max_length=300, blank=True)
+    legacy_id = models.CharField(_("old bot's ticket id"), max_length=32, blank=True,
+                                 help_text=_("Set on tickets imported from the old bot."))
+
+    objects = TicketManager()
 
     class Meta:
         verbose_name = _("ticket")
@@ -152,6 +207,8 @@ class Ticket(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["guild", "number"], name="ticket_number_unique_per_guild"),
             models.UniqueConstraint(fields=["guild", "code"], name="ticket_code_unique_per_guild"),
+            models.UniqueConstraint(fields=["guild", "legacy_id"], condition=~Q(legacy_id=""),
+                                    name="ticket_legacy_id_unique_per_guild"),
             models.UniqueConstraint(fields=["guild", "opener_id", "category", "slot"],
                                     condition=Q(status__in=OPEN_STATUSES), name="ticket_open_slot_per_member"),
             models.UniqueConstraint(fields=["channel_id"], condition=Q(channel_id__isnull=False),
@@ -167,10 +224,29 @@ class Ticket(models.Model):
     def __str__(self) -> str:
         return f"#{self.number} ticket-{self.code}"
 
+    def natural_key(self) -> tuple[int, str]:
+        return (guild_discord_id(self.guild_id), self.code)
+
+    natural_key.dependencies = ["botproject.guild"]
+
     @property
     def is_open(self) -> bool:
         """Open, needing help, or still creating its channel."""
         return self.status in OPEN_STATUSES
+
+
+class TicketClaimManager(models.Manager):
+    """Claims by natural key (guild's Discord id, ticket code, helper's user id), for fixtures."""
+
+    def get_by_natural_key(self, guild_id: int, code: str, user_id: int) -> "TicketClaim":
+        table = remembered(("claims", guild_id), lambda: {
+            (c, u): pk for c, u, pk in self.filter(ticket__guild__discord_id=guild_id).values_list(
+                "ticket__code", "user_id", "pk")})
+        if table is None:
+            return self.get(ticket__guild__discord_id=guild_id, ticket__code=code, user_id=user_id)
+        if (code, user_id) not in table:
+            raise self.model.DoesNotExist(f"no claim of {user_id} on {code!r} in guild {guild_id}")
+        return self.model(pk=table[(code, user_id)], user_id=user_id)
 
 
 class TicketClaim(models.Model):
@@ -181,6 +257,8 @@ class TicketClaim(models.Model):
     slot = models.PositiveSmallIntegerField(_("slot"), validators=[MinValueValidator(1)])
     claimed_at = models.DateTimeField(_("claimed at"), default=timezone.now)
     points_awarded = models.PositiveIntegerField(_("points awarded"), default=0)
+
+    objects = TicketClaimManager()
 
     class Meta:
         verbose_name = _("claim")
@@ -194,6 +272,11 @@ class TicketClaim(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} → {self.ticket}"
+
+    def natural_key(self) -> tuple[int, str, int]:
+        return (*Ticket.objects.natural_key_of(self.ticket_id), self.user_id)
+
+    natural_key.dependencies = ["tickets.ticket"]
 
 
 class TranscriptMessage(models.Model):

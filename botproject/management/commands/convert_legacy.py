@@ -1,0 +1,149 @@
+"""manage.py convert_legacy: the old bots' JSON files → a fixture for `manage.py loaddata`.
+
+    python manage.py convert_legacy --guild ID [--points points.json] [--ticket-numbers ticket_numbers.json]
+        [--tickets data/tickets.json] --out legacy.json [--allow-partial] [--max-file-mb 32]
+
+Checks every record of the given files (see botproject.legacy, points.legacy, tickets.legacy), then writes next
+to --out: a byte-for-byte backup of each input (`<out>.<role>-backup.json`) and the report
+(`<out>.report.txt`, `<out>.report.json`: records read, converted, rejected with JSON path and reason,
+skipped (another guild's), warnings, dropped fields); and the fixture itself only when no record was
+rejected, or with --allow-partial (the rejected records are then left out and listed).
+
+Exit status: 0 when the fixture was written; 1 when a record was rejected (without --allow-partial) or a file
+could not be read (too large, not JSON, wrong shape): no fixture is written then, and an earlier fixture at
+--out is removed so that it cannot be loaded by mistake; 2 for wrong arguments. A progress bar goes to stderr.
+The database is only read (the guild's earlier imports, ticket numbers and limits); loaddata writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from botproject.legacy.fixture import backup_path, iso, write_backup, write_fixture
+from botproject.legacy.progress import Bar
+from botproject.legacy.report import Report
+from botproject.legacy.source import DEFAULT_MAX_MB, Invalid, SourceError, read_source, snowflake
+
+SHOWN_ISSUES = 50
+
+
+class Command(BaseCommand):
+    help = "Convert the old bots' points.json, ticket_numbers.json and data/tickets.json into a fixture for loaddata."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--guild", required=True, metavar="ID", help="the guild's Discord id")
+        parser.add_argument("--points", metavar="FILE", help="points.json of the helper-points bot (seed 000)")
+        parser.add_argument("--ticket-numbers", metavar="FILE", help="ticket_numbers.json (seed 000)")
+        parser.add_argument("--tickets", metavar="FILE", help="data/tickets.json of the ticket bot (seed 004)")
+        parser.add_argument("--out", required=True, metavar="FIXTURE", help="the fixture to write (a .json file)")
+        parser.add_argument("--allow-partial", action="store_true",
+                            help="write the fixture without the rejected records (they stay in the report)")
+        parser.add_argument("--max-file-mb", type=float, default=DEFAULT_MAX_MB, metavar="MB",
+                            help=f"refuse larger input files (default {DEFAULT_MAX_MB})")
+
+    def handle(self, *args, guild, points, ticket_numbers, tickets, out, allow_partial, max_file_mb, **options):
+        from points.legacy import convert as points_legacy
+        from tickets.legacy import convert as tickets_legacy
+
+        try:
+            guild_id = snowflake(guild, "--guild")
+        except Invalid as error:
+            raise CommandError(str(error), returncode=2) from None
+        inputs = [(role, path) for role, path in (("points", points), ("ticket_numbers", ticket_numbers),
+                                                  ("tickets", tickets)) if path]
+        if not inputs:
+            raise CommandError("Give at least one file: --points, --ticket-numbers or --tickets.", returncode=2)
+        out = Path(out)
+        if out.suffix != ".json" or not out.parent.is_dir():
+            raise CommandError(f"--out {out}: give a .json file in an existing folder.", returncode=2)
+        if any(Path(path).resolve() in (out.resolve(), backup_path(out, role).resolve()) for role, path in inputs):
+            raise CommandError("--out would overwrite an input file; choose another name.", returncode=2)
+
+        started, now = time.perf_counter(), timezone.now()
+        report = Report(guild_id)
+        counters = {"points": points_legacy.records, "ticket_numbers": tickets_legacy.numbers_records,
+                    "tickets": tickets_legacy.tickets_records}
+        sources, total = {}, 0
+        for role, path in inputs:
+            try:
+                source = read_source(role, path, max_mb=max_file_mb)
+                sources[role] = source
+                total += counters[role](source)
+            except SourceError as error:
+                report.fatal(role, Path(path).name, str(error))
+        backups = [write_backup(out, source) for source in sources.values()]
+        if report.has_fatal:
+            self._fail(report, out, "A file could not be used")
+
+        bar = Bar(total, "records checked", self.stderr)
+        points_plan = points_legacy.PointsPlan()
+        tickets_plan = tickets_legacy.TicketsPlan()
+        try:
+            if "points" in sources:
+                points_plan = points_legacy.convert(sources["points"], guild_id, report, bar)
+            if "ticket_numbers" in sources:
+                tickets_plan.counter = tickets_legacy.convert_numbers(sources["ticket_numbers"], guild_id, report, bar)
+            if "tickets" in sources:
+                counter = tickets_plan.counter
+                tickets_plan = tickets_legacy.convert_tickets(sources["tickets"], guild_id, report, bar, now=now)
+                tickets_plan.counter = counter
+                tickets_legacy.number_tickets(tickets_plan, guild_id, "tickets", report)
+            elif tickets_plan.counter is not None:
+                report.notes.append("Only the counter: the guild's tickets continue after it (never below their "
+                                    "highest number).")
+        except SourceError as error:
+            report.fatal("tickets", sources["tickets"].name, str(error))
+            self._fail(report, out, "A file could not be used")
+        bar.finish()
+
+        report.figures = _figures(points_plan, tickets_plan)
+        if report.rejected and not allow_partial:
+            self._fail(report, out, f"{sum(f.rejected for f in report.files.values())} records were rejected",
+                       hint=" Fix them, or run again with --allow-partial to leave them out.")
+
+        payload = [points_plan.rows, tickets_legacy.fixture_objects(tickets_plan, guild_id)]
+        key = hashlib.sha256(json.dumps([guild_id, payload], sort_keys=True).encode()).hexdigest()
+        figures = {**report.figures, "rejected": sum(f.rejected for f in report.files.values())}
+        header = points_legacy.header_object(guild_id, key, converted_at=iso(now), figures=figures, sources=[
+            {"role": s.role, "file": str(s.path), "bytes": len(s.raw), "sha256": s.sha256,
+             "records": report.files[s.role].records, "converted": report.files[s.role].converted,
+             "rejected": report.files[s.role].rejected} for s in sources.values()])
+        objects = [{"model": "botproject.guild", "fields": {"discord_id": guild_id, "joined_at": iso(now)}}, header,
+                   *points_legacy.batch_objects(guild_id, key, points_plan), *payload[1]]
+        count = write_fixture(out, objects)
+        text_path, json_path = report.write(out.with_suffix(""))
+        self.stdout.write(report.text(limit=SHOWN_ISSUES))
+        self.stdout.write(f"Fixture: {out} ({count} objects, {out.stat().st_size / 1048576:.1f} MB, checksum "
+                          f"{key[:12]}) in {time.perf_counter() - started:.1f} s.")
+        self.stdout.write(f"Report: {text_path}, {json_path}. Backups: {', '.join(str(p) for p in backups)}.")
+        self.stdout.write(f"Load it with: python manage.py loaddata {out}")
+
+    def _fail(self, report: Report, out: Path, what: str, hint: str = "") -> None:
+        text_path, _json_path = report.write(out.with_suffix(""))
+        self.stdout.write(report.text(limit=SHOWN_ISSUES))
+        removed = ""
+        if out.exists():
+            out.unlink()
+            removed = f" The earlier {out} was removed so that it cannot be loaded by mistake."
+        raise CommandError(f"{what}: no fixture was written.{removed}{hint} Report: {text_path}", returncode=1)
+
+
+def _figures(points_plan, tickets_plan) -> dict[str, int]:
+    """What the fixture brings (also the LegacyImport's figures and the load's progress total)."""
+    figures: dict[str, int] = {}
+    if points_plan.rows:
+        figures.update(members=points_plan.members, points=points_plan.points, ledger_entries=points_plan.entries)
+    statuses = [t.status for t in tickets_plan.tickets]
+    if tickets_plan.tickets or tickets_plan.panels:
+        figures.update(tickets=len(statuses), tickets_open=statuses.count("open"),
+                       tickets_need_help=statuses.count("need_help"), tickets_closed=statuses.count("closed"),
+                       claims=sum(t.claimer is not None for t in tickets_plan.tickets), panels=len(tickets_plan.panels))
+    if tickets_plan.counter is not None:
+        figures["ticket_counter"] = tickets_plan.counter
+    return figures
