@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from botproject.admin import ReadOnlyMixin
 from botproject.admin_scoping import GuildScopedAdminMixin, NamesMixin, name_column
 from botproject.exceptions import DomainError
 from botproject.models import DiscordName, OutboxMessage
@@ -36,19 +37,6 @@ class ActiveLinkFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.filter(unlinked_at__isnull=False)
         return queryset
-
-
-class ReadOnlyRows:
-    """Rows the bot writes: viewable, never added, edited or deleted by hand."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.display(description=_("Roblox profile"))
@@ -85,7 +73,7 @@ class LinkEventInline(admin.TabularInline):
 
 
 @admin.register(RobloxLink)
-class RobloxLinkAdmin(NamesMixin, ReadOnlyRows, GuildScopedAdminMixin, admin.ModelAdmin):
+class RobloxLinkAdmin(NamesMixin, ReadOnlyMixin, GuildScopedAdminMixin, admin.ModelAdmin):
     """Members' Roblox links, active and ended; staff may unlink (the bot then takes the role away)."""
 
     name_fields = ("user_id", "unlinked_by_id")
@@ -125,7 +113,7 @@ class RobloxLinkAdmin(NamesMixin, ReadOnlyRows, GuildScopedAdminMixin, admin.Mod
 
 
 @admin.register(LinkEvent)
-class LinkEventAdmin(NamesMixin, ReadOnlyRows, GuildScopedAdminMixin, admin.ModelAdmin):
+class LinkEventAdmin(NamesMixin, ReadOnlyMixin, GuildScopedAdminMixin, admin.ModelAdmin):
     """The link history: every verify, reverify and unlink, who did it and when (append-only)."""
 
     name_fields = ("user_id", "actor_id")
@@ -143,7 +131,7 @@ class LinkEventAdmin(NamesMixin, ReadOnlyRows, GuildScopedAdminMixin, admin.Mode
 
 
 @admin.register(VerificationAttempt)
-class VerificationAttemptAdmin(NamesMixin, ReadOnlyRows, GuildScopedAdminMixin, admin.ModelAdmin):
+class VerificationAttemptAdmin(NamesMixin, ReadOnlyMixin, GuildScopedAdminMixin, admin.ModelAdmin):
     """Attempts, to help a member who cannot get verified (which account, which code, what became of it)."""
 
     name_fields = ("user_id",)
