@@ -13,6 +13,7 @@ from points.exceptions import (
     AboveLimit, BalanceCapReached, ConfirmationRequired, InsufficientPoints, InvalidAmount, UnknownEntry,
 )
 from points.models import Achievement, LedgerEntry, MemberAchievement, MemberProfile
+from points.services import hotpath
 from points.services.ledger import forget_achievement_cache
 
 G = 1000
@@ -133,6 +134,11 @@ def test_a_known_members_award_is_one_short_transaction():
     profile = MemberProfile.objects.get(user_id=1)
     assert (profile.balance, profile.entries, profile.display_name) == (15, 3, "Ann")
     assert selectors.ledger_mismatches() == []
+
+
+def test_the_hot_paths_outbox_row_names_every_outbox_column():
+    # A new OutboxMessage column must be added to the PostgreSQL statement too (no database defaults).
+    assert hotpath.OUTBOX_COLUMNS == tuple(f.column for f in OutboxMessage._meta.concrete_fields if not f.primary_key)
 
 
 @pytest.mark.django_db

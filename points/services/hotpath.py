@@ -31,6 +31,10 @@ from ..models import LedgerEntry, MemberProfile
 
 _BALANCE = "\x00balance\x00"  # stands for the new balance in a notice PostgreSQL completes
 _PG_NUMBER = "FM9,999,999,999,999,999,999,990"  # to_char's picture of Python's f"{n:,}"
+# The outbox row the PostgreSQL statement writes, column by column (a test keeps this in step with the model).
+OUTBOX_COLUMNS = ("guild_id", "kind", "target_id", "message_id", "content", "embed", "email_to", "subject", "html",
+                  "dedupe_key", "status", "attempts", "last_error", "discord_message_id", "created_at",
+                  "available_at", "sent_at")
 
 
 @dataclass(frozen=True)
@@ -168,9 +172,7 @@ def _in_one_statement(limits: Limits, user_id: int, entry: dict, notice: str | N
         before, after = notice.split(_BALANCE, 1)
         # Every column of the outbox row (its defaults written out), the content completed with the balance.
         outbox_sql = (
-            f", o AS (INSERT INTO {quote(OutboxMessage._meta.db_table)} (guild_id, kind, target_id, message_id, "
-            f"content, embed, email_to, subject, html, dedupe_key, status, attempts, last_error, "
-            f"discord_message_id, created_at, available_at, sent_at) "
+            f", o AS (INSERT INTO {quote(OutboxMessage._meta.db_table)} ({', '.join(map(quote, OUTBOX_COLUMNS))}) "
             f"SELECT %s, %s, %s, NULL, left(%s || to_char(p.balance, '{_PG_NUMBER}') || %s, 2000), NULL, '', '', '', "
             f"'dm:ledger:' || e.id, %s, 0, '', NULL, %s, %s, NULL FROM p, e WHERE p.notifications_enabled "
             f"RETURNING id)")
