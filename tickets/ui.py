@@ -11,6 +11,7 @@ import re
 import discord
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from botproject.bot.checks import require
 from botproject.bot.db import db_call
@@ -121,17 +122,29 @@ async def _ticket(interaction: discord.Interaction, ticket_id: int) -> tuple:
     return access, ticket
 
 
-class WorksButton(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button], template=r"ticket:works:(?P<id>\d+)"):
-    """It works!: the opener closes the ticket as resolved."""
+class _TicketButton:
+    """What the four buttons of a ticket share: `ticket:<action>:<ticket id>` and the way back from it."""
+
+    action: str
+    label: str  # a msgid, translated when the button is built
+    emoji: str
+    style: discord.ButtonStyle
 
     def __init__(self, ticket_id: int) -> None:
-        super().__init__(discord.ui.Button(label=_("It works!"), emoji="✅", style=discord.ButtonStyle.success,
-                                           custom_id=f"ticket:works:{ticket_id}"))
+        super().__init__(discord.ui.Button(label=_(self.label), emoji=self.emoji, style=self.style,  # type: ignore[call-arg]
+                                           custom_id=f"ticket:{self.action}:{ticket_id}"))
         self.ticket_id = ticket_id
 
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]):
         return cls(int(match["id"]))
+
+
+class WorksButton(_TicketButton, SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button],
+                  template=r"ticket:works:(?P<id>\d+)"):
+    """It works!: the opener closes the ticket as resolved."""
+
+    action, label, emoji, style = "works", gettext_noop("It works!"), "✅", discord.ButtonStyle.success
 
     async def run(self, interaction: discord.Interaction) -> None:
         _access, ticket = await _ticket(interaction, self.ticket_id)
@@ -141,17 +154,11 @@ class WorksButton(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button], te
         await channels.announce_close(interaction, result)
 
 
-class HelpButton(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button], template=r"ticket:help:(?P<id>\d+)"):
+class HelpButton(_TicketButton, SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button],
+                 template=r"ticket:help:(?P<id>\d+)"):
     """Need help: the opener calls the staff (pinged at most once per 10 minutes)."""
 
-    def __init__(self, ticket_id: int) -> None:
-        super().__init__(discord.ui.Button(label=_("Need help"), emoji="🆘", style=discord.ButtonStyle.secondary,
-                                           custom_id=f"ticket:help:{ticket_id}"))
-        self.ticket_id = ticket_id
-
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]):
-        return cls(int(match["id"]))
+    action, label, emoji, style = "help", gettext_noop("Need help"), "🆘", discord.ButtonStyle.secondary
 
     async def run(self, interaction: discord.Interaction) -> None:
         await _ticket(interaction, self.ticket_id)
@@ -169,17 +176,11 @@ class HelpButton(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button], tem
             ping, embed=embed, allowed_mentions=discord.AllowedMentions(roles=True, users=False, everyone=False))
 
 
-class CloseButton(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button], template=r"ticket:close:(?P<id>\d+)"):
+class CloseButton(_TicketButton, SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button],
+                  template=r"ticket:close:(?P<id>\d+)"):
     """Close: staff close the ticket."""
 
-    def __init__(self, ticket_id: int) -> None:
-        super().__init__(discord.ui.Button(label=_("Close"), emoji="🔒", style=discord.ButtonStyle.danger,
-                                           custom_id=f"ticket:close:{ticket_id}"))
-        self.ticket_id = ticket_id
-
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]):
-        return cls(int(match["id"]))
+    action, label, emoji, style = "close", gettext_noop("Close"), "🔒", discord.ButtonStyle.danger
 
     async def run(self, interaction: discord.Interaction) -> None:
         access, ticket = await _ticket(interaction, self.ticket_id)
@@ -190,17 +191,11 @@ class CloseButton(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button], te
         await channels.announce_close(interaction, result)
 
 
-class ClaimButton(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button], template=r"ticket:claim:(?P<id>\d+)"):
+class ClaimButton(_TicketButton, SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button],
+                  template=r"ticket:claim:(?P<id>\d+)"):
     """Claim: a helper or staff member takes one of the helper slots."""
 
-    def __init__(self, ticket_id: int) -> None:
-        super().__init__(discord.ui.Button(label=_("Claim"), emoji="🙋", style=discord.ButtonStyle.primary,
-                                           custom_id=f"ticket:claim:{ticket_id}"))
-        self.ticket_id = ticket_id
-
-    @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]):
-        return cls(int(match["id"]))
+    action, label, emoji, style = "claim", gettext_noop("Claim"), "🙋", discord.ButtonStyle.primary
 
     async def run(self, interaction: discord.Interaction) -> None:
         access, ticket = await _ticket(interaction, self.ticket_id)
