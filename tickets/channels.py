@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from botproject.bot.checks import require
 from botproject.bot.db import db_call
 from botproject.bot.preflight import require_bot_permissions
+from botproject.bot.scope import guild_messageable
 from botproject.selectors import Access, ConfigSnapshot, MemberAccess
 
 from . import services
@@ -156,7 +157,7 @@ async def open_ticket(interaction: discord.Interaction, *, category_id: int, pan
     with translation.override(ticket.language):
         embed, view = ui.welcome_embed(ticket), ui.ticket_view(ticket.id)
     message = await channel.send(interaction.user.mention, embed=embed, view=view,
-                                 allowed_mentions=discord.AllowedMentions(users=True, roles=False, everyone=False))
+                                 allowed_mentions=discord.AllowedMentions(users=[interaction.user]))
     await db_call(services.ticket_welcome_sent)(ticket_id=ticket.id, message_id=message.id)
     await interaction.followup.send(_("Your ticket is ready: %(channel)s") % {"channel": channel.mention},
                                     ephemeral=True)
@@ -194,8 +195,8 @@ async def post_transcript(bot: discord.Client, result: services.CloseResult) -> 
     """
     if not result.log_channel_id or result.log_outbox_id is None:
         return
-    channel = bot.get_channel(result.log_channel_id)
-    if not isinstance(channel, discord.abc.Messageable):
+    channel = await guild_messageable(bot, result.ticket.guild_id, result.log_channel_id)
+    if channel is None:
         return
     name = f"ticket-{result.ticket.number}-{result.ticket.code}.html"
     try:

@@ -171,9 +171,11 @@ class HelpButton(_TicketButton, SafeDynamicItem, discord.ui.DynamicItem[discord.
                                       "user": interaction.user.mention})
             if not result.ping:
                 embed.set_footer(text=_("The staff were already called less than 10 minutes ago."))
-        ping = f"<@&{ticket.staff_role_id}>" if result.ping and ticket.staff_role_id else None
-        await interaction.response.send_message(
-            ping, embed=embed, allowed_mentions=discord.AllowedMentions(roles=True, users=False, everyone=False))
+        role_id = ticket.staff_role_id if result.ping else None
+        ping = f"<@&{role_id}>" if role_id else None
+        # Exactly the staff role (never a user or @everyone, whatever else the message holds).
+        mentions = discord.AllowedMentions(roles=[discord.Object(role_id)]) if role_id else discord.AllowedMentions.none()
+        await interaction.response.send_message(ping, embed=embed, allowed_mentions=mentions)
 
 
 class CloseButton(_TicketButton, SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button],

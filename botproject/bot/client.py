@@ -18,6 +18,7 @@ from botproject import selectors, services
 
 from . import errors
 from .db import db_call
+from .scope import guild_messageable
 from .i18n import GettextTranslator, activate_for, is_supported, language_for
 from .status import runtime
 
@@ -65,7 +66,8 @@ class CommunityBot(commands.AutoShardedBot):
             guild_ready_timeout=settings.DISCORD_GUILD_READY_TIMEOUT
             if guild_ready_timeout is None
             else guild_ready_timeout,
-            allowed_mentions=discord.AllowedMentions(everyone=False, users=True, roles=True),
+            # Nobody is pinged unless a send names exactly whom (member-written text never pings).
+            allowed_mentions=discord.AllowedMentions.none(),
         )
         self.extension_names = list(settings.DISCORD_EXTENSIONS if extensions is None else extensions)
         self.sync_guilds = list(settings.DISCORD_SYNC_GUILDS if sync_guilds is None else sync_guilds)
@@ -151,8 +153,8 @@ class CommunityBot(commands.AutoShardedBot):
     async def post_log(self, guild_id: int, text: str) -> None:
         """Post a note in the guild's log channel now (best effort; must-deliver notes use the outbox)."""
         config = await self.guild_config(guild_id)
-        channel = self.get_channel(config.log_channel_id) if config.log_channel_id else None
-        if not isinstance(channel, discord.abc.Messageable):
+        channel = await guild_messageable(self, guild_id, config.log_channel_id)
+        if channel is None:
             return
         try:
             await channel.send(text[:2000], allowed_mentions=discord.AllowedMentions.none())

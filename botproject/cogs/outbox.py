@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy
 from .. import outbox
 from ..bot.db import db_call
 from ..bot.preflight import require_bot_permissions, require_manageable_role
+from ..bot.scope import ForeignChannel, guild_channel
 from ..exceptions import DomainError, NotAllowed
 
 log = logging.getLogger(__name__)
@@ -124,10 +125,14 @@ class OutboxCog(commands.Cog):
             if destination is None:
                 await db_call(outbox.outbox_skip)(message_id=item.id, reason="no destination")
                 return
+        except ForeignChannel as foreign:
+            await self._refuse_foreign(item, foreign)
+            return
+        try:
             embed = discord.Embed.from_dict(item.embed) if item.embed else None
+            # Outbox text carries member-written parts (reasons, DM text from the admin): it pings nobody.
             message = await destination.send(
-                item.content or None, embed=embed, nonce=item.nonce,
-                allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+                item.content or None, embed=embed, nonce=item.nonce, allowed_mentions=discord.AllowedMentions.none(),
             )
         except discord.HTTPException as error:
             text = f"{error.status} {error.code}: {error.text}"
@@ -146,15 +151,31 @@ class OutboxCog(commands.Cog):
     async def _deliver_change(self, item: outbox.OutboxItem) -> None:
         """Delete a channel or edit a message; 'already gone' counts as done (the goal is reached)."""
         try:
+            # Only a channel of the row's own guild is deleted or edited in (never a raw id of any guild).
+            channel = await guild_channel(self.bot, item.guild_id, item.target_id)
+        except ForeignChannel as foreign:
+            await self._refuse_foreign(item, foreign)
+            return
+        except discord.HTTPException as error:
+            await db_call(outbox.outbox_mark_failed)(message_id=item.id, error=f"{error.status} {error.code}: "
+                                                     f"{error.text}", permanent=error.code in PERMANENT_CODES)
+            return
+        if channel is None:  # gone already: the goal is reached (a delete), or nothing is left to edit
+            await self._done(item, None)
+            return
+        try:
             if item.kind == "chan_del":
-                await self.bot.http.delete_channel(item.target_id, reason=item.content or None)
+                await channel.delete(reason=item.content or None)
                 discord_id = item.target_id
             else:
-                channel = self.bot.get_partial_messageable(item.target_id)
+                if not isinstance(channel, discord.abc.Messageable):
+                    await self._refuse_foreign(item, ForeignChannel(item.guild_id, item.target_id))
+                    return
                 embed = discord.Embed.from_dict(item.embed) if item.embed else None
                 # An edit from the outbox closes the matter (a session ended): drop the buttons too.
                 edited = await channel.get_partial_message(item.message_id).edit(
-                    content=item.content or None, embed=embed, view=None)
+                    content=item.content or None, embed=embed, view=None,
+                    allowed_mentions=discord.AllowedMentions.none())
                 discord_id = edited.id
         except discord.NotFound:
             discord_id = None
@@ -162,6 +183,9 @@ class OutboxCog(commands.Cog):
             await db_call(outbox.outbox_mark_failed)(message_id=item.id, error=f"{error.status} {error.code}: "
                                                      f"{error.text}", permanent=error.code in PERMANENT_CODES)
             return
+        await self._done(item, discord_id)
+
+    async def _done(self, item: outbox.OutboxItem, discord_id: int | None) -> None:
         await db_call(outbox.outbox_mark_sent)(message_id=item.id, discord_message_id=discord_id)
         self.delivered += 1
         self.recently_delivered.append(item.id)
@@ -238,10 +262,20 @@ class OutboxCog(commands.Cog):
         if item.kind == "dm":
             user = self.bot.get_user(item.target_id) or await self.bot.fetch_user(item.target_id)
             return user
-        channel = self.bot.get_channel(item.target_id)
+        # A log note or channel message goes only to a channel of the row's own guild.
+        channel = await guild_channel(self.bot, item.guild_id, item.target_id)
         if channel is None:
-            channel = await self.bot.fetch_channel(item.target_id)
-        return channel if isinstance(channel, discord.abc.Messageable) else None
+            return None
+        if not isinstance(channel, discord.abc.Messageable):
+            raise ForeignChannel(item.guild_id, item.target_id)
+        return channel
+
+    async def _refuse_foreign(self, item: outbox.OutboxItem, foreign: ForeignChannel) -> None:
+        """The row's channel is not one of its guild's: fail it for good, touching nothing."""
+        log.warning("outbox row %s (%s): %s; not delivered", item.id, item.kind, foreign)
+        await db_call(outbox.outbox_mark_failed)(
+            message_id=item.id, permanent=True,
+            error=f"channel {item.target_id} is not a channel of this row's server ({item.guild_id}): not touched")
 
 
 def _require_nickname_change(guild: discord.Guild, member: discord.Member) -> None:

@@ -218,6 +218,7 @@ class ActorMixin:
                                     "proxy_url": url, "content_type": rest[0] if rest else None})
         if reply_to is not None:
             msg.type, msg.message_reference = 19, {"message_id": str(as_int(reply_to)), "channel_id": str(ch.id)}
+        self.compute_mentions(msg)
         return self.store_message(msg)
 
     def user_dm(self, user_id, content: str, attachments=()) -> Message:
@@ -228,6 +229,7 @@ class ActorMixin:
         """The author edits their message: MESSAGE_UPDATE."""
         msg = self.messages_by_id[as_int(message_id)]
         msg.content, msg.edited, msg.edited_timestamp = content, True, iso_now()
+        self.compute_mentions(msg)
         self.message_updated(msg)
         return msg
 

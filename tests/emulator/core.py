@@ -113,7 +113,9 @@ class CoreMixin:
         """Message JSON; gateway=True adds member/guild_id like MESSAGE_CREATE does."""
         data = {"id": str(msg.id), "channel_id": str(msg.channel_id), "author": self.users[msg.author_id].to_json(),
                 "content": msg.content, "timestamp": msg.timestamp, "edited_timestamp": msg.edited_timestamp,
-                "tts": False, "mention_everyone": False, "mentions": [], "mention_roles": [],
+                "tts": False, "mention_everyone": msg.mention_everyone,
+                "mentions": [self.users[u].to_json() for u in msg.mentions if u in self.users],
+                "mention_roles": [str(r) for r in msg.mention_roles],
                 "attachments": [dict(a) for a in msg.attachments], "embeds": msg.embeds,
                 "components": msg.components, "pinned": msg.pinned, "type": msg.type, "flags": msg.flags}
         if msg.webhook_id:

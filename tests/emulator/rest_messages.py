@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import mimetypes
+import re
 
 from . import permissions as P
 from .gateway import DIRECT_MESSAGES, GUILD_MESSAGES, MESSAGE_CONTENT
 from .ids import ApiError, as_int, invalid_form, iso_now, missing_permissions, snowflake, unknown
 from .rest import route
 from .state import DM, Channel, Message
+
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
+_EVERYONE_MENTION = re.compile(r"@(?:everyone|here)\b")
 
 
 class MessageRestMixin:
@@ -60,6 +65,56 @@ class MessageRestMixin:
             msg.edited, msg.edited_timestamp = True, iso_now()
         elif not (msg.content or msg.embeds or msg.attachments or msg.components):
             raise ApiError(400, 50006, "Cannot send an empty message")
+        if not edit or "content" in body or "allowed_mentions" in body:
+            self.compute_mentions(msg, body.get("allowed_mentions"))
+
+    def compute_mentions(self, msg: Message, allowed: dict | None = None) -> None:
+        """Set whom `msg` pings, the way Discord decides it from its content and `allowed_mentions`.
+
+        No allowed_mentions: every user, role and @everyone/@here in the content is parsed. With it, only
+        the kinds in `parse` and the ids in `users`/`roles` (a kind in both is a 400). A role pings only
+        when it is mentionable or the author may Mention Everyone; @everyone/@here only with that
+        permission. A reply pings the replied-to author when `replied_user` allows it (default without
+        allowed_mentions). Embeds never ping; nor does an ephemeral message.
+        """
+        if allowed is None:
+            parse, users, roles, replied = {"users", "roles", "everyone"}, set(), set(), True
+        else:
+            if not isinstance(allowed, dict):
+                raise invalid_form("allowed_mentions", "MODEL_TYPE_CONVERT", "Only dictionaries may be used.")
+            parse = set(allowed.get("parse") or [])
+            if parse - {"users", "roles", "everyone"}:
+                raise invalid_form("allowed_mentions", "BASE_TYPE_CHOICES", "Value must be one of users, roles, everyone.")
+            users = {as_int(u) for u in allowed.get("users") or []}
+            roles = {as_int(r) for r in allowed.get("roles") or []}
+            for kind, ids in (("users", users), ("roles", roles)):
+                if kind in parse and ids:
+                    raise invalid_form("allowed_mentions", "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
+                                       f"parse:[\"{kind}\"] is mutually exclusive with other forms of {kind[:-1]} mentions.")
+            replied = bool(allowed.get("replied_user"))
+        content = msg.content or ""
+        guild = self.guilds.get(msg.guild_id) if msg.guild_id else None
+        channel = self.channels_by_id.get(msg.channel_id)
+        may_mention_all = bool(guild) and bool(P.channel_permissions(guild, channel, msg.author_id) & P.MENTION_EVERYONE)
+        pinged_users: list[int] = []
+        for match in _USER_MENTION.finditer(content):
+            uid = int(match[1])
+            if uid in self.users and uid not in pinged_users and ("users" in parse or uid in users):
+                pinged_users.append(uid)
+        if replied and msg.message_reference:
+            ref = self.messages_by_id.get(as_int(msg.message_reference.get("message_id")))
+            if ref is not None and ref.author_id not in pinged_users:
+                pinged_users.append(ref.author_id)
+        pinged_roles: list[int] = []
+        for match in _ROLE_MENTION.finditer(content) if guild else ():
+            rid, role = int(match[1]), guild.roles.get(int(match[1]))
+            if role is not None and rid != guild.id and rid not in pinged_roles and (
+                    "roles" in parse or rid in roles) and (role.mentionable or may_mention_all):
+                pinged_roles.append(rid)
+        everyone = may_mention_all and "everyone" in parse and _EVERYONE_MENTION.search(content) is not None
+        if msg.ephemeral:
+            pinged_users, pinged_roles, everyone = [], [], False
+        msg.mentions, msg.mention_roles, msg.mention_everyone = pinged_users, pinged_roles, everyone
 
     def store_message(self, msg: Message, dispatch: bool = True) -> Message:
         """Store a channel/DM message and dispatch MESSAGE_CREATE."""

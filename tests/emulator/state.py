@@ -105,6 +105,15 @@ class Message:
     message_reference: dict | None = None
     files: dict[str, bytes] = field(default_factory=dict)
     nonce: str | None = None
+    # Whom the message pings, computed like Discord from content + allowed_mentions (see rest_messages).
+    mentions: list[int] = field(default_factory=list)
+    mention_roles: list[int] = field(default_factory=list)
+    mention_everyone: bool = False
+
+    @property
+    def pings(self) -> dict:
+        """{"users": [...], "roles": [...], "everyone": bool}: who this message notifies."""
+        return {"users": list(self.mentions), "roles": list(self.mention_roles), "everyone": self.mention_everyone}
 
     @property
     def ephemeral(self) -> bool:
