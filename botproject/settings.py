@@ -23,10 +23,33 @@ env = environ.Env(
 # A .env file beside manage.py is read when present; real environment variables win.
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-SECRET_KEY = env("SECRET_KEY", default="insecure-development-key-change-me")
+# Without SECRET_KEY a development key is used; with DEBUG off, `runbot` and the ASGI/WSGI web process
+# refuse to start on it (botproject/security.py). Other management commands (migrate, check, tests) may.
+SECRET_KEY_IS_SET = bool(env("SECRET_KEY", default=""))
+SECRET_KEY = env("SECRET_KEY", default="") or "insecure-development-key-change-me"
 DEBUG = env("DEBUG")
 ALLOWED_HOSTS = env("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env("CSRF_TRUSTED_ORIGINS")
+
+# --- HTTPS (behind a TLS-terminating proxy that sets X-Forwarded-Proto) ------------------------------
+# HTTPS=true: secure cookies, HSTS, a redirect to https (except the pinger/health paths, which keep-alive
+# pingers and load balancers call over plain HTTP) and X-Forwarded-Proto trusted as the request's scheme.
+HTTPS = env.bool("HTTPS", default=False)
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^$", r"^health/?$", r"^status/?$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    # Preloading is a commitment browsers keep for months (and lets anyone submit the domain): opt-in only,
+    # so Django's reminder about it (security.W021) is silenced while it is off.
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    if not SECURE_HSTS_PRELOAD:
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+# Seconds /status reuses the database size it measured (the size query is not free on a large database).
+STATUS_DATABASE_SIZE_CACHE_SECONDS = env.float("STATUS_DATABASE_SIZE_CACHE_SECONDS", default=60.0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -1,14 +1,17 @@
 """Plain JSON endpoints for uptime pingers, load balancers and operators."""
 
 import asyncio
+import functools
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import connections
 from django.http import JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from .bot.status import runtime
+from .security import has_body
 from .selectors import database_ping, database_size
 
 # Load balancers give up after a few seconds; answer 503 before they do.
@@ -17,7 +20,20 @@ HEALTH_TIMEOUT_SECONDS = 3.0
 _health_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="health")
 
 
-@require_GET
+def no_body(view):
+    """The pinger endpoints take GET/HEAD without a body: anything else is refused before any work."""
+
+    @require_safe
+    @functools.wraps(view)
+    async def wrapper(request, *args, **kwargs):
+        if has_body(request.headers):
+            return JsonResponse({"detail": "request bodies are not accepted here"}, status=413)
+        return await view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@no_body
 async def index(request):
     """One-line status for keep-alive pingers."""
     return JsonResponse({"status": "ok", "service": "community-bot"})
@@ -30,7 +46,7 @@ def _ping() -> bool:
         connections.close_all()
 
 
-@require_GET
+@no_body
 async def health(request):
     """200 when the database answers, else 503."""
     # A plain executor future (unlike sync_to_async) can be abandoned on timeout, so a database
@@ -45,13 +61,27 @@ async def health(request):
     return JsonResponse({"status": "unavailable", "database": "down"}, status=503)
 
 
-@require_GET
+def _database_size() -> int | None:
+    try:
+        return database_size()
+    finally:
+        connections.close_all()
+
+
+@no_body
 async def status(request):
-    """Uptime, gateway, guilds, shards, commands processed, errors and database size."""
+    """Uptime, gateway, guilds, shards, commands processed, errors and database size.
+
+    The size is measured at most once per STATUS_DATABASE_SIZE_CACHE_SECONDS (the bot's own refresh
+    counts too), so a pinger hammering /status costs no database work.
+    """
     data = runtime.snapshot()
     data["bot_in_this_process"] = runtime.bot is not None
-    try:
-        data["database_size_bytes"] = await sync_to_async(database_size, thread_sensitive=False)()
-    except Exception:  # noqa: BLE001 - report what we can
-        data["database_size_bytes"] = None
+    if runtime.database_size_age() > settings.STATUS_DATABASE_SIZE_CACHE_SECONDS:
+        try:
+            size = await sync_to_async(_database_size, thread_sensitive=False)()
+        except Exception:  # noqa: BLE001 - report what we can
+            size = None
+        runtime.remember_database_size(size)
+    data["database_size_bytes"] = runtime.database_size
     return JsonResponse(data)

@@ -6,3 +6,7 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "botproject.settings")
 application = get_wsgi_application()
+
+from botproject.security import exit_without_secret_key  # noqa: E402 - needs the settings loaded above
+
+exit_without_secret_key()

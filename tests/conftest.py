@@ -172,5 +172,7 @@ def database_url() -> str:
 
 def manage(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
     """Start `python manage.py ...` as a child process with the test database."""
-    full_env = {**os.environ, "DATABASE_URL": database_url(), "PYTHONUNBUFFERED": "1", **(env or {})}
+    # A secret key as production has one (runbot refuses to start without it when DEBUG is off).
+    full_env = {"SECRET_KEY": "tests-only-secret-key-not-for-production-0123456789abcdef", **os.environ,
+                "DATABASE_URL": database_url(), "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT, env=full_env, text=True, **kwargs)

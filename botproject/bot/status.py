@@ -16,6 +16,15 @@ class Runtime:
     errors: int = 0
     bot: Any = None  # the running client, when there is one in this process
     database_size: int | None = None
+    database_size_at: float | None = None  # time.monotonic() of the last measurement
+
+    def remember_database_size(self, size: int | None) -> None:
+        """Record a fresh measurement of the database size."""
+        self.database_size, self.database_size_at = size, time.monotonic()
+
+    def database_size_age(self) -> float:
+        """Seconds since the database size was measured (infinite when never)."""
+        return float("inf") if self.database_size_at is None else time.monotonic() - self.database_size_at
 
     def reset(self) -> None:
         """Start counting afresh (a new run of the bot in this process)."""

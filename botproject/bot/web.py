@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from botproject.security import has_body
+
 HEALTH_PATHS = ("/", "/health", "/status")
 
 
@@ -18,18 +20,30 @@ def build_app(*, full_site: bool):
     from django.core.asgi import get_asgi_application
 
     django_app = get_asgi_application()
-    if full_site:
-        return django_app
 
-    async def health_only(scope, receive, send):  # noqa: ANN001 - ASGI signature
-        if scope["type"] != "http" or scope["path"].rstrip("/") in ("", "/health", "/status"):
-            return await django_app(scope, receive, send)
-        body = json.dumps({"detail": "not found; run with --web to serve the site"}).encode()
-        await send({"type": "http.response.start", "status": 404,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    async def answer(send, status: int, detail: str, extra: list | None = None) -> None:
+        body = json.dumps({"detail": detail}).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                *(extra or [])]})
         await send({"type": "http.response.body", "body": body})
 
-    return health_only
+    async def guarded(scope, receive, send):  # noqa: ANN001 - ASGI signature
+        if scope["type"] != "http":
+            return await django_app(scope, receive, send)
+        if scope["path"].rstrip("/") in ("", "/health", "/status"):
+            # Refused before Django reads (and spools) a body: these paths take GET/HEAD and nothing else.
+            if scope["method"] not in ("GET", "HEAD"):
+                return await answer(send, 405, "method not allowed", [(b"allow", b"GET, HEAD")])
+            headers = {name.decode("latin-1").title(): value.decode("latin-1") for name, value in scope["headers"]}
+            if has_body(headers):
+                return await answer(send, 413, "request bodies are not accepted here")
+            return await django_app(scope, receive, send)
+        if full_site:
+            return await django_app(scope, receive, send)
+        return await answer(send, 404, "not found; run with --web to serve the site")
+
+    return guarded
 
 
 class InLoopServer(uvicorn.Server):

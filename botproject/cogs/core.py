@@ -160,7 +160,7 @@ class CoreCog(commands.Cog):
     async def refresh_database_size(self) -> None:
         """Keep /status's database size fresh without querying on every call."""
         try:
-            runtime.database_size = await db_call(selectors.database_size)()
+            runtime.remember_database_size(await db_call(selectors.database_size)())
         except Exception:  # noqa: BLE001 - a figure for /status must never stop the loop
             log.warning("could not read the database size", exc_info=True)
 

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from botproject.bot.runner import BotRunner
+from botproject.security import secret_key_problem
 
 
 def _shard_ids(value: str) -> list[int]:
@@ -30,6 +31,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if not settings.DISCORD_TOKEN:
             raise CommandError("DISCORD_TOKEN is not set: put the bot token in the environment or .env.")
+        if problem := secret_key_problem():
+            raise CommandError(problem)
         shard_ids = _shard_ids(options["shard_ids"]) if options["shard_ids"] else None
         shard_count = options["shard_count"]
         if shard_ids is not None and shard_count is None:
