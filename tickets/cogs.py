@@ -14,6 +14,7 @@ from django.utils.translation import gettext_noop, pgettext_lazy
 from botproject.bot.checks import require
 from botproject.bot.db import db_call
 from botproject.bot.preflight import require_bot_permissions
+from botproject.bot.scope import ForeignChannel, guild_channel
 from botproject.selectors import Access
 
 from . import channels, metrics, selectors, services, ui
@@ -232,7 +233,13 @@ class TicketsCog(commands.Cog):
         await self.bot.wait_until_ready()
 
     async def _refresh_panel(self, panel: selectors.PanelView, repost: bool) -> None:
-        channel = self.bot.get_channel(panel.channel_id)
+        try:  # only a channel of the panel's own guild, never a raw id of any guild
+            channel = await guild_channel(self.bot, panel.guild_id, panel.channel_id)
+        except ForeignChannel:
+            log.warning("panel %s: channel %s is not in guild %s; not posted", panel.id, panel.channel_id,
+                        panel.guild_id)
+            await db_call(services.panel_request_done)(panel_id=panel.id, error="channel not in this server")
+            return
         if not isinstance(channel, discord.abc.Messageable):
             await db_call(services.panel_request_done)(panel_id=panel.id, error="channel gone")
             return

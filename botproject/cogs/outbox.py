@@ -22,8 +22,9 @@ from ..exceptions import DomainError, NotAllowed
 
 log = logging.getLogger(__name__)
 BATCH = 20
-# Discord errors that will not get better by retrying: unknown channel/user, missing access, DMs closed.
-PERMANENT_CODES = {10003, 10013, 50001, 50007, 50013}
+# Discord errors that will not get better by retrying: unknown channel/user, missing access, DMs closed, a
+# request Discord refuses as it is (invalid form body, e.g. a DM to a user id that does not exist).
+PERMANENT_CODES = {10003, 10013, 50001, 50007, 50013, 50035}
 DMS_CLOSED = 50007
 
 
@@ -249,8 +250,9 @@ class OutboxCog(commands.Cog):
         # SMTP is slow, blocking network I/O, not database work: a worker thread, not the DB bridge.
         try:
             await asyncio.to_thread(outbox.send_email, item)
-        except Exception as error:  # noqa: BLE001 - any SMTP failure is retried with backoff
-            await db_call(outbox.outbox_mark_failed)(message_id=item.id, error=repr(error), permanent=False)
+        except Exception as error:  # noqa: BLE001 - a transient SMTP failure is retried with backoff
+            await db_call(outbox.outbox_mark_failed)(message_id=item.id, error=repr(error),
+                                                     permanent=outbox.email_failure_is_permanent(error))
             return
         await db_call(outbox.outbox_mark_sent)(message_id=item.id, discord_message_id=None)
         self.delivered += 1
