@@ -50,6 +50,7 @@ class FakeRoblox:
         self.requests: list[tuple[str, str, Any]] = []
         self.mode: str | None = None
         self.retry_after: str | None = None
+        self.fail_only: str | None = None  # a path prefix: fail only those requests
         self._ids = itertools.count(1_000_001)
         # A path prefix of its own: the operating system may hand a later server the same port, and the client
         # keeps its "Roblox asked us to wait" state and profile cache per base URL.
@@ -82,10 +83,11 @@ class FakeRoblox:
         with self._lock:
             self.users[user_id].description = description
 
-    def fail(self, mode: str | None, retry_after: str | None = None) -> None:
-        """Answer every request with 429, 500 or 400 (or hang) from now on; None answers normally again."""
+    def fail(self, mode: str | None, retry_after: str | None = None, *, only: str | None = None) -> None:
+        """Answer every request (or those whose path starts with `only`) with 429, 500 or 400 (or hang) from
+        now on; None answers normally again."""
         with self._lock:
-            self.mode, self.retry_after = mode, retry_after
+            self.mode, self.retry_after, self.fail_only = mode, retry_after, only
 
     def requests_to(self, path_start: str) -> list[tuple[str, str, Any]]:
         """Recorded requests whose path starts with `path_start`."""
@@ -114,6 +116,8 @@ class FakeRoblox:
         with self._lock:
             self.requests.append((method, path, body))
             mode, retry_after = self.mode, self.retry_after
+            if self.fail_only is not None and not path.startswith(self.fail_only):
+                mode = None
         if mode == "hang":
             self._release.wait(30)
             return 503, {}, {"errors": [{"code": 0, "message": "released"}]}

@@ -226,3 +226,24 @@ def test_ids_that_cannot_be_roblox_ids_are_not_requested(fake):
 
     run(steps)
     assert fake.requests == []
+
+
+def test_a_429_on_one_endpoint_blocks_only_that_endpoint_and_only_briefly(fake):
+    from verification.roblox import BUSY_SHARED_MAX_SECONDS
+
+    user = fake.add_user("Shared")
+    fake.fail("429", retry_after="600", only="/v1/usernames/")
+
+    async def steps(client):
+        with pytest.raises(RobloxBusy) as first:
+            await client.user_by_username("Shared")
+        profile = await client.profile(user.id)  # the other endpoint is not busy
+        with pytest.raises(RobloxBusy) as second:  # the same endpoint waits, but not Roblox's 600 s
+            await client.user_by_username("Shared")
+        return first.value, profile, second.value
+
+    first, profile, second = run(steps)
+    assert first.params["seconds"] == 600  # the member who met the 429 hears what Roblox said
+    assert profile.name == "Shared"
+    assert 1 <= second.params["seconds"] <= BUSY_SHARED_MAX_SECONDS <= 30
+    assert len(fake.requests_to("/v1/usernames/")) == 1

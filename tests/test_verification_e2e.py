@@ -44,6 +44,7 @@ def vbot(discord_bot, roblox):
     core.config_set_role(guild_id=gid, kind="verified", role_id=world.verified_role)
     core.config_set_channel(guild_id=gid, kind="log", channel_id=world.logs, channel_type="text")
     core.block_add(guild_id=gid, user_id=world.blocked, reason="test")
+    discord_bot.bot.get_cog("VerificationCog").checks.reset()  # each test starts with a fresh per-member limit
     return discord_bot
 
 
@@ -580,3 +581,34 @@ def test_when_the_bot_role_is_too_low_an_admin_unlink_fails_and_the_log_channel_
     emu.wait_for(lambda: world.verified_role not in walt.roles)
     eventually(lambda: OutboxMessage.objects.filter(pk=row.pk, status="sent", last_error="").exists())
 
+
+
+# --- limits on abuse (issue 13.6) ----------------------------------------------------------------------------
+def test_a_member_who_checks_too_often_waits_and_nothing_reaches_roblox(vbot, roblox):
+    from verification.cogs import CHECKS_PER_MINUTE
+
+    mia = Member(vbot, "mia_discord")
+    account = roblox.add_user("MiaBuilds")
+    rec, attempt = _start(mia, "MiaBuilds")
+    for _ in range(CHECKS_PER_MINUTE - 1):  # the /verify above was the first check
+        assert mia.click(rec, f"verify:check:{attempt.pk}").content.startswith("The code is not in the profile")
+    asked = len(roblox.requests)
+    roblox.set_description(account.id, attempt.code)
+
+    refused = mia.click(rec, f"verify:check:{attempt.pk}")
+    assert refused.ephemeral
+    assert refused.content.startswith("You are checking too often. Try again in ")
+    assert refused.content.endswith(" s. Nothing was changed.")
+    assert 1 <= int(refused.content.split("Try again in ")[1].split(" s")[0]) <= 60
+    again = mia.slash("verify", username="MiaBuilds")  # /verify counts against the same limit
+    assert again.content.startswith("You are checking too often.")
+    assert len(roblox.requests) == asked, "a refused check asks Roblox nothing"
+    assert _nothing_written()
+    assert VerificationAttempt.objects.get(user_id=mia.id, status="pending").pk == attempt.pk
+
+    # Other members are not held up by Mia.
+    other = Member(vbot, "ola_discord")
+    assert _verified(other, roblox, roblox.add_user("OlaBuilds")).user_id == other.id
+    with translation.override("vi"):
+        assert gettext("You are checking too often. Try again in %(seconds)s s. Nothing was changed.") != (
+            "You are checking too often. Try again in %(seconds)s s. Nothing was changed.")

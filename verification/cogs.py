@@ -19,12 +19,14 @@ from django.utils.translation import gettext_noop, pgettext_lazy
 from botproject import services as core_services
 from botproject.bot.checks import REFUSALS, require
 from botproject.bot.db import db_call
-from botproject.bot.preflight import require_bot_permissions, require_manageable_role
+from botproject.bot.preflight import require_bot_permissions, require_manageable_role, require_safe_role
+from botproject.bot.ratelimit import SlidingWindow
 from botproject.exceptions import DomainError, NotAllowed
+from botproject.roles import RoleNotBelowActor, RoleTooPowerful
 from botproject.selectors import Access, ConfigSnapshot
 
 from . import roblox, selectors, services, ui
-from .exceptions import AccountBanned, AlreadyVerified, NotVerified
+from .exceptions import AccountBanned, AlreadyVerified, CheckingTooOften, NotVerified
 
 NAMES = (
     pgettext_lazy("discord command name", "verify"),
@@ -37,6 +39,8 @@ NAMES = (
 # Discord's own limit on the option; Roblox's rule (3-20, ...) is checked by us, with a message that explains it.
 Username = app_commands.Range[str, 1, 100]
 HISTORY_LINES = 10
+# Roblox lookups a member may cause per minute (/verify, /reverify and Verify together, across servers).
+CHECKS_PER_MINUTE = 5
 
 
 def _when(moment, style: str = "R") -> str:
@@ -56,6 +60,13 @@ class VerificationCog(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
         self.roblox = roblox.RobloxClient()
+        self.checks = SlidingWindow(limit=CHECKS_PER_MINUTE, seconds=60)
+
+    def _count_check(self, user_id: int) -> None:
+        """One Roblox lookup for this member, or a refusal saying when they may check again."""
+        wait = self.checks.hit(user_id)
+        if wait is not None:
+            raise CheckingTooOften(seconds=wait)
 
     async def cog_unload(self) -> None:
         await self.roblox.close()
@@ -70,9 +81,10 @@ class VerificationCog(commands.Cog):
                                                                     "problem": _problem_text(problem)}
         await self.bot.post_log(guild.id, text)
 
-    async def _give(self, guild: discord.Guild, member: discord.Member, config: ConfigSnapshot,
+    async def _give(self, interaction: discord.Interaction, member: discord.Member, config: ConfigSnapshot,
                     link: selectors.LinkView) -> list[str]:
         """Give the verified role and set the nickname (when the guild wants it); return what went wrong."""
+        guild = interaction.guild
         notes: list[str] = []
         role = guild.get_role(config.verified_role_id) if config.verified_role_id else None
         if role is None:
@@ -81,7 +93,10 @@ class VerificationCog(commands.Cog):
         elif role not in member.roles:
             try:
                 require_manageable_role(guild, role)
+                await require_safe_role(interaction, role, kind="verified", member=member, check_actor=False)
                 await member.add_roles(role, reason=f"verified as Roblox {link.roblox_name} ({link.roblox_id})")
+            except (RoleTooPowerful, RoleNotBelowActor) as refusal:  # the log channel has been told already
+                notes.append(refusal.user_message())
             except (DomainError, discord.Forbidden) as problem:
                 notes.append(_("I could not give you the %(role)s role: %(problem)s") % {
                     "role": role.name, "problem": _problem_text(problem)})
@@ -125,10 +140,12 @@ class VerificationCog(commands.Cog):
         current = await db_call(selectors.active_link)(guild_id=interaction.guild_id, user_id=interaction.user.id)
         if purpose == "reverify" and current is None:
             raise NotVerified()
+        if not (purpose == "verify" and current is not None):  # that path asks nothing of Roblox
+            self._count_check(interaction.user.id)
         await interaction.response.defer(ephemeral=True, thinking=True)
         if purpose == "verify" and current is not None:
             # Linked already: put the role and nickname right (an admin may have fixed the bot's role since).
-            notes = await self._give(interaction.guild, interaction.user, access.config, current)
+            notes = await self._give(interaction, interaction.user, access.config, current)
             await _say(interaction, AlreadyVerified(name=current.roblox_name).user_message(), notes)
             return
         user = await self.roblox.user_by_username(name)
@@ -161,6 +178,10 @@ class VerificationCog(commands.Cog):
         access = await require(interaction, Access.MEMBER, refuse_blocked=True, module="verification")
         attempt = await db_call(selectors.attempt_for_button)(
             attempt_id=attempt_id, guild_id=interaction.guild_id, user_id=interaction.user.id)
+        self._count_check(interaction.user.id)
+        role = interaction.guild.get_role(access.config.verified_role_id or 0)
+        if role is not None and role not in interaction.user.roles:  # refused before anything is written
+            await require_safe_role(interaction, role, kind="verified", member=interaction.user, check_actor=False)
         await interaction.response.defer()  # edits the code message when done; refusals come as new messages
         profile = await self.roblox.profile(attempt.roblox_id, fresh=True)  # a cached description may be stale
         link = await db_call(services.attempt_complete)(
@@ -168,7 +189,7 @@ class VerificationCog(commands.Cog):
             roblox_name=profile.name, roblox_display_name=profile.display_name, description=profile.description,
             is_banned=profile.is_banned,
         )
-        notes = await self._give(interaction.guild, interaction.user, access.config, link)
+        notes = await self._give(interaction, interaction.user, access.config, link)
         text = (_("✅ You are verified as %(account)s.") if attempt.purpose == "verify"
                 else _("✅ You are now linked to %(account)s. Your earlier link stays in the history.")) % {
             "account": _account(link)}

@@ -29,6 +29,12 @@ class RobloxBusy(VerificationError):
     message = _("Roblox is busy, try again in %(seconds)s s. Nothing was changed.")
 
 
+class CheckingTooOften(VerificationError):
+    """The member asked Roblox too often in the last minute (/verify, /reverify, the Verify button)."""
+
+    message = _("You are checking too often. Try again in %(seconds)s s. Nothing was changed.")
+
+
 class AccountBanned(VerificationError):
     """The Roblox account is banned and cannot be linked."""
 

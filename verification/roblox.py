@@ -7,7 +7,9 @@ hands the results to the synchronous services. Semantics, after Bloxlink's fetch
   underscore, not first or last);
 - 400 and 404 mean "no such user";
 - 429, 5xx, a timeout (10 s) or a broken connection become `RobloxBusy(seconds=N)` ("try again in N s"),
-  N from Retry-After when Roblox sends it; after a 429 the client asks nothing of that API until then;
+  N from Retry-After when Roblox sends it; after a 429 the client asks nothing of that endpoint (username
+  lookup, or profiles) until then, but for at most BUSY_SHARED_MAX_SECONDS: a member whose requests made
+  Roblox answer 429 does not block the other endpoint, nor everyone else for long;
 - profiles are cached briefly by id (the Verify check reads the profile fresh, and refreshes the cache).
 """
 
@@ -34,6 +36,8 @@ TIMEOUT_SECONDS = 10.0
 PROFILE_CACHE_SECONDS = 60.0
 DEFAULT_RETRY_SECONDS = 10
 MAX_RETRY_SECONDS = 600
+# Longest time a 429 on one endpoint makes the client refuse that endpoint to everyone without asking.
+BUSY_SHARED_MAX_SECONDS = 30
 USERNAME_MIN, USERNAME_MAX = 3, 20
 # Letters and digits, with at most one underscore between them (ASCII only: no \w, which accepts Unicode).
 _USERNAME = re.compile(r"[A-Za-z0-9]+(?:_[A-Za-z0-9]+)?")
@@ -87,6 +91,11 @@ def _retry_after(value: str | None) -> int | None:
     return max(1, min(MAX_RETRY_SECONDS, math.ceil(seconds)))
 
 
+def _endpoint(path: str) -> str:
+    """The endpoint a request path belongs to: '/v1/users/123' and '/v1/users/456' are one endpoint."""
+    return re.sub(r"/\d+(?=/|$)", "/{id}", path)
+
+
 class RobloxClient:
     """One per bot (the verification cog owns it); use `async with` elsewhere so the session is closed."""
 
@@ -96,7 +105,8 @@ class RobloxClient:
         self._session: aiohttp.ClientSession | None = None
         # Keyed by the API base URL as well: a different base URL is a different source of truth.
         self._profiles: dict[tuple[str, int], tuple[float, RobloxProfile]] = {}
-        self._busy_until: dict[str, float] = {}
+        # Keyed by (base URL, endpoint): a 429 on the username lookup does not stop profile reads.
+        self._busy_until: dict[tuple[str, str], float] = {}
 
     async def __aenter__(self) -> RobloxClient:
         return self
@@ -126,8 +136,9 @@ class RobloxClient:
     async def _request(self, method: str, path: str, *, json: Any = None) -> Any:
         """The JSON body of a 2xx answer; None for 400/404; RobloxBusy for everything else."""
         base = self.base_url()
+        endpoint = (base, _endpoint(path))
         now = time.monotonic()
-        until = self._busy_until.get(base, 0.0)
+        until = self._busy_until.get(endpoint, 0.0)
         if until > now:
             raise RobloxBusy(seconds=math.ceil(until - now))
         try:
@@ -139,7 +150,8 @@ class RobloxClient:
                 retry = _retry_after(response.headers.get("Retry-After"))
                 if response.status == 429 or response.status >= 500:
                     if retry is not None or response.status == 429:
-                        self._busy_until[base] = time.monotonic() + (retry or DEFAULT_RETRY_SECONDS)
+                        wait = min(retry or DEFAULT_RETRY_SECONDS, BUSY_SHARED_MAX_SECONDS)
+                        self._busy_until[endpoint] = time.monotonic() + wait
                     log.warning("Roblox %s %s answered %s", method, path, response.status)
                     raise RobloxBusy(seconds=retry or DEFAULT_RETRY_SECONDS)
                 if not 200 <= response.status < 300:
