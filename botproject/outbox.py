@@ -90,6 +90,25 @@ def send_email(item: OutboxItem) -> None:
     mail.send(fail_silently=False)
 
 
+def email_failure_is_permanent(error: BaseException) -> bool:
+    """Whether an e-mail that failed with `error` can never be sent as it is, so retrying is pointless.
+
+    Permanent: a header with a line break (BadHeaderError) or an address Django cannot use (ValueError), a
+    recipient the server refuses for good (5xx), content it rejects for good (5xx after DATA). Everything else
+    (connection refused, timeouts, 4xx, the server's own login or sender settings) is retried with backoff.
+    """
+    import smtplib
+
+    if isinstance(error, ValueError):  # BadHeaderError and UnicodeError are ValueErrors too
+        return True
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _text in error.recipients.values()]
+        return bool(codes) and all(500 <= code < 600 for code in codes)
+    if isinstance(error, smtplib.SMTPDataError):
+        return 500 <= error.smtp_code < 600
+    return False
+
+
 def _enqueue(*, guild: Guild | int | None, available_at=None, **fields: Any) -> int:
     """Write one pending row (a single INSERT: DM notices ride on every award) and wake the bot after commit."""
     guild_pk = guild.pk if isinstance(guild, Guild) else guild
@@ -115,6 +134,8 @@ def enqueue_channel(*, guild: Guild, channel_id: int, content: str, embed: dict 
 def enqueue_email(*, guild: Guild | None, to: str, subject: str, text: str, html: str = "",
                   dedupe_key: str | None = None) -> int:
     """Queue an email (sent by the bot process through Django's email backend)."""
+    # A subject is one header line: a line break in it (an order number) would make the mail unsendable.
+    subject = " ".join(subject.split())
     return _enqueue(guild=guild, kind=OutboxMessage.Kind.EMAIL, email_to=to, subject=subject[:200], content=text,
                     html=html, dedupe_key=dedupe_key)
 

@@ -41,7 +41,7 @@ from botproject.exceptions import DomainError
 from botproject.models import Guild
 
 from .models import ImportBatch, Order
-from .services.orders import CODE_RE, code_hash, generate_code, normalize_code
+from .services.orders import CODE_RE, code_hash, code_is_strong, generate_code, normalize_code
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 50_000
@@ -63,6 +63,9 @@ TEXT_FIELDS = ("order_number", "email", "currency", "code")
 _ALIAS_TO_FIELD = {alias: name for name, aliases in COLUMN_ALIASES.items() for alias in aliases}
 _AMOUNT_RE = re.compile(r"^[+-]?\d+(\.\d*)?$")
 _CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+# A line break (or another control character) inside a cell: the order number ends up in an e-mail subject
+# and the address in a header, where a line break would start a new header (or make the mail unsendable).
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -306,6 +309,14 @@ def _formula(column: str, value: str, line: int) -> RowError | None:
     return None
 
 
+def _control(column: str, value: str, line: int) -> RowError | None:
+    if _CONTROL_RE.search(value):
+        return RowError(line, column, gettext(
+            "The cell contains a line break or another control character; an order number or e-mail address "
+            "must be on one line."), _short(_CONTROL_RE.sub(" ", value)))
+    return None
+
+
 def _amount(value: str, line: int) -> tuple[Decimal | None, RowError | None]:
     def error(text):
         return None, RowError(line, "amount", text, _short(value))
@@ -394,7 +405,7 @@ def parse_orders(data: bytes, guild_id: int, *, _existing: tuple[set[str], set[s
         values = {name: cells[index].strip() for name, index in mapping.items()}
         errors: list[RowError] = []
         for name in TEXT_FIELDS:
-            found = _formula(name, values.get(name, ""), line)
+            found = _formula(name, values.get(name, ""), line) or _control(name, values.get(name, ""), line)
             if found:
                 errors.append(found)
         formula_columns = {e.column for e in errors}
@@ -456,6 +467,12 @@ def parse_orders(data: bytes, guild_id: int, *, _existing: tuple[set[str], set[s
                 errors.append(RowError(line, "code", gettext(
                     "The code must have 8 to 32 letters and digits (dashes and spaces are ignored)."),
                     _short(raw_code)))
+            elif not code_is_strong(normalized):
+                # Whoever supplies the codes, they must resist guessing as well as generated ones do (>= 40 bits).
+                errors.append(RowError(line, "code", gettext(
+                    "The code is too easy to guess: use at least 8 letters and digits mixed (or 9 letters, or 13 "
+                    "digits), with at least half of them different; or leave it empty to have one generated."),
+                    _hint(normalized)))
             elif normalized in seen_codes:
                 errors.append(RowError(line, "code", gettext("This code is already on line %(first)s of this file.")
                                        % {"first": seen_codes[normalized]}, _hint(normalized)))

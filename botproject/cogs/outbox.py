@@ -129,6 +129,9 @@ class OutboxCog(commands.Cog):
         except ForeignChannel as foreign:
             await self._refuse_foreign(item, foreign)
             return
+        except discord.HTTPException as error:  # e.g. a DM to a user that does not exist (10013): never retried
+            await self._send_failed(item, error)
+            return
         try:
             embed = discord.Embed.from_dict(item.embed) if item.embed else None
             # Outbox text carries member-written parts (reasons, DM text from the admin): it pings nobody.
@@ -136,18 +139,21 @@ class OutboxCog(commands.Cog):
                 item.content or None, embed=embed, nonce=item.nonce, allowed_mentions=discord.AllowedMentions.none(),
             )
         except discord.HTTPException as error:
-            text = f"{error.status} {error.code}: {error.text}"
-            if item.kind == "dm" and error.code == DMS_CLOSED:
-                await db_call(outbox.outbox_dm_closed)(message_id=item.id, error=text)
-                return
-            await db_call(outbox.outbox_mark_failed)(message_id=item.id, error=text,
-                                                     permanent=error.code in PERMANENT_CODES)
+            await self._send_failed(item, error)
             return
         await db_call(outbox.outbox_mark_sent)(message_id=item.id, discord_message_id=message.id)
         if item.kind == "dm":
             await db_call(outbox.outbox_dm_opened)(user_id=item.target_id)
         self.delivered += 1
         self.recently_delivered.append(item.id)
+
+    async def _send_failed(self, item: outbox.OutboxItem, error: discord.HTTPException) -> None:
+        """A message Discord refused: closed DMs go to the log channel; what can never be sent fails for good."""
+        text = f"{error.status} {error.code}: {error.text}"
+        if item.kind == "dm" and error.code == DMS_CLOSED:
+            await db_call(outbox.outbox_dm_closed)(message_id=item.id, error=text)
+            return
+        await db_call(outbox.outbox_mark_failed)(message_id=item.id, error=text, permanent=error.code in PERMANENT_CODES)
 
     async def _deliver_change(self, item: outbox.OutboxItem) -> None:
         """Delete a channel or edit a message; 'already gone' counts as done (the goal is reached)."""
