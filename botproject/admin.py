@@ -9,14 +9,16 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.utils.html import escape
 from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import overview, services
+from . import overview, selectors, services
 from .admin_scoping import GuildScopedAdminMixin, NamesMixin, ScopedGuildAdmin, discord_ids, name_column, named
-from .admin_scoping import sees_all_guilds
+from .admin_scoping import sees_all_guilds, unseen_id_error
 from .exceptions import DomainError
+from .login_lockout import LockoutAuthenticationForm
 from .models import (
     AuditEntry, BlockEntry, CommandSyncState, DiscordName, Guild, GuildConfig, HelperRecord, OutboxMessage,
     PermissionGrant,
@@ -27,6 +29,7 @@ admin.site.site_title = _("Community bot")
 admin.site.index_title = _("Dashboard")
 admin.site.site_url = None  # "/" is the keep-alive JSON status, not a site worth a "View site" link
 overview.install(admin.site)
+admin.site.login_form = LockoutAuthenticationForm  # repeated failed logins lock the username out for a while
 
 ROLE, CHANNEL, USER = DiscordName.Kind.ROLE, DiscordName.Kind.CHANNEL, DiscordName.Kind.USER
 
@@ -80,6 +83,10 @@ CONFIG_NAMES = {
 }
 
 
+CONFIG_CHANNEL_TYPES = {"log_channel_id": {"text", "news"}, "tickets_category_id": {"category"},
+                        "pads_channel_id": {"text", "news"}}
+
+
 class ServiceRefused(Exception):
     """config_update refused the form's values; carries the text to show on the form."""
 
@@ -94,6 +101,21 @@ class GuildConfigForm(forms.ModelForm):
         exclude = ("guild",)
         widgets = {"admin_role_ids": forms.Textarea(attrs={"rows": 2, "cols": 60})}
 
+    def _handed_out_role(self, field: str):
+        """The helper and verified roles are given by the bot: refuse one it must not hand out (issue 13.3)."""
+        value = self.cleaned_data.get(field)
+        if value is not None and field in self.changed_data:
+            refusal = selectors.recorded_role_refusal(guild_id=self.instance.guild.discord_id, role_id=value)
+            if refusal is not None:
+                raise ValidationError(refusal.user_message())
+        return value
+
+    def clean_helper_role_id(self):
+        return self._handed_out_role("helper_role_id")
+
+    def clean_verified_role_id(self):
+        return self._handed_out_role("verified_role_id")
+
     def clean_admin_role_ids(self):
         value = self.cleaned_data.get("admin_role_ids") or []
         if not isinstance(value, list) or not all(isinstance(v, int) and v > 0 for v in value):
@@ -104,6 +126,13 @@ class GuildConfigForm(forms.ModelForm):
         cleaned = super().clean()
         if self.refusal:
             raise ValidationError(self.refusal)
+        # Ids typed here must be roles and channels the bot has seen in this guild (never another guild's).
+        for field in set(self.changed_data) & set(CONFIG_NAMES):
+            types = CONFIG_CHANNEL_TYPES.get(field)
+            for discord_id in discord_ids(cleaned.get(field)):
+                if error := unseen_id_error(self.instance.guild, CONFIG_NAMES[field], discord_id, types):
+                    self.add_error(field, error)
+                    break
         return cleaned
 
 
@@ -141,8 +170,9 @@ class GuildConfigAdmin(NamesMixin, GuildScopedAdminMixin, admin.ModelAdmin):
             for field, kind in CONFIG_NAMES.items():
                 value = getattr(obj, field)
                 if field in form.base_fields and value not in (None, "", []):
+                    # The admin renders help text as HTML and these names come from Discord: escape them.
                     names = ", ".join(named(kind, i, obj) for i in discord_ids(value))
-                    form.base_fields[field].help_text = gettext("Now: %(names)s") % {"names": names}
+                    form.base_fields[field].help_text = escape(gettext("Now: %(names)s") % {"names": names})
         return form
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):

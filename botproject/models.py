@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -211,6 +212,9 @@ class DiscordName(models.Model):
     discord_id = snowflake(_("Discord id"))
     name = models.CharField(_("name"), max_length=100)
     channel_type = models.CharField(_("channel type"), max_length=20, blank=True)
+    # Roles only: what Discord last showed, so the admin can refuse a role the bot must not hand out.
+    permissions = models.BigIntegerField(_("role permissions"), null=True, blank=True)
+    position = models.IntegerField(_("role position"), null=True, blank=True)
     deleted = models.BooleanField(_("deleted on Discord"), default=False)
     updated_at = models.DateTimeField(_("seen at"), auto_now=True)
 
@@ -341,3 +345,20 @@ class DiscordUser(models.Model):
 
     def __str__(self) -> str:
         return str(self.user_id)
+
+
+class LoginFailure(models.Model):
+    """A failed admin login, kept for the lockout window (see botproject/login_lockout.py)."""
+
+    username = models.CharField(_("username"), max_length=150)
+    ip = models.CharField(_("address"), max_length=45, blank=True)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("failed login")
+        verbose_name_plural = _("failed logins")
+        indexes = [models.Index(fields=["username", "ip", "at"], name="login_failure_key_at"),
+                   models.Index(fields=["at"], name="login_failure_at")]
+
+    def __str__(self) -> str:
+        return f"{self.username} from {self.ip or '?'} at {self.at:%Y-%m-%d %H:%M:%S}"

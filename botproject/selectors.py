@@ -8,7 +8,11 @@ from datetime import datetime
 
 from django.db import connection
 
-from .models import BlockEntry, CommandSyncState, GuildConfig, HelperRecord, PermissionGrant
+from django.utils.translation import gettext_lazy as _
+
+from .exceptions import DomainError, NotAllowed
+from .models import BlockEntry, CommandSyncState, DiscordName, GuildConfig, HelperRecord, PermissionGrant
+from .roles import role_refusal
 
 
 class Access(enum.IntEnum):
@@ -242,3 +246,19 @@ def database_ping() -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         return cursor.fetchone()[0] == 1
+
+
+def recorded_role_refusal(*, guild_id: int, role_id: int) -> DomainError | None:
+    """Why the admin site must not make `role_id` a role the bot hands out, from what the bot recorded.
+
+    None when the recorded role is safe, or when the bot has not seen the role at all (the admin form refuses
+    unseen ids itself). A role recorded before permissions were recorded is refused until the bot sees it again.
+    """
+    row = DiscordName.objects.filter(guild__discord_id=guild_id, kind=DiscordName.Kind.ROLE, discord_id=role_id,
+                                     deleted=False).first()
+    if row is None:
+        return None
+    if row.permissions is None:
+        return NotAllowed(_("The bot has not recorded the permissions of %(role)s yet. Start the bot (it records "
+                            "them), or pick the role with /setup on Discord."), role=row.name)
+    return role_refusal(name=row.name, permissions=row.permissions, position=row.position or 0)

@@ -15,7 +15,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from . import outbox
-from .exceptions import AlreadyDone, InvalidConfigValue, NotFound
+from .exceptions import AlreadyDone, DomainError, InvalidConfigValue, NotFound
 from .models import AuditEntry, BlockEntry, CommandSyncState, DiscordName, Guild, GuildConfig, HelperRecord, Language
 from .models import PermissionGrant
 from .selectors import ConfigSnapshot
@@ -195,13 +195,15 @@ def guild_mark_left(*, guild_id: int) -> None:
 
 
 @transaction.atomic
-def names_seen(*, guild_id: int, roles: dict[int, str] | None = None,
+def names_seen(*, guild_id: int, roles: dict[int, str | tuple[str, int, int]] | None = None,
                channels: dict[int, tuple[str, str]] | None = None, users: dict[int, str] | None = None,
                deleted: bool = False) -> None:
-    """Remember the names Discord shows for roles, channels ((name, type)) and users (for the admin)."""
+    """Remember the names Discord shows for roles (name, or (name, permission bits, position)), channels
+    ((name, type)) and users (for the admin, which also checks a role's permissions before it is configured)."""
     guild = _ensure(guild_id).guild
-    rows = [DiscordName(guild=guild, kind=DiscordName.Kind.ROLE, discord_id=i, name=n[:100], deleted=deleted)
-            for i, n in (roles or {}).items()]
+    rows = [DiscordName(guild=guild, kind=DiscordName.Kind.ROLE, discord_id=i, name=n[:100], deleted=deleted,
+                        permissions=p, position=at)
+            for i, (n, p, at) in ((i, v if isinstance(v, tuple) else (v, None, None)) for i, v in (roles or {}).items())]
     rows += [DiscordName(guild=guild, kind=DiscordName.Kind.CHANNEL, discord_id=i, name=n[:100], channel_type=t,
                          deleted=deleted) for i, (n, t) in (channels or {}).items()]
     rows += [DiscordName(guild=guild, kind=DiscordName.Kind.USER, discord_id=i, name=n[:100], deleted=deleted)
@@ -209,8 +211,29 @@ def names_seen(*, guild_id: int, roles: dict[int, str] | None = None,
     if rows:
         DiscordName.objects.bulk_create(
             rows, update_conflicts=True, unique_fields=["guild", "kind", "discord_id"],
-            update_fields=["name", "channel_type", "deleted", "updated_at"],
+            update_fields=["name", "channel_type", "deleted", "updated_at",
+                           *(["permissions", "position"] if roles else [])],
         )
+
+
+ROLE_KIND_LABELS = {"helper": _("helper"), "verified": _("verified"), "staff": _("staff"), "admin": _("admin")}
+
+
+@transaction.atomic
+def role_refusal_note(*, guild_id: int, refusal: DomainError, role_id: int, kind: str, actor_id: int | None = None,
+                      member_id: int | None = None) -> None:
+    """Tell the guild's log channel the bot refused to configure or hand out a role; nothing else is written."""
+    config = GuildConfig.objects.select_related("guild").filter(guild__discord_id=guild_id).first()
+    if config is None or not config.log_channel_id:
+        return
+    with translation.override(config.language):
+        values = {"actor": _actor_text(actor_id, None), "role": f"<@&{role_id}>", "member": f"<@{member_id}>",
+                  "kind": ROLE_KIND_LABELS.get(kind, kind), "reason": refusal.user_message()}
+        if member_id is not None:
+            text = gettext("⛔ Refused to give %(role)s to %(member)s (asked by %(actor)s): %(reason)s") % values
+        else:
+            text = gettext("⛔ Refused to make %(role)s the %(kind)s role (asked by %(actor)s): %(reason)s") % values
+    outbox.enqueue_log(guild=config.guild, channel_id=config.log_channel_id, content=text)
 
 
 @transaction.atomic

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from . import services
 from .bot.checks import require
 from .bot.db import db_call
-from .bot.preflight import require_manageable_role
+from .bot.preflight import require_manageable_role, require_safe_role
 from .bot.ui import SafeDynamicItem
 from .selectors import Access, ConfigSnapshot
 
@@ -104,6 +104,7 @@ class SetupRoleSelect(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.RoleSel
         else:
             if self.field in ("helper", "verified"):
                 require_manageable_role(interaction.guild, roles[0])  # the bot hands these roles out
+                await require_safe_role(interaction, roles[0], kind=self.field)
             config = await db_call(services.config_set_role)(
                 guild_id=interaction.guild_id, kind=self.field, role_id=roles[0].id, actor_id=interaction.user.id
             )

@@ -11,7 +11,7 @@ from django.utils.translation import gettext_noop, pgettext_lazy
 from .. import selectors, services
 from ..bot.checks import access_of, require
 from ..bot.db import db_call
-from ..bot.preflight import require_manageable_role
+from ..bot.preflight import require_manageable_role, require_safe_role
 from ..exceptions import InvalidConfigValue, NotAllowed
 from ..selectors import Access
 
@@ -106,6 +106,7 @@ class HelperGroup(app_commands.Group):
         if member.bot:
             raise InvalidConfigValue(_("Bots cannot be helpers."))
         role = await self._helper_role(interaction)
+        await require_safe_role(interaction, role, kind="helper", member=member)
         await interaction.response.defer(ephemeral=True)
         await member.add_roles(role, reason=f"/helper add by {interaction.user} ({interaction.user.id})")
         await _remember_user(interaction.guild_id, member)

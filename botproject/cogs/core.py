@@ -13,7 +13,7 @@ from django.utils.translation import pgettext_lazy
 
 from .. import selectors, services, ui
 from ..bot.checks import MODULE_LABELS, require
-from ..bot.preflight import require_manageable_role
+from ..bot.preflight import require_manageable_role, require_safe_role
 from ..bot.db import db_call
 from ..bot.status import runtime
 from ..exceptions import InvalidConfigValue
@@ -55,6 +55,11 @@ def _duration(seconds: float) -> str:
     return _("%(d)dd %(h)dh %(m)dm %(s)ds") % {"d": days, "h": hours, "m": minutes, "s": secs}
 
 
+def _role_seen(role: discord.Role) -> tuple[str, int, int]:
+    """What the admin needs to know of a role: its name, permission bits and position."""
+    return role.name, role.permissions.value, role.position
+
+
 class ConfigGroup(app_commands.Group):
     """/config: see and change the server's configuration without the wizard."""
 
@@ -85,6 +90,7 @@ class ConfigGroup(app_commands.Group):
             raise InvalidConfigValue(_("@everyone cannot be used as a configured role."))
         if kind.value in ("helper", "verified"):
             require_manageable_role(interaction.guild, role)  # the bot hands these roles out
+            await require_safe_role(interaction, role, kind=kind.value)
         config = await db_call(services.config_set_role)(
             guild_id=interaction.guild_id, kind=kind.value, role_id=role.id, actor_id=interaction.user.id
         )
@@ -171,7 +177,7 @@ class CoreCog(commands.Cog):
         ))
         await db_call(services.names_seen)(
             guild_id=guild.id,
-            roles={role.id: role.name for role in guild.roles if not role.is_default()},
+            roles={role.id: _role_seen(role) for role in guild.roles if not role.is_default()},
             channels={channel.id: (channel.name, channel.type.name) for channel in guild.channels},
         )
 
@@ -179,7 +185,7 @@ class CoreCog(commands.Cog):
     @commands.Cog.listener("on_guild_role_update")
     async def remember_role(self, *roles: discord.Role) -> None:
         role = roles[-1]
-        await db_call(services.names_seen)(guild_id=role.guild.id, roles={role.id: role.name})
+        await db_call(services.names_seen)(guild_id=role.guild.id, roles={role.id: _role_seen(role)})
 
     @commands.Cog.listener()
     async def on_guild_role_delete(self, role: discord.Role) -> None:

@@ -106,13 +106,17 @@ class ActorMixin:
         guild = self.guild(guild_id)
         if position is None:
             position = max((r.position for r in guild.roles.values() if r.bot_id is None), default=0) + 1
+        moved = []
         for r in guild.roles.values():
             if r.id != guild.id and r.position >= position:
                 r.position += 1
+                moved.append(r)
         role = Role(snowflake(), guild.id, name, int(permissions), position, **fields)
         guild.roles[role.id] = role
         if guild.bot_joined:
             self.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": role.to_json()}, guild.id)
+            for r in moved:  # like Discord: every role whose position changed is updated too
+                self.dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(guild.id), "role": r.to_json()}, guild.id)
         self.notify()
         return role
 
