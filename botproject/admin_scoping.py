@@ -79,6 +79,47 @@ class GuildScopedListFilter(admin.RelatedFieldListFilter):
         return field.get_choices(include_blank=False, limit_choices_to=limit, ordering=ordering)
 
 
+class GuildScopedRelatedListFilter(admin.RelatedFieldListFilter):
+    """A list filter on a foreign key to a per-guild model (category, achievement…): only the user's guilds' rows.
+
+    Their names are data typed by staff of every guild, so another guild's must not show in the filter.
+    """
+
+    def field_choices(self, field, request, model_admin):
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        ids = visible_guild_ids(request)
+        limit = None if ids is None else {"guild__in": ids}
+        return field.get_choices(include_blank=False, limit_choices_to=limit, ordering=ordering)
+
+
+def _has_guild_fk(model) -> bool:
+    try:
+        return model._meta.get_field("guild").related_model is Guild
+    except FieldDoesNotExist:
+        return False
+
+
+def unseen_id_error(guild: Guild, kind: str, discord_id: int, channel_types: set[str] | None = None) -> str | None:
+    """Why an id typed in the admin cannot be used for `guild` (None when the bot has seen it there).
+
+    Ids must name a live role or channel the bot recorded in the row's own guild: an unknown id (also while
+    the bot has recorded no names yet) or one of another guild is refused, never trusted.
+    """
+    row = DiscordName.objects.filter(guild=guild, kind=kind, discord_id=discord_id, deleted=False).first()
+    if row is None:
+        if kind == DiscordName.Kind.ROLE:
+            message = gettext("The bot has not seen a role with id %(id)s in this server. Use a role of this "
+                              "server (start the bot so it records them), or pick it with /setup on Discord.")
+        else:
+            message = gettext("The bot has not seen a channel with id %(id)s in this server. Use a channel of "
+                              "this server (start the bot so it records them), or pick it with /setup on Discord.")
+        return message % {"id": discord_id}
+    if channel_types and row.channel_type not in channel_types:
+        return gettext("%(name)s is not a channel of the right kind here (it is a %(type)s).") % {
+            "name": f"{row.name} ({discord_id})", "type": row.channel_type or "?"}
+    return None
+
+
 class GuildScopedAdminMixin:
     """ModelAdmin mixin limiting every view, action, choice and permission to the user's guilds."""
 
@@ -136,9 +177,22 @@ class GuildScopedAdminMixin:
             field = get_fields_from_path(self.model, entry)[-1]
         except FieldDoesNotExist:
             return entry
-        if getattr(field, "related_model", None) is Guild and (field.many_to_one or field.one_to_one):
+        related = getattr(field, "related_model", None)
+        if related is Guild and (field.many_to_one or field.one_to_one):
             return (entry, GuildScopedListFilter)
+        if related is not None and (field.many_to_one or field.one_to_one) and _has_guild_fk(related):
+            return (entry, GuildScopedRelatedListFilter)
         return entry
+
+    # --- a row stays in its guild ----------------------------------------------------------------
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # Once created, the row's guild is fixed: moving it would carry its ids (channels, roles) into another
+        # guild. A disabled field ignores what is posted and, unlike a read-only one, keeps the unique checks.
+        form = super().get_form(request, obj, change=change, **kwargs)
+        first = self.guild_field.partition("__")[0]
+        if obj is not None and first in form.base_fields:
+            form.base_fields[first].disabled = True
+        return form
 
     # --- where rows are chosen -------------------------------------------------------------------
     def formfield_for_foreignkey(self, db_field, request, **kwargs):

@@ -295,12 +295,14 @@ def test_config_refused_by_the_service_shows_its_message_and_writes_nothing(staf
     config = world["a"].config
     before = GuildConfig.objects.filter(pk=config.pk).values().get()
     audits, outbox, history = AuditEntry.objects.count(), OutboxMessage.objects.count(), LogEntry.objects.count()
-    # A well-formed id, so the form accepts it; only config_update knows the guild has no such role.
-    response = staff_client.post(change_url(config), config_post_data(config, staff_role_id=5555, prefix="?"))
+    # A role the bot has seen (so the form accepts it); only config_update knows @everyone cannot be configured.
+    DiscordName.objects.create(guild=world["a"], kind="role", discord_id=world["a"].discord_id, name="@everyone")
+    response = staff_client.post(change_url(config), config_post_data(config, staff_role_id=world["a"].discord_id,
+                                                                     prefix="?"))
     assert response.status_code == 200
     errors = response.context["adminform"].form.non_field_errors()
-    assert errors and "5555" in errors[0]
-    assert "5555" in response.content.decode()
+    assert errors and "@everyone" in errors[0]
+    assert "@everyone cannot be used" in response.content.decode()
     assert GuildConfig.objects.filter(pk=config.pk).values().get() == before
     assert (AuditEntry.objects.count(), OutboxMessage.objects.count(), LogEntry.objects.count()) == (
         audits, outbox, history)

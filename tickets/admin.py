@@ -9,6 +9,7 @@ Panels can be refreshed or re-posted: the request is stored and the bot carries 
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
@@ -19,7 +20,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from botproject.admin import ReadOnlyMixin
-from botproject.admin_scoping import GuildScopedAdminMixin, NamesMixin, name_column, visible_guilds
+from botproject.admin_scoping import GuildScopedAdminMixin, NamesMixin, name_column, unseen_id_error, visible_guilds
 from botproject.exceptions import DomainError
 from botproject.models import DiscordName
 
@@ -29,10 +30,48 @@ from .models import Ticket, TicketCategory, TicketClaim, TicketPanel, TicketTran
 USER = DiscordName.Kind.USER
 
 
+def _form_guild(form):
+    """The guild the form's row belongs to: the chosen one on add, the row's own on change."""
+    return form.cleaned_data.get("guild") or (form.instance.guild if form.instance.guild_id else None)
+
+
+class TicketCategoryForm(forms.ModelForm):
+    """A category; its staff role override must be a role the bot has seen in the category's guild."""
+
+    def clean(self):
+        cleaned = super().clean()
+        role_id, guild = cleaned.get("staff_role_id"), _form_guild(self)
+        if role_id and guild and (error := unseen_id_error(guild, DiscordName.Kind.ROLE, role_id)):
+            self.add_error("staff_role_id", error)
+        return cleaned
+
+
+class TicketPanelForm(forms.ModelForm):
+    """A panel: its channel is a text channel the bot has seen in the panel's guild, its categories that guild's."""
+
+    def clean(self):
+        cleaned = super().clean()
+        guild = _form_guild(self)
+        if guild is None:
+            return cleaned
+        channel_id = cleaned.get("channel_id")
+        if channel_id and (error := unseen_id_error(guild, DiscordName.Kind.CHANNEL, channel_id, PANEL_CHANNEL_TYPES)):
+            self.add_error("channel_id", error)
+        foreign = [c for c in cleaned.get("categories") or [] if c.guild_id != guild.pk]
+        if foreign:
+            self.add_error("categories", gettext("These categories belong to another server: %(names)s.") % {
+                "names": ", ".join(str(c) for c in foreign)})
+        return cleaned
+
+
+PANEL_CHANNEL_TYPES = {"text", "news"}
+
+
 @admin.register(TicketCategory)
 class TicketCategoryAdmin(GuildScopedAdminMixin, admin.ModelAdmin):
     """Services members open tickets for."""
 
+    form = TicketCategoryForm
     list_display = ("__str__", "guild", "helper_points", "helper_slots", "max_open_per_member", "position", "active")
     list_filter = ("guild", "active")
     list_editable = ("position", "active")
@@ -41,8 +80,9 @@ class TicketCategoryAdmin(GuildScopedAdminMixin, admin.ModelAdmin):
 
 @admin.register(TicketPanel)
 class TicketPanelAdmin(GuildScopedAdminMixin, admin.ModelAdmin):
-    """Posted panels; refresh or re-post them from here."""
+    """Posted panels; refresh or re-post them from here (both need the change permission: the bot acts)."""
 
+    form = TicketPanelForm
     list_display = ("__str__", "guild", "channel_id", "message_id", "created_at", "refreshed_at")
     list_filter = ("guild",)
     readonly_fields = ("message_id", "legacy_id", "created_by_id", "created_at", "refresh_requested_at",
@@ -55,14 +95,15 @@ class TicketPanelAdmin(GuildScopedAdminMixin, admin.ModelAdmin):
             kwargs["queryset"] = TicketCategory.objects.filter(guild__in=visible_guilds(request.user))
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
-    @admin.action(description=_("Refresh the panel message (buttons from the current categories)"))
+    @admin.action(description=_("Refresh the panel message (buttons from the current categories)"),
+                  permissions=["change"])
     def refresh(self, request, queryset):
         for panel in queryset:
             services.panel_request(panel_id=panel.pk, repost=False)
         self.message_user(request, gettext("The bot refreshes %(count)s panel(s) within seconds.") % {
             "count": queryset.count()}, messages.SUCCESS)
 
-    @admin.action(description=_("Post the panel again"))
+    @admin.action(description=_("Post the panel again"), permissions=["change"])
     def repost(self, request, queryset):
         for panel in queryset:
             services.panel_request(panel_id=panel.pk, repost=True)
@@ -105,10 +146,12 @@ class TicketAdmin(ReadOnlyMixin, NamesMixin, GuildScopedAdminMixin, admin.ModelA
         return format_html('<a href="{}">{}</a>', reverse("admin:tickets_ticket_transcript", args=[obj.pk]),
                            gettext("view"))
 
-    @admin.action(description=_("Close the selected tickets"))
+    def has_service_permission(self, request):
+        """Closing needs the model's change permission (the ticket form itself stays read-only)."""
+        return request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}")
+
+    @admin.action(description=_("Close the selected tickets"), permissions=["service"])
     def close_tickets(self, request, queryset):
-        if not request.user.has_perm("tickets.change_ticket"):
-            raise Http404
         done = 0
         for ticket in queryset:
             try:
