@@ -252,10 +252,28 @@ class ClaimAttempt(models.Model):
     class Meta:
         verbose_name = _("claim attempt")
         verbose_name_plural = _("claim attempts")
-        indexes = [models.Index(fields=["guild", "user_id", "created_at"], name="claim_attempt_recent")]
+        indexes = [
+            models.Index(fields=["guild", "user_id", "created_at"], name="claim_attempt_recent"),
+            # The guessing limit counts a member's wrong codes in every guild.
+            models.Index(fields=["user_id", "created_at"], name="claim_attempt_member_recent"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user_id} {'✓' if self.succeeded else '✗'}"
+
+
+class ClaimGuard(models.Model):
+    """One row per member who ever claimed: locked (SELECT ... FOR UPDATE) while a claim counts the member's
+    wrong codes and records its own, so parallel guesses queue instead of all passing the same count."""
+
+    user_id = snowflake(_("user id"), primary_key=True)
+
+    class Meta:
+        verbose_name = _("claim guard")
+        verbose_name_plural = _("claim guards")
+
+    def __str__(self) -> str:
+        return str(self.user_id)
 
 
 class GuildPointsStats(models.Model):

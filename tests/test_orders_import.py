@@ -506,3 +506,21 @@ def test_command_exit_status(tmp_path):
     failed = run_import_orders(str(bad), "--guild", str(A))
     assert failed.returncode == 1 and "Missing: amount." in failed.stderr
     assert Order.objects.count() == 3
+
+
+# --- code strength (issue 13.6): at least 40 bits, whoever supplies the code -----------------------------------
+def test_generated_codes_have_at_least_40_bits():
+    alphabet, length = len(set(services.CODE_ALPHABET)), len(services.normalize_code(services.generate_code()))
+    assert length * __import__("math").log2(alphabet) >= 40
+    assert all(services.code_bits(services.generate_code()) >= 40 for _ in range(200))
+
+
+def test_supplied_codes_too_easy_to_guess_are_row_errors(world):
+    weak = ["AAAA-AAAA", "12345678901", "ABCDEFGH", "AB12-AB12-AB12", "aaaabbbb1"]
+    data = csv_bytes(*[f"W-{n},w{n}@example.com,1,USD,{code}" for n, code in enumerate(weak)],
+                     "S-1,s@example.com,1,USD,K7PQ-3MZX", "S-2,t@example.com,1,USD,QWERTYUIOP",
+                     "S-3,u@example.com,1,USD,4817392650123")
+    errors = errors_of(data)
+    assert [(line, column) for line, column, _ in errors] == [(n, "code") for n in range(2, 2 + len(weak))]
+    assert all(message.startswith("The code is too easy to guess") for _, _, message in errors)
+    assert len(imports.parse_orders(data, A).rows) == 3

@@ -110,3 +110,48 @@ def test_fifty_concurrent_claims_of_one_code_credit_exactly_one_member():
     assert LedgerEntry.objects.filter(kind="claim").count() == 1
     assert sum(MemberProfile.objects.values_list("balance", flat=True)) == 50
     assert selectors.ledger_mismatches() == []
+
+
+# --- the guessing limit (issue 13.6): per member across guilds, atomic under parallel guesses -----------------
+@pytest.mark.django_db
+def test_wrong_codes_count_per_member_across_guilds():
+    make_order("GOOD-CODE-2345")
+    other = 2001
+    for n in range(3):
+        with pytest.raises(UnknownCode):
+            services.order_claim(guild_id=G, user_id=7, code=f"WRONG{n}CODE")
+    for n in range(2):
+        with pytest.raises(UnknownCode):
+            services.order_claim(guild_id=other, user_id=7, code=f"WRONG{n}CODE")
+    with pytest.raises(TooManyAttempts):
+        services.order_claim(guild_id=G, user_id=7, code="GOOD-CODE-2345")
+    assert Order.objects.get().status == "open"
+    assert ClaimAttempt.objects.filter(user_id=7, succeeded=False).count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_wrong_guesses_never_pass_the_limit():
+    make_order("GOOD-CODE-2345")
+    threads_count = 16
+    barrier = threading.Barrier(threads_count)
+    outcomes: list[str] = []
+
+    def guess(n: int) -> None:
+        try:
+            barrier.wait()
+            services.order_claim(guild_id=G + n % 2, user_id=42, code=f"WRONG{n}GUESS")
+        except UnknownCode:
+            outcomes.append("counted")
+        except TooManyAttempts:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(threads_count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(outcomes) == threads_count
+    assert outcomes.count("counted") == services.GUESS_LIMIT
+    assert ClaimAttempt.objects.filter(user_id=42, succeeded=False).count() == services.GUESS_LIMIT

@@ -5,6 +5,7 @@ from .ledger import (  # noqa: F401
     points_recount_members, points_set, points_transfer,
 )
 from .orders import (  # noqa: F401
-    ClaimResult, code_hash, generate_code, normalize_code, order_claim, order_void, profile_set_email,
+    CODE_ALPHABET, GUESS_LIMIT, ClaimResult, code_bits, code_hash, code_is_strong, generate_code, normalize_code,
+    order_claim, order_void, profile_set_email,
 )
 from .messages import ProfileExists, members_direct_message, profile_create  # noqa: F401

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -23,13 +24,14 @@ from botproject.services import config_row
 from ..exceptions import (
     AlreadyClaimed, AlreadyClaimedByYou, InvalidCode, InvalidEmail, TooManyAttempts, UnknownCode, VoidCode,
 )
-from ..models import ClaimAttempt, LedgerEntry, MemberProfile, Order
+from ..models import ClaimAttempt, ClaimGuard, LedgerEntry, MemberProfile, Order
 from .ledger import _change, _profile
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: easy to read out and type
 CODE_RE = re.compile(r"^[A-Z0-9]{8,32}$")
 GUESS_WINDOW = timedelta(minutes=10)
-GUESS_LIMIT = 5
+GUESS_LIMIT = 5  # wrong codes per member in GUESS_WINDOW, counted across every guild
+MIN_CODE_BITS = 40
 
 
 def normalize_code(code: str) -> str:
@@ -42,10 +44,27 @@ def code_hash(guild_id: int, code: str) -> str:
     return hashlib.sha256(f"{guild_id}:{normalize_code(code)}".encode()).hexdigest()
 
 
+def code_bits(code: str) -> float:
+    """A code's strength in bits, whoever chose it: length × log2(the pool its characters come from: 26
+    letters, 10 digits, 36 for both); 0 when fewer than half its characters are different (AAAA1111)."""
+    normalized = normalize_code(code)
+    if not normalized or len(set(normalized)) * 2 < len(normalized):
+        return 0.0
+    pool = (26 if any(c.isalpha() for c in normalized) else 0) + (10 if any(c.isdigit() for c in normalized) else 0)
+    return len(normalized) * math.log2(pool) if pool > 1 else 0.0
+
+
+def code_is_strong(code: str) -> bool:
+    """Whether a code is long and varied enough to resist guessing (at least MIN_CODE_BITS)."""
+    return bool(CODE_RE.match(normalize_code(code))) and code_bits(code) >= MIN_CODE_BITS
+
+
 def generate_code() -> str:
-    """A new 12-character code, shown as XXXX-XXXX-XXXX."""
-    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(12))
-    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+    """A new 12-character code (30^12, about 59 bits), shown as XXXX-XXXX-XXXX."""
+    while True:
+        raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(12))
+        if code_is_strong(raw):  # a draw with too few different characters is drawn again
+            return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
 
 
 def points_for(amount: Decimal) -> int:
@@ -67,7 +86,11 @@ def _claim(config, *, user_id: int, code: str, display_name: str | None) -> Clai
     """Return the result, or the refusal (the caller records it as a failed attempt and raises it)."""
     guild = config.guild
     since = timezone.now() - GUESS_WINDOW
-    failures = ClaimAttempt.objects.filter(guild=guild, user_id=user_id, succeeded=False, created_at__gte=since)
+    # The member's guard row is locked first: a parallel claim by the same member waits here until this one
+    # has recorded its outcome, so the count below cannot be passed by several guesses at once.
+    ClaimGuard.objects.bulk_create([ClaimGuard(user_id=user_id)], ignore_conflicts=True)
+    ClaimGuard.objects.select_for_update().get(user_id=user_id)
+    failures = ClaimAttempt.objects.filter(user_id=user_id, succeeded=False, created_at__gte=since)
     if failures.count() >= GUESS_LIMIT:
         oldest = failures.order_by("created_at").values_list("created_at", flat=True)[0]
         minutes = max(1, int((oldest + GUESS_WINDOW - timezone.now()).total_seconds() // 60) + 1)
