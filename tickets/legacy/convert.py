@@ -19,6 +19,7 @@ from datetime import datetime
 
 from django.db.models import Max
 
+from botproject.legacy import scope
 from botproject.legacy.progress import Bar
 from botproject.legacy.report import Report
 from botproject.legacy.source import Invalid, Source, SourceError, jpath, shown, snowflake, whole_points
@@ -134,10 +135,34 @@ def convert_tickets(source: Source, guild_id: int, report: Report, bar: Bar, *, 
         for note in notes:
             note.emit(role, report)
         plan.panels.append(panel)
-        counts.converted += 1
     plan.tickets = _tickets(data, guild_id, role, report, bar, now=now)
-    counts.converted += len(plan.tickets)
+    _refuse_foreign_channels(plan, guild_id, role, report, panel_paths=seen_panels)
+    counts.converted += len(plan.panels) + len(plan.tickets)
     return plan
+
+
+def _refuse_foreign_channels(plan: TicketsPlan, guild_id: int, role: str, report: Report, *,
+                             panel_paths: dict[int, str]) -> None:
+    """Reject panels and tickets whose channel the bot has seen in another guild (never bound, never deleted)."""
+    foreign = scope.foreign_channels(guild_id, [p["channel_id"] for p in plan.panels] +
+                                     [t.channel_id for t in plan.tickets])
+    if not foreign:
+        return
+    kept_panels = []
+    for panel in plan.panels:
+        owner = foreign.get(panel["channel_id"])
+        if owner is None:
+            kept_panels.append(panel)
+        else:
+            report.reject(role, panel_paths[panel["message_id"]], scope.reason(panel["channel_id"], owner, guild_id))
+    kept_tickets = []
+    for ticket in plan.tickets:
+        owner = foreign.get(ticket.channel_id)
+        if owner is None:
+            kept_tickets.append(ticket)
+        else:
+            report.reject(role, ticket.path, scope.reason(ticket.channel_id, owner, guild_id))
+    plan.panels, plan.tickets = kept_panels, kept_tickets
 
 
 def _tickets(data, guild_id: int, role: str, report: Report, bar: Bar, *, now: datetime) -> list[LegacyTicket]:

@@ -7,6 +7,7 @@ posted again), so:
 - an imported ticket, claim or panel (legacy_id set) that is already in the database is kept as it is;
 - a fixture ticket whose code is a ticket of this bot, or whose number was taken since the conversion,
   stops the load (LegacyLoadError; nothing is loaded) instead of overwriting it;
+- a ticket or panel whose channel the bot has seen in another guild stops the load (LegacyLoadError);
 - a ticket counter is never moved backwards (below the stored value or the guild's highest number).
 """
 
@@ -17,7 +18,7 @@ from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 
 from botproject import natural_keys
-from botproject.legacy import LegacyLoadError, progress
+from botproject.legacy import LegacyLoadError, progress, scope
 from botproject.legacy.fixture import keep_stored
 
 from ..models import Ticket, TicketClaim, TicketCounter, TicketPanel
@@ -27,6 +28,7 @@ from ..models import Ticket, TicketClaim, TicketCounter, TicketPanel
 def guard_ticket(sender, instance: Ticket, raw: bool = False, **kwargs) -> None:
     if not raw or not instance.legacy_id:
         return
+    scope.refuse_foreign_channel(instance.guild_id, instance.channel_id, f"the old bot's ticket {instance.legacy_id!r}")
     if instance.pk is not None:
         legacy_id = instance.legacy_id
         stored = keep_stored(instance)
@@ -72,6 +74,8 @@ def guard_claim(sender, instance: TicketClaim, raw: bool = False, **kwargs) -> N
 @receiver(pre_save, sender=TicketPanel, dispatch_uid="tickets.legacy.panel")
 def guard_panel(sender, instance: TicketPanel, raw: bool = False, **kwargs) -> None:
     if raw and instance.legacy_id:
+        scope.refuse_foreign_channel(instance.guild_id, instance.channel_id,
+                                     f"the old bot's panel {instance.legacy_id!r}")
         keep_stored(instance)
 
 
