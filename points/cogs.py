@@ -149,7 +149,9 @@ class PointsCog(commands.Cog):
         with translation.override(await self._language(ctx)):
             text = self._prefix_error(ctx, cause)
         try:
-            await ctx.reply(text, mention_author=False, allowed_mentions=NO_MENTIONS)
+            # A reply that still goes out when the member's message is gone (!claim deletes it).
+            await ctx.send(text, reference=ctx.message.to_reference(fail_if_not_exists=False),
+                           mention_author=False, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException:
             log.warning("could not answer a failed %s", ctx.command, exc_info=True)
 
@@ -217,11 +219,21 @@ class PointsCog(commands.Cog):
     @commands.guild_only()
     async def claim(self, ctx: commands.Context, code: str) -> None:
         """Redeem an order code once, ever: 1 currency unit = 1 point."""
+        if ctx.interaction is None:
+            # !claim is read by everyone in the channel: the code goes first (the receipt comes by DM).
+            await _delete_quietly(ctx.message)
         await require(ctx.interaction or ctx, Access.MEMBER, refuse_blocked=True, module=MODULE)
         if ctx.interaction is not None:
             await ctx.defer(ephemeral=True)
         result = await db_call(services.order_claim)(
             guild_id=ctx.guild.id, user_id=ctx.author.id, code=code[:200], display_name=ctx.author.display_name)
+        if ctx.interaction is None:
+            # In public: no order number (it identifies the purchase); the message it answered may be gone.
+            text = _("%(member)s claimed an order code: +%(points)s points. Your balance: %(balance)s.") % {
+                "member": ctx.author.mention, "points": ui.number(result.points),
+                "balance": ui.number(result.balance)}
+            await ctx.send(text, allowed_mentions=discord.AllowedMentions(users=[ctx.author]))
+            return
         text = _("Order %(number)s claimed: +%(points)s points. Your balance: %(balance)s.") % {
             "number": result.order_number, "points": ui.number(result.points), "balance": ui.number(result.balance)}
         await ctx.reply(text, ephemeral=True, mention_author=False, allowed_mentions=NO_MENTIONS)
@@ -242,6 +254,17 @@ class PointsCog(commands.Cog):
         text = (_("You will get a DM when your points change in this server.") if enabled
                 else _("You will no longer get DMs when your points change in this server."))
         await interaction.response.send_message(text, ephemeral=True)
+
+
+async def _delete_quietly(message: discord.Message) -> None:
+    """Delete a member's message when the bot may (Manage Messages); otherwise leave it."""
+    channel = message.channel
+    if message.guild is None or not channel.permissions_for(message.guild.me).manage_messages:
+        return
+    try:
+        await message.delete()
+    except discord.HTTPException:
+        log.info("could not delete a !claim message in %s", channel.id)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -66,8 +66,15 @@ def test_guessing_is_slowed_down_after_five_wrong_codes(discord_bot):
 def test_prefix_claim_answers_in_the_channel(discord_bot):
     world, emu = discord_bot.world, discord_bot.emulator
     make_order(world, "TEXT-CODE-2345", amount="5")
-    emu.user_message(world.general, world.member, "!claim TEXT-CODE-2345")
-    emu.wait_for(lambda: any(m.content == "Order SO-1 claimed: +5 points. Your balance: 5."
+    said = emu.user_message(world.general, world.member, "!claim TEXT-CODE-2345")
+    answer = f"<@{world.member}> claimed an order code: +5 points. Your balance: 5."
+    emu.wait_for(lambda: any(m.content == answer for m in emu.messages(world.general)))
+    # The code was public: the bot (with Manage Messages) deleted it, and the answer names no order.
+    emu.wait_for(lambda: emu.message(said.id).deleted)
+    assert not any("SO-1" in m.content or "TEXT-CODE" in m.content for m in emu.messages(world.general))
+    wrong = emu.user_message(world.general, world.member, "!claim NOPE-NOPE-NOPE")
+    emu.wait_for(lambda: emu.message(wrong.id).deleted)
+    emu.wait_for(lambda: any(m.content.startswith("No order in this server has that code")
                              for m in emu.messages(world.general)))
     emu.user_message(world.general, world.granted, "!claim")
     emu.wait_for(lambda: any(m.content.startswith("Something is missing: code.") for m in emu.messages(world.general)))
