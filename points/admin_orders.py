@@ -5,7 +5,9 @@ change only through the services (/claim, the "Void selected open orders" action
 stored as hashes: the only place a code is ever shown is the result page of the import that created it
 (with a CSV download embedded in that same response); afterwards only the last 4 characters are visible.
 
-The import page: upload → preview (row-level errors, nothing written; the file is kept in the session) →
+The import page: upload → preview (row-level errors, nothing written; the file is kept in the session,
+sealed with a one-time key that only the preview page's form holds, so the session store never has a code
+in clear) →
 "Import" → one transaction (`points.imports.import_orders`) → the codes, once. Importing needs the
 "Can add order" permission and a guild the user may see.
 """
@@ -13,6 +15,7 @@ The import page: upload → preview (row-level errors, nothing written; the file
 from __future__ import annotations
 
 import base64
+import hashlib
 import secrets
 import time
 import zlib
@@ -39,6 +42,29 @@ from .services import code_hash, normalize_code, order_void
 from .services.orders import CODE_RE
 
 SESSION_KEY = "points_order_import"
+
+
+def _seal(data: bytes, key: str) -> str:
+    """The file, compressed and encrypted with a keystream from `key` (SHAKE-256), for the session."""
+    packed = zlib.compress(data, 6)
+    return base64.b64encode(_xor(packed, key)).decode("ascii")
+
+
+def _unseal(sealed: str, key: str) -> bytes | None:
+    """The file back, or None when `key` is not the one it was sealed with."""
+    try:
+        return zlib.decompress(_xor(base64.b64decode(sealed), key))
+    except zlib.error:
+        return None
+
+
+def _xor(data: bytes, key: str) -> bytes:
+    stream = hashlib.shake_256(b"points-order-import:" + key.encode()).digest(len(data))
+    return (int.from_bytes(data, "big") ^ int.from_bytes(stream, "big")).to_bytes(len(data), "big")
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 MAX_ERRORS_SHOWN = 200
 MAX_ROWS_SHOWN = 20
 MAX_CODE_SEARCH_GUILDS = 1000
@@ -143,10 +169,12 @@ class OrderAdmin(NamesMixin, ReadOnlyMixin, GuildScopedAdminMixin, admin.ModelAd
             else:
                 token = None
                 if preview.ok and preview.rows:
-                    token = secrets.token_urlsafe(16)
+                    # The token (in the preview's form only) is also the file's key: the session keeps its
+                    # hash and the sealed file, never a code in clear.
+                    token = secrets.token_urlsafe(32)
                     request.session[SESSION_KEY] = {
-                        "token": token, "guild": guild.pk, "filename": upload.name, "sha256": preview.sha256,
-                        "data": base64.b64encode(zlib.compress(data, 6)).decode("ascii"),
+                        "token_hash": _token_hash(token), "guild": guild.pk, "filename": upload.name,
+                        "sha256": preview.sha256, "sealed": _seal(data, token),
                     }
                 else:
                     request.session.pop(SESSION_KEY, None)
@@ -160,7 +188,11 @@ class OrderAdmin(NamesMixin, ReadOnlyMixin, GuildScopedAdminMixin, admin.ModelAd
 
     def _import_confirmed(self, request):
         stash = request.session.get(SESSION_KEY)
-        if not stash or not secrets.compare_digest(stash["token"], request.POST.get("token", "")):
+        token = request.POST.get("token", "")
+        data = None
+        if stash and "token_hash" in stash and secrets.compare_digest(stash["token_hash"], _token_hash(token)):
+            data = _unseal(stash["sealed"], token)
+        if data is None or hashlib.sha256(data).hexdigest() != stash["sha256"]:
             # Already imported (a second submit, the back button) or the session changed: never import twice.
             self.message_user(request, gettext("This import was already done or has expired; upload the file "
                                                "again to check it."), messages.WARNING)
@@ -170,7 +202,6 @@ class OrderAdmin(NamesMixin, ReadOnlyMixin, GuildScopedAdminMixin, admin.ModelAd
         guild = visible_guilds(request.user).filter(pk=stash["guild"]).first()
         if guild is None:
             raise PermissionDenied
-        data = zlib.decompress(base64.b64decode(stash["data"]))
         started = time.perf_counter()
         try:
             result = imports.import_orders(guild_id=guild.discord_id, source=data, filename=stash["filename"],

@@ -34,6 +34,9 @@ MAX_CHANNEL_LIMIT_CODE = 30013
 
 # Ticket channel id → ticket id, for the transcript listeners (loaded at start, kept up to date here).
 TICKET_CHANNELS: dict[int, int] = {}
+# Ticket channel id → the ticket's guild: only messages of that guild are archived (a legacy ticket bound to
+# another guild's channel id must never copy that guild's messages into its transcript).
+TICKET_GUILDS: dict[int, int] = {}
 _locks: dict[int, asyncio.Lock] = {}
 # One lock per ticket channel: a message's create, edits and delete are archived in arrival order (with
 # several database threads an edit could overtake the message it edits), and a close waits for the
@@ -154,6 +157,7 @@ async def open_ticket(interaction: discord.Interaction, *, category_id: int, pan
         await db_call(services.ticket_fail)(ticket_id=ticket.id, error="could not record the channel")
         raise
     TICKET_CHANNELS[channel.id] = ticket.id
+    TICKET_GUILDS[channel.id] = interaction.guild_id
     with translation.override(ticket.language):
         embed, view = ui.welcome_embed(ticket), ui.ticket_view(ticket.id)
     message = await channel.send(interaction.user.mention, embed=embed, view=view,
@@ -200,8 +204,13 @@ async def post_transcript(bot: discord.Client, result: services.CloseResult) -> 
         return
     name = f"ticket-{result.ticket.number}-{result.ticket.code}.html"
     try:
-        message = await channel.send(result.log_text, file=discord.File(io.BytesIO(result.transcript_html.encode()),
-                                                                         filename=name),
+        # Stored right after the close committed (this returns it; it renders it if that failed).
+        html = await db_call(services.transcript_store)(ticket_id=result.ticket.id)
+    except Exception:  # noqa: BLE001 - the outbox sends the note; the sweep stores the transcript
+        log.exception("could not store the transcript of ticket %s", result.ticket.id)
+        return
+    try:
+        message = await channel.send(result.log_text, file=discord.File(io.BytesIO(html.encode()), filename=name),
                                      nonce=f"ob{result.log_outbox_id}",
                                      allowed_mentions=discord.AllowedMentions.none())
     except discord.HTTPException:

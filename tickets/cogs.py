@@ -155,6 +155,7 @@ class TicketsCog(commands.Cog):
 
     async def cog_load(self) -> None:
         channels.TICKET_CHANNELS.update(await db_call(selectors.open_ticket_channels)())
+        channels.TICKET_GUILDS.update(await db_call(selectors.open_ticket_channel_guilds)())
         self.sweep.start()
 
     async def cog_unload(self) -> None:
@@ -183,6 +184,10 @@ class TicketsCog(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         ticket_id = channels.TICKET_CHANNELS.get(message.channel.id)
         if ticket_id is None:
+            return
+        if message.guild is None or channels.TICKET_GUILDS.get(message.channel.id) != message.guild.id:
+            log.warning("ticket %s: channel %s is not in the ticket's guild; its messages are not archived",
+                        ticket_id, message.channel.id)
             return
         embeds = [{"title": e.title or "", "text": "\n".join(filter(None, [e.description or "", *(
             f"{f.name}: {f.value}" for f in e.fields)]))} for e in message.embeds]
@@ -215,6 +220,7 @@ class TicketsCog(commands.Cog):
     @commands.Cog.listener()
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
         channels.TICKET_CHANNELS.pop(channel.id, None)
+        channels.TICKET_GUILDS.pop(channel.id, None)
         channels.ARCHIVE_LOCKS.pop(channel.id, None)
 
     # --- panels the admin asked for, and tickets left pending by a stop ---------------------------
@@ -225,6 +231,8 @@ class TicketsCog(commands.Cog):
                 await self._refresh_panel(panel, repost)
             for ticket in await db_call(selectors.pending_stale)():
                 await self._settle_pending(ticket)
+            for ticket_id in await db_call(selectors.closed_without_transcript)():
+                await db_call(services.transcript_store)(ticket_id=ticket_id)
         except Exception:  # noqa: BLE001 - the next round tries again
             log.exception("tickets sweep failed")
 
@@ -269,6 +277,7 @@ class TicketsCog(commands.Cog):
         await db_call(services.ticket_channel_created)(guild_id=ticket.guild_id, ticket_id=ticket.id,
                                                        channel_id=channel.id)
         channels.TICKET_CHANNELS[channel.id] = ticket.id
+        channels.TICKET_GUILDS[channel.id] = ticket.guild_id
 
 
 async def setup(bot: commands.Bot) -> None:

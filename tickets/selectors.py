@@ -133,6 +133,14 @@ def panels_due() -> list[tuple[PanelView, bool]]:
     return [(panel_view(p), p.repost_requested_at is not None) for p in rows[:20]]
 
 
+def open_ticket_channel_guilds() -> dict[int, int]:
+    """Channel id → the ticket's guild (Discord id), for the same tickets as open_ticket_channels."""
+    recent = timezone.now() - timedelta(hours=1)
+    rows = Ticket.objects.filter(channel_id__isnull=False).filter(
+        Q(status__in=OPEN_STATUSES) | Q(closed_at__gte=recent))
+    return dict(rows.values_list("channel_id", "guild__discord_id"))
+
+
 def open_ticket_channels() -> dict[int, int]:
     """Channel id → ticket id of every ticket whose channel exists (open, or closed and awaiting deletion)."""
     recent = timezone.now() - timedelta(hours=1)
@@ -186,3 +194,10 @@ def claims_by_ticket(ticket_ids: list[int]) -> dict[int, int]:
     """Number of claims per ticket id."""
     rows = TicketClaim.objects.filter(ticket_id__in=ticket_ids).values("ticket_id").annotate(n=Count("id"))
     return {r["ticket_id"]: r["n"] for r in rows}
+
+
+def closed_without_transcript(*, within_days: int = 7, limit: int = 20) -> list[int]:
+    """Tickets this bot closed recently whose transcript was not stored (the process stopped right after)."""
+    since = timezone.now() - timedelta(days=within_days)
+    return list(Ticket.objects.filter(status=Ticket.Status.CLOSED, closed_at__gte=since, transcript__isnull=True)
+                .exclude(close_path=Ticket.ClosePath.LEGACY).order_by("closed_at").values_list("pk", flat=True)[:limit])

@@ -11,4 +11,6 @@ from .lifecycle import (  # noqa: F401
     ticket_welcome_sent, ticket_works,
 )
 from .panels import category_create, panel_create, panel_record_message, panel_request, panel_request_done  # noqa: F401
-from .transcript import ticket_log_posted, transcript_delete, transcript_edit, transcript_message  # noqa: F401
+from .transcript import (  # noqa: F401
+    ticket_log_posted, transcript_delete, transcript_edit, transcript_message, transcript_store,
+)

@@ -3,8 +3,10 @@
 Opening reserves a row (status pending) before Discord creates the channel: the database decides
 whether the member may open one (the open-slot unique constraint), so simultaneous clicks make one
 ticket. The bot then records the channel (open) or marks the ticket failed (no orphan either way).
-Closing is one transaction: the status, the helpers' points, the stored transcript, the channel's
-deletion deadline and the log note (outbox rows) commit together.
+Closing is one transaction: the status, the helpers' points, the channel's deletion deadline and the log
+note (outbox rows) commit together. The HTML transcript is rendered and stored right after that commit, in
+a short transaction of its own (`transcript.transcript_store`), so a long channel never holds the close's
+locks; the tickets sweep stores any transcript a stop left out.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ from ..exceptions import (
     AddRefused, AlreadyClaimed, AtLimit, CannotRemoveOpener, ClaimRefused, NotATicket, NotOpener,
     OwnTicket, SlotsFull, StaffOnly, TicketClosed, UnknownCategory, UnknownPanel,
 )
-from ..models import OPEN_STATUSES, Ticket, TicketCategory, TicketClaim, TicketCounter, TicketPanel, TicketTranscript
+from ..models import OPEN_STATUSES, Ticket, TicketCategory, TicketClaim, TicketCounter, TicketPanel
 from ..models import TranscriptMessage
 from ..selectors import TicketView
-from ..transcripts import render_transcript
+from .transcript import transcript_store_after_close
 
 log = logging.getLogger(__name__)
 CODE_ALPHABET = string.ascii_lowercase + string.digits
@@ -141,7 +143,6 @@ class CloseResult:
     delete_at: datetime
     delay_seconds: int
     awarded: tuple[tuple[int, int], ...]
-    transcript_html: str
     log_channel_id: int | None
     log_outbox_id: int | None
     log_text: str
@@ -183,10 +184,9 @@ def _close(ticket: Ticket, *, path: str, actor_id: int | None, reason: str, reso
     if ticket.first_response_at is None and actor_id is not None and actor_id != ticket.opener_id:
         Ticket.objects.filter(pk=ticket.pk).update(first_response_at=now, first_responder_id=actor_id)
     awarded = _award_helpers(ticket, config) if resolved else []
-    messages = list(TranscriptMessage.objects.filter(ticket=ticket).order_by("created_at", "message_id"))
-    claims = list(TicketClaim.objects.filter(ticket=ticket).order_by("slot"))
-    html = render_transcript(ticket, messages, claims)
-    transcript = TicketTranscript.objects.create(ticket=ticket, html=html, message_count=len(messages))
+    message_count = TranscriptMessage.objects.filter(ticket=ticket).count()
+    # Rendered and stored after this transaction commits, in its own (never while the close holds its locks).
+    transaction.on_commit(lambda: transcript_store_after_close(ticket.pk))
     delay = config.tickets_delete_delay_seconds
     delete_at = now + timedelta(seconds=delay)
     if ticket.channel_id:
@@ -202,13 +202,12 @@ def _close(ticket: Ticket, *, path: str, actor_id: int | None, reason: str, reso
         if awarded:
             text += " " + gettext("Helper points: %(list)s.") % {
                 "list": ", ".join(f"<@{user}> +{points}" for user, points in awarded)}
-        text += " " + gettext("%(count)s messages in the transcript.") % {"count": len(messages)}
+        text += " " + gettext("%(count)s messages in the transcript.") % {"count": message_count}
     if config.log_channel_id:
         log_id = outbox.enqueue_log(guild=ticket.guild, channel_id=config.log_channel_id, content=text,
                                     dedupe_key=f"ticket:{ticket.pk}:closed")
         OutboxMessage.objects.filter(pk=log_id).update(available_at=now + LOG_NOTE_GRACE)
-        TicketTranscript.objects.filter(pk=transcript.pk).update(log_outbox_id=log_id)
-    return CloseResult(TicketView.of(ticket), path, actor_id, delete_at, delay, tuple(awarded), html,
+    return CloseResult(TicketView.of(ticket), path, actor_id, delete_at, delay, tuple(awarded),
                        config.log_channel_id, log_id, text, reason)
 
 

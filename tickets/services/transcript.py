@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import transaction
+import logging
+
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from botproject import outbox
+from botproject.models import OutboxMessage
 
-from ..models import Ticket, TranscriptMessage
+from ..models import Ticket, TicketClaim, TicketTranscript, TranscriptMessage
+from ..transcripts import render_transcript
+
+log = logging.getLogger(__name__)
+
+# A message's archive stays bounded however often it is edited: its last versions, each capped.
+MAX_EDITS_KEPT = 10
+MAX_VERSION_CHARS = 4000  # Discord's longest message (Nitro); anything longer is cut
 
 
 # --- the transcript -------------------------------------------------------------------------------
@@ -23,7 +33,7 @@ def transcript_message(*, ticket_id: int, message_id: int, author_id: int, autho
         return
     TranscriptMessage.objects.get_or_create(message_id=message_id, defaults={
         "ticket": ticket, "author_id": author_id, "author_name": author_name[:100], "author_is_bot": is_bot,
-        "content": content, "embeds": embeds, "attachments": attachments, "created_at": created_at or timezone.now()})
+        "content": content[:MAX_VERSION_CHARS], "embeds": embeds, "attachments": attachments, "created_at": created_at or timezone.now()})
     if staff and not is_bot and author_id != ticket.opener_id and ticket.first_response_at is None:
         Ticket.objects.filter(pk=ticket.pk, first_response_at__isnull=True).update(
             first_response_at=created_at or timezone.now(), first_responder_id=author_id)
@@ -31,11 +41,13 @@ def transcript_message(*, ticket_id: int, message_id: int, author_id: int, autho
 
 @transaction.atomic
 def transcript_edit(*, message_id: int, content: str) -> None:
-    """Archive an edit: the earlier version is kept."""
+    """Archive an edit: the earlier version is kept (the last MAX_EDITS_KEPT versions, each capped)."""
+    content = content[:MAX_VERSION_CHARS]
     message = TranscriptMessage.objects.select_for_update().filter(message_id=message_id).first()
     if message is None or message.content == content:
         return
-    message.edits = [*message.edits, {"content": message.content, "until": timezone.now().isoformat()}]
+    earlier = {"content": message.content[:MAX_VERSION_CHARS], "until": timezone.now().isoformat()}
+    message.edits = [*message.edits, earlier][-MAX_EDITS_KEPT:]
     message.content, message.edited_at = content, timezone.now()
     message.save(update_fields=["edits", "content", "edited_at"])
 
@@ -50,3 +62,35 @@ def transcript_delete(*, message_id: int) -> None:
 def ticket_log_posted(*, outbox_id: int, discord_message_id: int) -> None:
     """The bot posted the close note with the transcript: the outbox must not send it again."""
     outbox.outbox_mark_sent(message_id=outbox_id, discord_message_id=discord_message_id)
+
+
+# --- the stored transcript ------------------------------------------------------------------------
+@transaction.atomic
+def transcript_store(*, ticket_id: int) -> str:
+    """Render and store a closed ticket's HTML transcript (once; later calls return the stored page).
+
+    Runs after the close committed, in a short transaction of its own: rendering a long channel never holds
+    the close's row locks. The close note's outbox row is linked so the admin shows where the note went.
+    """
+    stored = TicketTranscript.objects.filter(pk=ticket_id).values_list("html", flat=True).first()
+    if stored is not None:
+        return stored
+    ticket = Ticket.objects.select_related("guild__config").get(pk=ticket_id, status=Ticket.Status.CLOSED)
+    messages = list(TranscriptMessage.objects.filter(ticket=ticket).order_by("created_at", "message_id"))
+    claims = list(TicketClaim.objects.filter(ticket=ticket).order_by("slot"))
+    html = render_transcript(ticket, messages, claims)
+    log_id = OutboxMessage.objects.filter(dedupe_key=f"ticket:{ticket.pk}:closed").values_list("pk", flat=True).first()
+    try:
+        with transaction.atomic():
+            TicketTranscript.objects.create(ticket=ticket, html=html, message_count=len(messages), log_outbox_id=log_id)
+    except IntegrityError:  # stored meanwhile by another caller (the sweep, the bot)
+        return TicketTranscript.objects.values_list("html", flat=True).get(pk=ticket_id)
+    return html
+
+
+def transcript_store_after_close(ticket_id: int) -> None:
+    """on_commit hook of a close: store the transcript; a failure is left to the tickets sweep."""
+    try:
+        transcript_store(ticket_id=ticket_id)
+    except Exception:  # noqa: BLE001 - the close is committed; the sweep stores the transcript later
+        log.exception("could not store the transcript of ticket %s; the sweep retries", ticket_id)
