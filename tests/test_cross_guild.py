@@ -101,3 +101,4 @@ def test_a_panel_whose_channel_is_guild_bs_is_never_posted_there(two_guilds):
     panel.refresh_from_db()
     assert panel.message_id is None
     assert bot.emulator.messages(target) == []
+
