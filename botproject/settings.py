@@ -185,6 +185,8 @@ EMAIL_MESSAGE_DOMAIN = env("EMAIL_MESSAGE_DOMAIN", default="communitybot.local")
 OUTBOX_LEASE_SECONDS = env.float("OUTBOX_LEASE_SECONDS", default=60.0)
 # Seconds between outbox sweeps (a safety net: changes wake the bot at once).
 OUTBOX_SWEEP_SECONDS = env.float("OUTBOX_SWEEP_SECONDS", default=30.0)
+# Tickets a member may open per rolling hour in a server (all categories together).
+TICKETS_OPENS_PER_HOUR = env.int("TICKETS_OPENS_PER_HOUR", default=5)
 # Seconds between checks for pad sessions past their deadline.
 PADS_SWEEP_SECONDS = env.float("PADS_SWEEP_SECONDS", default=15.0)
 

@@ -319,3 +319,32 @@ def test_the_admin_reposts_and_refreshes_a_panel_through_the_bot(tickets_bot, cl
     assert eventually(lambda: TicketPanel.objects.get(pk=panel.pk).message_id == again.id)
     assert bot.click("member", again, f"ticket:open:{bot.category_id}", timeout=10).content.startswith(
         "Your ticket is ready")
+
+
+# --- limits on abuse (issue 13.6) ----------------------------------------------------------------------------
+def test_a_member_opens_at_most_the_hourly_number_of_tickets(tickets_bot, settings):
+    bot = tickets_bot
+    settings.TICKETS_OPENS_PER_HOUR = 2
+    from tickets.models import TicketCategory
+    TicketCategory.objects.filter(pk=bot.category_id).update(max_open_per_member=5)
+    for _ in range(2):
+        assert _open(bot).content.startswith("Your ticket is ready")
+    refused = _open(bot)
+    assert refused.ephemeral
+    assert refused.content == "You opened 2 tickets in the last hour, the most allowed. Try again in 60 minutes."
+    assert Ticket.objects.count() == 2
+    assert _open(bot, who="granted").content.startswith("Your ticket is ready")  # others are not held up
+
+
+def test_need_help_pings_the_staff_once_per_member_not_once_per_ticket(tickets_bot):
+    bot, world, emu = tickets_bot, tickets_bot.world, tickets_bot.emulator
+    from tickets.models import TicketCategory
+    TicketCategory.objects.filter(pk=bot.category_id).update(max_open_per_member=2)
+    _open(bot)
+    _open(bot)
+    first, second = Ticket.objects.order_by("pk")
+    rec = bot.click("member", emu.messages(first.channel_id)[0], f"ticket:help:{first.pk}")
+    assert rec.content == f"<@&{world.staff_role}>"
+    other = bot.click("member", emu.messages(second.channel_id)[0], f"ticket:help:{second.pk}")
+    assert not other.content and "already called" in other.embeds[0]["footer"]["text"]
+    assert Ticket.objects.get(pk=second.pk).help_pinged_at is None

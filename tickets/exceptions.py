@@ -34,6 +34,13 @@ class AtLimit(TicketsError):
     message = _("You already have an open ticket: %(channel)s. Finish it before opening another.")
 
 
+class TooManyOpens(TicketsError):
+    """The member opened as many tickets in the last hour as the server allows."""
+
+    message = _("You opened %(count)s tickets in the last hour, the most allowed. Try again in %(minutes)s "
+                "minutes.")
+
+
 class NotATicket(TicketsError):
     """The command was used outside a ticket channel, or the ticket is unknown."""
 

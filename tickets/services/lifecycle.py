@@ -17,6 +17,7 @@ import string
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone, translation
@@ -28,7 +29,7 @@ from botproject.models import OutboxMessage
 from botproject.services import config_row
 
 from ..exceptions import (
-    AddRefused, AlreadyClaimed, AtLimit, CannotRemoveOpener, ClaimRefused, NotATicket, NotOpener,
+    AddRefused, AlreadyClaimed, AtLimit, TooManyOpens, CannotRemoveOpener, ClaimRefused, NotATicket, NotOpener,
     OwnTicket, SlotsFull, StaffOnly, TicketClosed, UnknownCategory, UnknownPanel,
 )
 from ..models import OPEN_STATUSES, Ticket, TicketCategory, TicketClaim, TicketCounter, TicketPanel
@@ -38,7 +39,8 @@ from .transcript import transcript_store_after_close
 
 log = logging.getLogger(__name__)
 CODE_ALPHABET = string.ascii_lowercase + string.digits
-HELP_PING_INTERVAL = timedelta(minutes=10)
+HELP_PING_INTERVAL = timedelta(minutes=10)  # per member, across their tickets
+OPEN_WINDOW = timedelta(hours=1)
 # The bot posts the close note with the transcript file at once; the outbox sends the note without the
 # file only if the bot has not done so within this time (it stopped right after the close).
 LOG_NOTE_GRACE = timedelta(seconds=60)
@@ -80,7 +82,13 @@ def ticket_open(*, guild_id: int, category_id: int, opener_id: int, panel_id: in
         if panel.categories.exists() and not panel.categories.filter(pk=category.pk).exists():
             raise UnknownCategory()
     limit = category.max_open_per_member or config.tickets_max_open_per_member
-    number = _next_number(config.guild)
+    number = _next_number(config.guild)  # from here on, openings in this guild queue behind us
+    now = timezone.now()
+    recent = list(Ticket.objects.filter(guild=config.guild, opener_id=opener_id, created_at__gte=now - OPEN_WINDOW)
+                  .order_by("created_at").values_list("created_at", flat=True))
+    if len(recent) >= settings.TICKETS_OPENS_PER_HOUR:
+        wait = recent[0] + OPEN_WINDOW - now
+        raise TooManyOpens(count=len(recent), minutes=max(1, int(wait.total_seconds() // 60) + 1))
     taken = set(Ticket.objects.filter(guild=config.guild, category=category, opener_id=opener_id,
                                       status__in=OPEN_STATUSES).values_list("slot", flat=True))
     free = [slot for slot in range(1, limit + 1) if slot not in taken]
@@ -261,20 +269,26 @@ class HelpResult:
 
 @transaction.atomic
 def ticket_need_help(*, guild_id: int, ticket_id: int, actor_id: int) -> HelpResult:
-    """Need help: status need_help; the staff role is pinged at most once per 10 minutes."""
+    """Need help: status need_help; the staff role is pinged at most once per 10 minutes per member (not per
+    ticket: a member with several tickets cannot ping the staff from each of them in turn)."""
+    # The member's tickets are locked in one order first, so two Need help clicks of theirs queue here.
+    list(Ticket.objects.select_for_update().filter(guild__discord_id=guild_id, opener_id=actor_id)
+         .order_by("pk").values_list("pk", flat=True))
     ticket = _locked(guild_id, ticket_id)
     if not ticket.is_open:
         raise TicketClosed()
     if actor_id != ticket.opener_id:
         raise NotOpener(opener=f"<@{ticket.opener_id}>")
     now = timezone.now()
-    ping = ticket.help_pinged_at is None or now - ticket.help_pinged_at >= HELP_PING_INTERVAL
+    last = (Ticket.objects.filter(guild=ticket.guild, opener_id=actor_id, help_pinged_at__isnull=False)
+            .order_by("-help_pinged_at").values_list("help_pinged_at", flat=True).first())
+    ping = last is None or now - last >= HELP_PING_INTERVAL
     ticket.status = Ticket.Status.NEED_HELP
     ticket.need_help_at = ticket.need_help_at or now
     if ping:
         ticket.help_pinged_at = now
     ticket.save(update_fields=["status", "need_help_at", "help_pinged_at"])
-    return HelpResult(TicketView.of(ticket), ping, ticket.help_pinged_at)
+    return HelpResult(TicketView.of(ticket), ping, now if ping else last)
 
 
 @transaction.atomic
