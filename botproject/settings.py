@@ -187,6 +187,8 @@ OUTBOX_LEASE_SECONDS = env.float("OUTBOX_LEASE_SECONDS", default=60.0)
 OUTBOX_SWEEP_SECONDS = env.float("OUTBOX_SWEEP_SECONDS", default=30.0)
 # Tickets a member may open per rolling hour in a server (all categories together).
 TICKETS_OPENS_PER_HOUR = env.int("TICKETS_OPENS_PER_HOUR", default=5)
+# Direct messages a server may send to members from the admin ("Send a direct message") per rolling hour.
+ADMIN_DMS_PER_HOUR = env.int("ADMIN_DMS_PER_HOUR", default=30)
 # Seconds between checks for pad sessions past their deadline.
 PADS_SWEEP_SECONDS = env.float("PADS_SWEEP_SECONDS", default=15.0)
 

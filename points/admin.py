@@ -260,9 +260,13 @@ class MemberProfileAdmin(GuildScopedAdminMixin, admin.ModelAdmin):
         if "apply" in request.POST:
             form = DirectMessageForm(request.POST)
             if form.is_valid():
-                queued = services.members_direct_message(profile_ids=list(queryset.values_list("pk", flat=True)),
-                                                         text=form.cleaned_data["message"],
-                                                         token=str(form.cleaned_data["token"]))
+                try:
+                    queued = services.members_direct_message(
+                        profile_ids=list(queryset.values_list("pk", flat=True)), text=form.cleaned_data["message"],
+                        token=str(form.cleaned_data["token"]))
+                except DomainError as refusal:  # the guild's hourly cap: nothing was queued
+                    self.message_user(request, refusal.user_message(), messages.ERROR)
+                    return None
                 outbox_url = reverse("admin:botproject_outboxmessage_changelist") + "?kind__exact=dm"
                 self.message_user(request, format_html(
                     '{} <a href="{}">{}</a>',

@@ -91,3 +91,16 @@ class InvalidEmail(PointsError):
     """Not an email address."""
 
     message = _("%(email)s is not a valid email address.")
+
+
+class TooManyDirectMessages(PointsError):
+    """The guild sent as many direct messages from the admin in the last hour as allowed (ADMIN_DMS_PER_HOUR)."""
+
+    message = _("%(guild)s has sent %(sent)s direct messages from the admin in the last hour, the most allowed "
+                "(%(limit)s an hour). Try again in %(minutes)s minutes.")
+
+
+class TooManyDirectMessagesAtOnce(PointsError):
+    """More members selected than the guild may message in an hour."""
+
+    message = _("%(guild)s may send at most %(limit)s direct messages an hour from the admin: select fewer members.")
