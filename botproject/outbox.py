@@ -27,6 +27,8 @@ from .sql import insert_row
 log = logging.getLogger(__name__)
 CHANNEL = "bot.outbox"
 MAX_ATTEMPTS = 8
+# A user whose DMs were found closed is not tried again for this long: their DMs go to the log channel at once.
+DMS_CLOSED_HONOURED = timedelta(days=1)
 
 _waker: Callable[[], None] | None = None
 _waker_lock = threading.Lock()
@@ -47,6 +49,7 @@ class OutboxItem:
     subject: str = ""
     html: str = ""
     message_id: int | None = None
+    dms_closed_at: Any = None  # a DM whose user's DMs were found closed less than a day ago: not tried
 
     @property
     def nonce(self) -> str:
@@ -207,9 +210,14 @@ def outbox_claim(*, limit: int = 20, shard_count: int | None = None, shard_ids: 
     OutboxMessage.objects.filter(pk__in=[m.pk for m in claimed]).update(
         attempts=F("attempts") + 1, available_at=now + lease
     )
+    dm_users = {m.target_id for m in claimed if m.kind == OutboxMessage.Kind.DM}
+    closed = dict(DiscordUser.objects.filter(
+        user_id__in=dm_users, dms_closed_at__gt=now - DMS_CLOSED_HONOURED,
+    ).values_list("user_id", "dms_closed_at")) if dm_users else {}
     return [
         OutboxItem(m.pk, m.kind, m.guild.discord_id if m.guild else None, m.target_id, m.content, m.embed,
-                   m.attempts + 1, m.email_to, m.subject, m.html, m.message_id)
+                   m.attempts + 1, m.email_to, m.subject, m.html, m.message_id,
+                   dms_closed_at=closed.get(m.target_id) if m.kind == OutboxMessage.Kind.DM else None)
         for m in claimed
     ]
 
@@ -250,10 +258,15 @@ def outbox_mark_failed(*, message_id: int, error: str, permanent: bool, log_note
 
 
 @transaction.atomic
-def outbox_dm_closed(*, message_id: int, error: str) -> None:
-    """The user's DMs are closed: mark them, and put the notice in their guild's log channel instead."""
+def outbox_dm_closed(*, message_id: int, error: str, known: bool = False) -> None:
+    """The user's DMs are closed: mark them, and put the notice in their guild's log channel instead.
+
+    `known`: not tried, their DMs were found closed less than DMS_CLOSED_HONOURED ago; the mark is kept as it
+    is, so the bot tries again once that time has passed.
+    """
     message = OutboxMessage.objects.select_related("guild__config").get(pk=message_id)
-    DiscordUser.objects.update_or_create(user_id=message.target_id, defaults={"dms_closed_at": timezone.now()})
+    if not known:
+        DiscordUser.objects.update_or_create(user_id=message.target_id, defaults={"dms_closed_at": timezone.now()})
     message.status = OutboxMessage.Status.REROUTED
     message.last_error = error[:500]
     message.save(update_fields=["status", "last_error"])

@@ -121,6 +121,14 @@ class OutboxCog(commands.Cog):
         if item.kind == "role_del":
             await self._deliver_role_remove(item)
             return
+        if item.kind == "dm" and item.dms_closed_at is not None:
+            # Their DMs were found closed less than a day ago: no DM is opened, the notice goes to the log channel.
+            until = item.dms_closed_at + outbox.DMS_CLOSED_HONOURED
+            await db_call(outbox.outbox_dm_closed)(
+                message_id=item.id, known=True,
+                error=f"not tried: DMs found closed at {item.dms_closed_at.isoformat()}, tried again after "
+                      f"{until.isoformat()}")
+            return
         try:
             destination = await self._destination(item)
             if destination is None:
