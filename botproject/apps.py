@@ -11,4 +11,9 @@ class BotprojectConfig(AppConfig):
     verbose_name = _("Core")
 
     def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
+        from . import dbpool
         from .legacy import fixture  # noqa: F401  (connects the guard that keeps fixtures from rewriting guilds)
+
+        connection_created.connect(dbpool.install, dispatch_uid="botproject.dbpool")

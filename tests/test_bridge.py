@@ -2,6 +2,7 @@
 
 import asyncio
 import threading
+import time
 
 import pytest
 from django.db import connection
@@ -65,6 +66,45 @@ def test_a_database_that_dropped_its_connections_costs_one_reconnect():
     else:
         # SQLite has no server to restart: the bridge thread keeps and reuses its connection.
         assert before == after
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_restart_with_many_idle_pool_connections_costs_one_short_pause():
+    """After a restart every idle connection is dead; the pool must not test them one by one with growing pauses
+    (1 + 2 + 4 + 8 s for five of them: past its 10 s timeout). SQLite has no server and no pool: the calls just work."""
+    barrier = threading.Barrier(8)
+
+    def hold_one() -> None:
+        try:
+            with connection.cursor() as cursor:
+                barrier.wait(timeout=10)  # eight connections in use at once
+                cursor.execute("SELECT 1")
+        finally:
+            connection.close()  # PostgreSQL: back into the pool, eight idle connections
+
+    threads = [threading.Thread(target=hold_one) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    pool = getattr(connection, "pool", None)
+    if connection.vendor == "postgresql":
+        assert pool.get_stats()["pool_available"] >= 8
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            assert len(cursor.fetchall()) >= 5  # five dead ones already take 1 + 2 + 4 + 8 s one by one
+    else:
+        assert pool is None
+
+    started = time.monotonic()
+    config = asyncio.run(db_call(guild_ensure)(guild_id=8))
+    assert config.guild_id == 8
+    assert time.monotonic() - started < 3.0, "the pool tested its dead connections one pause at a time"
+    if pool is not None:
+        assert pool.get_stats()["connections_lost"] >= 5
 
 
 @pytest.mark.django_db(transaction=True)
