@@ -57,6 +57,9 @@ class PadsCog(commands.Cog):
         await self.bot.wait_until_ready()
 
     async def _start(self, interaction: discord.Interaction, kind: str, pad: int, starts: str) -> None:
+        # Acknowledge first: when many hosts race for pads the checks and the booking queue for the
+        # database, and Discord drops an interaction not answered within 3 s.
+        await interaction.response.defer(ephemeral=True)
         access = await require(interaction, Access.GRANTED, refuse_blocked=True, module="pads")
         channel = interaction.guild.get_channel(access.config.pads_channel_id or 0) or interaction.channel
         require_bot_permissions(interaction.guild, "view_channel", "send_messages", "embed_links", channel=channel)
@@ -64,7 +67,6 @@ class PadsCog(commands.Cog):
             guild_id=interaction.guild_id, pad=pad, kind=kind, host_id=interaction.user.id, starts=starts,
             host_name=interaction.user.display_name,
         )
-        await interaction.response.defer(ephemeral=True)
         message = await channel.send(embed=ui.announcement_embed(session), view=ui.end_view(session.id),
                                      allowed_mentions=discord.AllowedMentions.none())
         await db_call(services.session_record_announcement)(session_id=session.id, channel_id=channel.id,

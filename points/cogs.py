@@ -222,9 +222,11 @@ class PointsCog(commands.Cog):
         if ctx.interaction is None:
             # !claim is read by everyone in the channel: the code goes first (the receipt comes by DM).
             await _delete_quietly(ctx.message)
-        await require(ctx.interaction or ctx, Access.MEMBER, refuse_blocked=True, module=MODULE)
         if ctx.interaction is not None:
+            # Acknowledge first: under a rush of claims the access check and the claim queue for the
+            # database, and Discord drops an interaction not answered within 3 s.
             await ctx.defer(ephemeral=True)
+        await require(ctx.interaction or ctx, Access.MEMBER, refuse_blocked=True, module=MODULE)
         result = await db_call(services.order_claim)(
             guild_id=ctx.guild.id, user_id=ctx.author.id, code=code[:200], display_name=ctx.author.display_name)
         if ctx.interaction is None:
