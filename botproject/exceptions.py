@@ -62,3 +62,18 @@ class BotRoleTooLow(DomainError):
 
     message = _("I cannot manage %(role)s: it is not below my highest role (%(mine)s). "
                 "Move my role above it in Server Settings → Roles, then try again.")
+
+
+class RoleTooPowerful(NotAllowed):
+    """The role carries a permission the bot must never hand out."""
+
+    message = _("%(role)s cannot be handed out by the bot: it has %(permissions)s. Remove those permissions "
+                "from the role in Server Settings → Roles (or pick another role), then try again. Nothing was "
+                "changed.")
+
+
+class RoleNotBelowActor(NotAllowed):
+    """The role is not below the invoking admin's highest role."""
+
+    message = _("%(role)s is not below your highest role, so you cannot have the bot hand it out. Pick a lower "
+                "role, or ask the server owner. Nothing was changed.")

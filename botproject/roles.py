@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
-from .exceptions import NotAllowed
+from .exceptions import NotAllowed, RoleNotBelowActor, RoleTooPowerful
 
 # Discord permission bits a handed-out role must not carry, with their names as Discord shows them.
 DANGEROUS_PERMISSIONS: tuple[tuple[int, object], ...] = (
@@ -24,21 +24,6 @@ DANGEROUS_PERMISSIONS: tuple[tuple[int, object], ...] = (
     (1 << 29, _("Manage Webhooks")),
     (1 << 17, _("Mention @everyone, @here and All Roles")),
 )
-
-
-class RoleTooPowerful(NotAllowed):
-    """The role carries a permission the bot must never hand out."""
-
-    message = _("%(role)s cannot be handed out by the bot: it has %(permissions)s. Remove those permissions "
-                "from the role in Server Settings → Roles (or pick another role), then try again. Nothing was "
-                "changed.")
-
-
-class RoleNotBelowActor(NotAllowed):
-    """The role is not below the invoking admin's highest role."""
-
-    message = _("%(role)s is not below your highest role, so you cannot have the bot hand it out. Pick a lower "
-                "role, or ask the server owner. Nothing was changed.")
 
 
 def dangerous_permissions(permissions: int) -> list[str]:

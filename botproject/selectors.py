@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection
-
 from django.utils.translation import gettext_lazy as _
 
 from .exceptions import DomainError, NotAllowed

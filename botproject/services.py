@@ -201,9 +201,11 @@ def names_seen(*, guild_id: int, roles: dict[int, str | tuple[str, int, int]] | 
     """Remember the names Discord shows for roles (name, or (name, permission bits, position)), channels
     ((name, type)) and users (for the admin, which also checks a role's permissions before it is configured)."""
     guild = _ensure(guild_id).guild
-    rows = [DiscordName(guild=guild, kind=DiscordName.Kind.ROLE, discord_id=i, name=n[:100], deleted=deleted,
-                        permissions=p, position=at)
-            for i, (n, p, at) in ((i, v if isinstance(v, tuple) else (v, None, None)) for i, v in (roles or {}).items())]
+    rows = []
+    for role_id, seen in (roles or {}).items():
+        name, permissions, position = seen if isinstance(seen, tuple) else (seen, None, None)
+        rows.append(DiscordName(guild=guild, kind=DiscordName.Kind.ROLE, discord_id=role_id, name=name[:100],
+                                deleted=deleted, permissions=permissions, position=position))
     rows += [DiscordName(guild=guild, kind=DiscordName.Kind.CHANNEL, discord_id=i, name=n[:100], channel_type=t,
                          deleted=deleted) for i, (n, t) in (channels or {}).items()]
     rows += [DiscordName(guild=guild, kind=DiscordName.Kind.USER, discord_id=i, name=n[:100], deleted=deleted)

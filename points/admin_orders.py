@@ -65,6 +65,8 @@ def _xor(data: bytes, key: str) -> bytes:
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
 MAX_ERRORS_SHOWN = 200
 MAX_ROWS_SHOWN = 20
 MAX_CODE_SEARCH_GUILDS = 1000

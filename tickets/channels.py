@@ -32,11 +32,23 @@ GUILD_LIMIT = 500  # Discord: channels per guild
 DEFAULT_CATEGORY = "Tickets"
 MAX_CHANNEL_LIMIT_CODE = 30013
 
-# Ticket channel id → ticket id, for the transcript listeners (loaded at start, kept up to date here).
-TICKET_CHANNELS: dict[int, int] = {}
-# Ticket channel id → the ticket's guild: only messages of that guild are archived (a legacy ticket bound to
-# another guild's channel id must never copy that guild's messages into its transcript).
-TICKET_GUILDS: dict[int, int] = {}
+# Ticket channel id → (ticket id, the ticket's guild), for the transcript listeners (loaded at start, kept up to
+# date here). Only events of that guild are archived: a legacy ticket bound to another guild's channel id must
+# never copy that guild's messages into its transcript.
+TICKET_CHANNELS: dict[int, tuple[int, int]] = {}
+
+
+def ticket_of_channel(channel_id: int, guild_id: int | None) -> int | None:
+    """The ticket whose channel this is, when the event comes from the ticket's own guild."""
+    found = TICKET_CHANNELS.get(channel_id)
+    if found is None:
+        return None
+    ticket_id, ticket_guild = found
+    if guild_id != ticket_guild:
+        log.warning("ticket %s: channel %s is not in the ticket's guild; its messages are not archived",
+                    ticket_id, channel_id)
+        return None
+    return ticket_id
 _locks: dict[int, asyncio.Lock] = {}
 # One lock per ticket channel: a message's create, edits and delete are archived in arrival order (with
 # several database threads an edit could overtake the message it edits), and a close waits for the
@@ -156,8 +168,7 @@ async def open_ticket(interaction: discord.Interaction, *, category_id: int, pan
         await channel.delete(reason="ticket could not be recorded")
         await db_call(services.ticket_fail)(ticket_id=ticket.id, error="could not record the channel")
         raise
-    TICKET_CHANNELS[channel.id] = ticket.id
-    TICKET_GUILDS[channel.id] = interaction.guild_id
+    TICKET_CHANNELS[channel.id] = (ticket.id, interaction.guild_id)
     with translation.override(ticket.language):
         embed, view = ui.welcome_embed(ticket), ui.ticket_view(ticket.id)
     message = await channel.send(interaction.user.mention, embed=embed, view=view,

@@ -155,7 +155,6 @@ class TicketsCog(commands.Cog):
 
     async def cog_load(self) -> None:
         channels.TICKET_CHANNELS.update(await db_call(selectors.open_ticket_channels)())
-        channels.TICKET_GUILDS.update(await db_call(selectors.open_ticket_channel_guilds)())
         self.sweep.start()
 
     async def cog_unload(self) -> None:
@@ -182,12 +181,8 @@ class TicketsCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        ticket_id = channels.TICKET_CHANNELS.get(message.channel.id)
+        ticket_id = channels.ticket_of_channel(message.channel.id, message.guild.id if message.guild else None)
         if ticket_id is None:
-            return
-        if message.guild is None or channels.TICKET_GUILDS.get(message.channel.id) != message.guild.id:
-            log.warning("ticket %s: channel %s is not in the ticket's guild; its messages are not archived",
-                        ticket_id, message.channel.id)
             return
         embeds = [{"title": e.title or "", "text": "\n".join(filter(None, [e.description or "", *(
             f"{f.name}: {f.value}" for f in e.fields)]))} for e in message.embeds]
@@ -207,20 +202,19 @@ class TicketsCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
-        if payload.channel_id in channels.TICKET_CHANNELS and "content" in payload.data:
+        if "content" in payload.data and channels.ticket_of_channel(payload.channel_id, payload.guild_id):
             async with channels.archive_lock(payload.channel_id):
                 await db_call(services.transcript_edit)(message_id=payload.message_id, content=payload.data["content"])
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
-        if payload.channel_id in channels.TICKET_CHANNELS:
+        if channels.ticket_of_channel(payload.channel_id, payload.guild_id):
             async with channels.archive_lock(payload.channel_id):
                 await db_call(services.transcript_delete)(message_id=payload.message_id)
 
     @commands.Cog.listener()
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
         channels.TICKET_CHANNELS.pop(channel.id, None)
-        channels.TICKET_GUILDS.pop(channel.id, None)
         channels.ARCHIVE_LOCKS.pop(channel.id, None)
 
     # --- panels the admin asked for, and tickets left pending by a stop ---------------------------
@@ -276,8 +270,7 @@ class TicketsCog(commands.Cog):
             return
         await db_call(services.ticket_channel_created)(guild_id=ticket.guild_id, ticket_id=ticket.id,
                                                        channel_id=channel.id)
-        channels.TICKET_CHANNELS[channel.id] = ticket.id
-        channels.TICKET_GUILDS[channel.id] = ticket.guild_id
+        channels.TICKET_CHANNELS[channel.id] = (ticket.id, ticket.guild_id)
 
 
 async def setup(bot: commands.Bot) -> None:

@@ -133,20 +133,14 @@ def panels_due() -> list[tuple[PanelView, bool]]:
     return [(panel_view(p), p.repost_requested_at is not None) for p in rows[:20]]
 
 
-def open_ticket_channel_guilds() -> dict[int, int]:
-    """Channel id → the ticket's guild (Discord id), for the same tickets as open_ticket_channels."""
+def open_ticket_channels() -> dict[int, tuple[int, int]]:
+    """Channel id → (ticket id, the ticket's guild's Discord id) of every ticket whose channel exists (open, or
+    closed and awaiting deletion)."""
     recent = timezone.now() - timedelta(hours=1)
     rows = Ticket.objects.filter(channel_id__isnull=False).filter(
         Q(status__in=OPEN_STATUSES) | Q(closed_at__gte=recent))
-    return dict(rows.values_list("channel_id", "guild__discord_id"))
-
-
-def open_ticket_channels() -> dict[int, int]:
-    """Channel id → ticket id of every ticket whose channel exists (open, or closed and awaiting deletion)."""
-    recent = timezone.now() - timedelta(hours=1)
-    rows = Ticket.objects.filter(channel_id__isnull=False).filter(
-        Q(status__in=OPEN_STATUSES) | Q(closed_at__gte=recent))
-    return dict(rows.values_list("channel_id", "pk"))
+    return {channel_id: (pk, guild_id) for channel_id, pk, guild_id in
+            rows.values_list("channel_id", "pk", "guild__discord_id")}
 
 
 def pending_stale(*, older_than_seconds: float = 120) -> list[TicketView]:

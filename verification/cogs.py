@@ -21,8 +21,7 @@ from botproject.bot.checks import REFUSALS, require
 from botproject.bot.db import db_call
 from botproject.bot.preflight import require_bot_permissions, require_manageable_role, require_safe_role
 from botproject.bot.ratelimit import SlidingWindow
-from botproject.exceptions import DomainError, NotAllowed
-from botproject.roles import RoleNotBelowActor, RoleTooPowerful
+from botproject.exceptions import DomainError, NotAllowed, RoleNotBelowActor, RoleTooPowerful
 from botproject.selectors import Access, ConfigSnapshot
 
 from . import roblox, selectors, services, ui

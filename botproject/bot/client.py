@@ -18,8 +18,8 @@ from botproject import selectors, services
 
 from . import errors
 from .db import db_call
-from .scope import guild_messageable
 from .i18n import GettextTranslator, activate_for, is_supported, language_for
+from .scope import guild_messageable
 from .status import runtime
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ def build_app(*, full_site: bool):
     async def guarded(scope, receive, send):  # noqa: ANN001 - ASGI signature
         if scope["type"] != "http":
             return await django_app(scope, receive, send)
-        if scope["path"].rstrip("/") in ("", "/health", "/status"):
+        if (scope["path"].rstrip("/") or "/") in HEALTH_PATHS:
             # Refused before Django reads (and spools) a body: these paths take GET/HEAD and nothing else.
             if scope["method"] not in ("GET", "HEAD"):
                 return await answer(send, 405, "method not allowed", [(b"allow", b"GET, HEAD")])
