@@ -174,7 +174,8 @@ class HelpButton(_TicketButton, SafeDynamicItem, discord.ui.DynamicItem[discord.
         role_id = ticket.staff_role_id if result.ping else None
         ping = f"<@&{role_id}>" if role_id else None
         # Exactly the staff role (never a user or @everyone, whatever else the message holds).
-        mentions = discord.AllowedMentions(roles=[discord.Object(role_id)]) if role_id else discord.AllowedMentions.none()
+        mentions = (discord.AllowedMentions(roles=[discord.Object(role_id)]) if role_id
+                    else discord.AllowedMentions.none())
         await interaction.response.send_message(ping, embed=embed, allowed_mentions=mentions)
 
 

@@ -29,8 +29,8 @@ from botproject.models import OutboxMessage
 from botproject.services import config_row
 
 from ..exceptions import (
-    AddRefused, AlreadyClaimed, AtLimit, TooManyOpens, CannotRemoveOpener, ClaimRefused, NotATicket, NotOpener,
-    OwnTicket, SlotsFull, StaffOnly, TicketClosed, UnknownCategory, UnknownPanel,
+    AddRefused, AlreadyClaimed, AtLimit, CannotRemoveOpener, ClaimRefused, NotATicket, NotOpener, OwnTicket,
+    SlotsFull, StaffOnly, TicketClosed, TooManyOpens, UnknownCategory, UnknownPanel,
 )
 from ..models import OPEN_STATUSES, Ticket, TicketCategory, TicketClaim, TicketCounter, TicketPanel
 from ..models import TranscriptMessage

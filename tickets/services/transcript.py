@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import logging
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -33,7 +32,8 @@ def transcript_message(*, ticket_id: int, message_id: int, author_id: int, autho
         return
     TranscriptMessage.objects.get_or_create(message_id=message_id, defaults={
         "ticket": ticket, "author_id": author_id, "author_name": author_name[:100], "author_is_bot": is_bot,
-        "content": content[:MAX_VERSION_CHARS], "embeds": embeds, "attachments": attachments, "created_at": created_at or timezone.now()})
+        "content": content[:MAX_VERSION_CHARS], "embeds": embeds, "attachments": attachments,
+        "created_at": created_at or timezone.now()})
     if staff and not is_bot and author_id != ticket.opener_id and ticket.first_response_at is None:
         Ticket.objects.filter(pk=ticket.pk, first_response_at__isnull=True).update(
             first_response_at=created_at or timezone.now(), first_responder_id=author_id)
