@@ -44,3 +44,9 @@ def next_deadline() -> datetime | None:
     """When the next active session runs out of time (None when none is active)."""
     return (PadSession.objects.filter(ended_at__isnull=True).order_by("ends_at")
             .values_list("ends_at", flat=True).first())
+
+
+def sessions_unannounced(*, started_before: datetime) -> list[SessionView]:
+    """Sessions whose announcement was never recorded, started before `started_before` (a restart in between)."""
+    return [SessionView.of(s) for s in PadSession.objects.select_related("guild").filter(
+        channel_id__isnull=False, message_id__isnull=True, started_at__lt=started_before).order_by("pk")[:50]]

@@ -36,8 +36,12 @@ def _check_pad(pad) -> int:
 
 @transaction.atomic
 def session_start(*, guild_id: int, pad: int, kind: str, host_id: int, starts: str,
-                  host_name: str = "") -> SessionView:
-    """Announce a session on a free pad; a busy pad is refused naming who holds it."""
+                  host_name: str = "", channel_id: int | None = None) -> SessionView:
+    """Announce a session on a free pad; a busy pad is refused naming who holds it.
+
+    `channel_id` is where the announcement is about to be posted: stored first, so a bot killed before it
+    recorded the message finds the announcement (or posts it) after its restart.
+    """
     pad = _check_pad(pad)
     starts = clean_starts(starts)
     if kind not in PadSession.Kind.values:
@@ -47,7 +51,7 @@ def session_start(*, guild_id: int, pad: int, kind: str, host_id: int, starts: s
         with transaction.atomic():
             session = PadSession.objects.create(
                 guild=config.guild, pad=pad, kind=kind, host_id=host_id, host_name=host_name[:100], starts=starts,
-                ends_at=timezone.now() + timedelta(minutes=config.pads_max_duration_minutes),
+                ends_at=timezone.now() + timedelta(minutes=config.pads_max_duration_minutes), channel_id=channel_id,
             )
     except IntegrityError:
         holder = PadSession.objects.filter(guild=config.guild, pad=pad, ended_at__isnull=True).first()
@@ -60,8 +64,30 @@ def session_start(*, guild_id: int, pad: int, kind: str, host_id: int, starts: s
 
 @transaction.atomic
 def session_record_announcement(*, session_id: int, channel_id: int, message_id: int) -> None:
-    """Remember where the public announcement is, to edit it when the session ends."""
+    """Remember where the public announcement is, to edit it when the session ends.
+
+    A session that ended before its announcement was recorded (a restart in between) gets the edit now.
+    """
     PadSession.objects.filter(pk=session_id).update(channel_id=channel_id, message_id=message_id)
+    session = PadSession.objects.select_related("guild").get(pk=session_id)
+    if session.ended_at is not None:
+        config = config_row(session.guild.discord_id)
+        with translation.override(config.language):
+            outbox.enqueue_message_edit(guild=session.guild, channel_id=channel_id, message_id=message_id,
+                                        content=_ended_text(session), embed=None, dedupe_key=f"pad:ended:{session.pk}")
+
+
+@transaction.atomic
+def session_announcement_lost(*, session_id: int) -> None:
+    """The announcement's channel is gone, or an ended session's announcement was never posted: nothing to edit."""
+    PadSession.objects.filter(pk=session_id, message_id__isnull=True).update(channel_id=None)
+
+
+def _ended_text(session: PadSession) -> str:
+    """The announcement's and the host's DM's text for an ended session, in the active language."""
+    return gettext("Pad %(pad)s: %(kind)s by <@%(host)s> has ended (%(reason)s).") % {
+        "pad": session.pad, "kind": session.get_kind_display(), "host": session.host_id,
+        "reason": session.get_end_reason_display()}
 
 
 def _end(session: PadSession, *, reason: str, actor_id: int | None) -> SessionView:
@@ -72,9 +98,7 @@ def _end(session: PadSession, *, reason: str, actor_id: int | None) -> SessionVi
         return SessionView.of(session)  # someone else ended it a moment ago: nothing more to do
     config = config_row(session.guild.discord_id)
     with translation.override(config.language):
-        text = gettext("Pad %(pad)s: %(kind)s by <@%(host)s> has ended (%(reason)s).") % {
-            "pad": session.pad, "kind": session.get_kind_display(), "host": session.host_id,
-            "reason": session.get_end_reason_display()}
+        text = _ended_text(session)
         if session.channel_id and session.message_id:
             outbox.enqueue_message_edit(guild=session.guild, channel_id=session.channel_id,
                                         message_id=session.message_id, content=text, embed=None,
