@@ -12,6 +12,7 @@ import io
 import logging
 import time
 
+import aiohttp
 import discord
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -19,6 +20,7 @@ from django.utils.translation import gettext as _
 from botproject.bot.checks import require
 from botproject.bot.db import db_call
 from botproject.bot.preflight import require_bot_permissions
+from botproject.bot.replies import answer
 from botproject.bot.scope import guild_messageable
 from botproject.selectors import Access, ConfigSnapshot, MemberAccess
 
@@ -31,6 +33,7 @@ CATEGORY_LIMIT = 50  # Discord: channels per category
 GUILD_LIMIT = 500  # Discord: channels per guild
 DEFAULT_CATEGORY = "Tickets"
 MAX_CHANNEL_LIMIT_CODE = 30013
+TWIN_WAIT_SECONDS = 2.0  # how long a create that got no answer waits for the gateway to announce its channel
 
 # Ticket channel id → (ticket id, the ticket's guild), for the transcript listeners (loaded at start, kept up to
 # date here). Only events of that guild are archived: a legacy ticket bound to another guild's channel id must
@@ -127,7 +130,7 @@ async def _parent(guild: discord.Guild, config: ConfigSnapshot) -> discord.Categ
 
 
 async def create_channel(guild: discord.Guild, ticket: TicketView, config: ConfigSnapshot,
-                         opener: discord.abc.Snowflake) -> discord.TextChannel:
+                         opener: discord.abc.Snowflake, client: discord.Client) -> discord.TextChannel:
     """Create #ticket-<code> visible to the opener, staff, admins and the bot only."""
     require_bot_permissions(guild, "manage_channels", "view_channel", "send_messages", "embed_links")
     async with _locks.setdefault(guild.id, asyncio.Lock()):
@@ -142,9 +145,41 @@ async def create_channel(guild: discord.Guild, ticket: TicketView, config: Confi
         except discord.HTTPException as error:
             if error.code == MAX_CHANNEL_LIMIT_CODE:
                 raise ChannelLimit() from error
+            await _remove_twins(client, guild, ticket, keep=None)
             raise ChannelFailed(error=f"{error.status} {error.code}") from error
+        except (aiohttp.ClientError, TimeoutError) as error:  # the connection dropped: made or not?
+            await _remove_twins(client, guild, ticket, keep=None, wait=True)
+            raise ChannelFailed(error=type(error).__name__) from error
         _recent.setdefault(parent.id, {})[channel.id] = time.monotonic()
+        await _remove_twins(client, guild, ticket, keep=channel.id)
         return channel
+
+
+async def _remove_twins(client: discord.Client, guild: discord.Guild, ticket: TicketView, *, keep: int | None,
+                        wait: bool = False) -> None:
+    """Delete the other channels of this ticket: a create whose reply was lost after Discord made the channel.
+
+    discord.py retries a create answered 500/502/504 (after a second or more, by when the gateway has announced
+    the first channel), so the retry makes a second channel; a dropped connection leaves one that the bot never
+    heard of. Channel names are unique per ticket (its random code), so a namesake is such a twin. `wait`: give
+    the gateway a moment to announce a channel that may or may not have been made.
+    """
+    def twin(channel: discord.abc.GuildChannel) -> bool:
+        return channel.guild.id == guild.id and channel.name == ticket.channel_name and channel.id != keep
+
+    twins = [c for c in guild.text_channels if twin(c)]
+    if not twins and wait:
+        try:
+            twins = [await client.wait_for("guild_channel_create", check=twin, timeout=TWIN_WAIT_SECONDS)]
+        except TimeoutError:
+            return
+    for channel in twins:
+        try:
+            await channel.delete(reason=f"ticket #{ticket.number}: a second channel made by a retried request")
+        except discord.NotFound:
+            pass
+        except discord.HTTPException:
+            log.warning("ticket %s: could not delete the extra channel %s", ticket.id, channel.id, exc_info=True)
 
 
 async def open_ticket(interaction: discord.Interaction, *, category_id: int, panel_id: int | None = None) -> None:
@@ -156,7 +191,8 @@ async def open_ticket(interaction: discord.Interaction, *, category_id: int, pan
     ticket = await db_call(services.ticket_open)(guild_id=interaction.guild_id, category_id=category_id,
                                                  opener_id=interaction.user.id, panel_id=panel_id)
     try:
-        channel = await create_channel(interaction.guild, ticket, access.config, interaction.user)
+        channel = await create_channel(interaction.guild, ticket, access.config, interaction.user,
+                                       interaction.client)
     except BaseException as error:
         await db_call(services.ticket_fail)(ticket_id=ticket.id, error=repr(error))
         raise
@@ -171,11 +207,11 @@ async def open_ticket(interaction: discord.Interaction, *, category_id: int, pan
     TICKET_CHANNELS[channel.id] = (ticket.id, interaction.guild_id)
     with translation.override(ticket.language):
         embed, view = ui.welcome_embed(ticket), ui.ticket_view(ticket.id)
-    message = await channel.send(interaction.user.mention, embed=embed, view=view,
+    # The nonce makes discord.py's retry of a send whose reply was lost return the first message, not post twice.
+    message = await channel.send(interaction.user.mention, embed=embed, view=view, nonce=f"tw{ticket.id}",
                                  allowed_mentions=discord.AllowedMentions(users=[interaction.user]))
     await db_call(services.ticket_welcome_sent)(ticket_id=ticket.id, message_id=message.id)
-    await interaction.followup.send(_("Your ticket is ready: %(channel)s") % {"channel": channel.mention},
-                                    ephemeral=True)
+    await answer(interaction, _("Your ticket is ready: %(channel)s") % {"channel": channel.mention}, ephemeral=True)
 
 
 async def announce_close(interaction: discord.Interaction, result: services.CloseResult) -> None:
@@ -195,10 +231,7 @@ async def announce_close(interaction: discord.Interaction, result: services.Clos
                 f"<@{user}> +{points}" for user, points in result.awarded), inline=False)
         embed.set_footer(text=_("This channel will be deleted in %(seconds)s seconds.") % {
             "seconds": result.delay_seconds})
-    if interaction.response.is_done():
-        await interaction.followup.send(embed=embed, allowed_mentions=discord.AllowedMentions.none())
-    else:
-        await interaction.response.send_message(embed=embed, allowed_mentions=discord.AllowedMentions.none())
+    await answer(interaction, embed=embed, allowed_mentions=discord.AllowedMentions.none())
     await post_transcript(interaction.client, result)
 
 

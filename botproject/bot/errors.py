@@ -10,20 +10,23 @@ from discord import app_commands
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from botproject.exceptions import BotMissingPermission, BotRoleTooLow, DomainError
+from botproject.exceptions import BotMissingPermission, BotRoleTooLow, DatabaseUnavailable, DomainError
 
+from . import replies
+from .i18n import language_for
 from .status import runtime
 
 log = logging.getLogger(__name__)
+ALREADY_ACKNOWLEDGED = replies.ALREADY_ACKNOWLEDGED
 
 
 async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
     """Answer privately, whether or not the interaction was already acknowledged."""
     try:
-        if interaction.response.is_done():
+        if interaction.response.is_done() and not await replies.still_thinking(interaction):
             await interaction.followup.send(text, ephemeral=True)
-        else:
-            await interaction.response.send_message(text, ephemeral=True)
+        else:  # the callback, or the edit of the thinking message (a lost reply then never shows it twice)
+            await replies.answer(interaction, text, ephemeral=True)
     except discord.HTTPException:
         # The token may have expired (15 min) or Discord may be down: nothing more to tell the member.
         log.warning("could not deliver an error message for interaction %s", interaction.id, exc_info=True)
@@ -56,8 +59,13 @@ def message_for(error: BaseException) -> tuple[str, bool]:
 async def report(interaction: discord.Interaction, error: BaseException) -> None:
     """Tell the member what went wrong, in their language; tell the log channel when the bot lacks a permission."""
     error = _unwrap(error)
+    if isinstance(error, discord.HTTPException) and error.code == ALREADY_ACKNOWLEDGED:
+        # Discord took an earlier try of this answer whose reply was lost (a 5xx or a dropped connection after
+        # processing, then discord.py retried): the member has the answer, and anything more would be a second one.
+        log.info("interaction %s: the answer was delivered, only Discord's reply to it was lost", interaction.id)
+        return
     bot = interaction.client
-    with translation.override(await bot.language_for(interaction)):  # type: ignore[attr-defined]
+    with translation.override(await _language(interaction)):
         text, _expected = message_for(error)
     await send_ephemeral(interaction, text)
     if interaction.guild_id and isinstance(error, (BotMissingPermission, BotRoleTooLow, discord.Forbidden)):
@@ -69,6 +77,14 @@ async def report(interaction: discord.Interaction, error: BaseException) -> None
                 "user": interaction.user.mention, "what": _what(interaction), "problem": problem,
             }
         await bot.post_log(interaction.guild_id, note)  # type: ignore[attr-defined]
+
+
+async def _language(interaction: discord.Interaction) -> str:
+    """The member's language; when the guild's setting cannot be read (the database is away), their locale."""
+    try:
+        return await interaction.client.language_for(interaction)  # type: ignore[attr-defined]
+    except DatabaseUnavailable:
+        return language_for(interaction.locale)
 
 
 def _what(interaction: discord.Interaction) -> str:

@@ -12,6 +12,7 @@ from .. import selectors, services
 from ..bot.checks import access_of, require
 from ..bot.db import db_call
 from ..bot.preflight import require_manageable_role, require_safe_role
+from ..bot.replies import answer
 from ..exceptions import InvalidConfigValue, NotAllowed
 from ..selectors import Access
 
@@ -112,8 +113,8 @@ class HelperGroup(app_commands.Group):
         await _remember_user(interaction.guild_id, member)
         await db_call(services.helper_add)(guild_id=interaction.guild_id, user_id=member.id,
                                            actor_id=interaction.user.id)
-        await interaction.followup.send(_("%(member)s is now a helper.") % {"member": member.mention}, ephemeral=True,
-                                        allowed_mentions=discord.AllowedMentions.none())
+        await answer(interaction, _("%(member)s is now a helper.") % {"member": member.mention}, ephemeral=True,
+                     allowed_mentions=discord.AllowedMentions.none())
 
     @app_commands.command(name="remove", description=gettext_noop("Take the helper role away from a member"))
     @app_commands.describe(member=gettext_noop("The member"))
@@ -126,8 +127,8 @@ class HelperGroup(app_commands.Group):
         await member.remove_roles(role, reason=f"/helper remove by {interaction.user} ({interaction.user.id})")
         await db_call(services.helper_remove)(guild_id=interaction.guild_id, user_id=member.id,
                                               actor_id=interaction.user.id)
-        await interaction.followup.send(_("%(member)s is no longer a helper.") % {"member": member.mention},
-                                        ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+        await answer(interaction, _("%(member)s is no longer a helper.") % {"member": member.mention},
+                     ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
 
     @app_commands.command(name="list", description=gettext_noop("List the helpers"))
     async def list_(self, interaction: discord.Interaction) -> None:

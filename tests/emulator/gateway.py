@@ -31,6 +31,17 @@ class Session:
 
 
 @dataclass
+class GatewayDrop:
+    """A fault armed by drop_next: the next dispatch of `event` never leaves; the socket fails instead."""
+    event: str
+    action: str
+    code: int = 4000
+    shard: int | None = None
+    dropped: int = 0
+    seq: int | None = None
+
+
+@dataclass
 class GatewayConnection:
     """One websocket connection: where it was dialled and what it did."""
     path: str
@@ -45,6 +56,7 @@ class GatewayConnection:
     close_code: int | None = None
     heartbeats: int = 0
     replayed: int = 0
+    stopped: bool = False  # a drop_next fault ended sending on this socket
     ws: Any = field(default=None, repr=False)
     queue: Any = field(default=None, repr=False)
     writer: Any = field(default=None, repr=False)
@@ -68,6 +80,7 @@ class GatewayMixin:
         self.max_concurrency = 1  # identifies per 5 s that /gateway/bot allows
         self.resume_gateway_url: str | None = None
         self.gateway_bot_url: str | None = None
+        self.gateway_drops: list[GatewayDrop] = []
 
     async def _ws_handler(self, request: web.Request) -> web.StreamResponse:
         """Accept a websocket on any path and run the gateway protocol."""
@@ -102,10 +115,51 @@ class GatewayMixin:
             frame, on_send = await conn.queue.get()
             if on_send is not None:
                 on_send()
+            if self.gateway_drops and self._drop_here(conn, frame):
+                return
             try:
                 await conn.ws.send_str(frame)
             except (ConnectionError, RuntimeError):
                 return
+
+    def _drop_here(self, conn: GatewayConnection, frame: str) -> bool:
+        """Apply an armed drop_next to this frame: fail the socket before it is sent (it stays in the replay buffer)."""
+        payload = json.loads(frame)
+        shard = (conn.shard or (0, 1))[0]
+        drop = next((d for d in self.gateway_drops if d.dropped == 0 and payload.get("t") == d.event
+                     and (d.shard is None or d.shard == shard)), None)
+        if drop is None:
+            return False
+        drop.dropped, drop.seq, conn.stopped = 1, payload.get("s"), True
+        while not conn.queue.empty():  # frames behind it are lost with it (replayed on RESUME); their clocks run
+            _frame, hook = conn.queue.get_nowait()
+            if hook is not None:
+                hook()
+        session = self._session_of(conn)
+        if drop.action == "close":
+            asyncio.ensure_future(conn.ws.close(code=drop.code))
+            conn.close_code = drop.code
+        elif drop.action == "reconnect":
+            asyncio.ensure_future(conn.ws.send_str(json.dumps({"op": 7, "d": None})))
+        else:  # "invalidate": op 9; a resumable one keeps the session (the frame is replayed), else it is lost
+            if session is not None and drop.action == "invalidate":
+                session.invalid = True
+            asyncio.ensure_future(conn.ws.send_str(json.dumps({"op": 9, "d": drop.action == "invalidate_resumable"})))
+        self.notify()
+        return True
+
+    def drop_next(self, event: str = "INTERACTION_CREATE", action: str = "close", code: int = 4000,
+                  shard: int | None = None) -> GatewayDrop:
+        """Lose the next `event` dispatch in flight, as when a connection dies with frames unsent.
+
+        The frame is sequenced and buffered but never sent on this socket, and nothing after it is either;
+        then: `close` (close code `code`; the client resumes and gets it replayed), `reconnect` (op 7, then the
+        same), `invalidate_resumable` (op 9 d=true, the same), or `invalidate` (op 9 d=false: the session is
+        gone and so is the event, as on Discord).
+        """
+        drop = GatewayDrop(event, action, code, shard)
+        self.gateway_drops.append(drop)
+        return drop
 
     def _ws_put(self, conn: GatewayConnection, payload: dict, on_send: Callable | None = None) -> None:
         """Queue one TEXT JSON frame on a connection."""
@@ -211,8 +265,11 @@ class GatewayMixin:
         frame = json.dumps({"op": 0, "t": event, "s": session.seq, "d": data})
         session.buffer.append((session.seq, frame))
         del session.buffer[:-2000]
-        if session.conn is not None:
-            session.conn.queue.put_nowait((frame, on_send))
+        conn = session.conn
+        if conn is not None and conn.close_code is None and conn.closed_at is None and not conn.stopped:
+            conn.queue.put_nowait((frame, on_send))
+        elif on_send is not None:  # no socket to send it on now: replayed on RESUME, but Discord's clock runs
+            on_send()
 
     def live_sessions(self) -> list[Session]:
         """Sessions that are not invalidated."""

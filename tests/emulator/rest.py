@@ -122,7 +122,7 @@ class RestMixin:
                 rec.route, rec.params = found[0], found[1]
             await self._wait_if_held(request.method, path, rec.route)
             fault = self._take_fault(request.method, path, rec.route)
-            if fault is not None:
+            if fault is not None and not fault.after_processing:
                 status, body, headers = self._fault_response(fault)
             elif found is None:
                 self.unknown_routes.append(f"{request.method} {path}")
@@ -135,6 +135,8 @@ class RestMixin:
                 else:
                     result = await found[2](self, rec)
                     status, body = result if isinstance(result, tuple) else (200 if result is not None else 204, result)
+                    if fault is not None:  # after_processing: done, but the answer is lost
+                        return self._lost_answer(request, rec, fault)
         except ApiError as exc:
             status, body = exc.status, exc.body()
         except json.JSONDecodeError:
@@ -142,6 +144,21 @@ class RestMixin:
         except Exception as exc:  # an emulator bug: fail fast (a 5xx would make discord.py retry for ~25 s)
             self.errors.append(f"{request.method} {path}: {traceback.format_exc()}")
             status, body = 400, {"code": 0, "message": f"emulator error: {exc!r}"}
+        rec.status, rec.response, rec.response_headers = status, body, headers
+        rec.t_responded = time.monotonic()
+        self.notify()
+        return json_response(status, body, headers)
+
+    def _lost_answer(self, request: web.Request, rec: RequestRecord, fault) -> web.Response:
+        """An after_processing fault: the work is done; answer with the fault, or (status 0) drop the connection."""
+        if fault.status == 0:
+            self.stats["resets"] = self.stats.get("resets", 0) + 1
+            rec.status, rec.response, rec.t_responded = 0, None, time.monotonic()
+            self.notify()
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=204)  # never reaches the client
+        status, body, headers = self._fault_response(fault)
         rec.status, rec.response, rec.response_headers = status, body, headers
         rec.t_responded = time.monotonic()
         self.notify()
