@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .exceptions import DomainError, NotAllowed
 from .models import BlockEntry, CommandSyncState, DiscordName, GuildConfig, HelperRecord, PermissionGrant
+from .paging import Page, paginate
 from .roles import role_refusal
 
 
@@ -155,6 +156,14 @@ def grants_list(*, guild_id: int) -> list[GrantRow]:
     ]
 
 
+def grants_page(*, guild_id: int, page: int = 1, per_page: int = 20) -> Page[GrantRow]:
+    """One page of the guild's grants, roles first, oldest first (for /permissions list)."""
+    grants = PermissionGrant.objects.filter(guild__discord_id=guild_id).order_by("kind", "created_at", "id")
+    result = paginate(grants, page, per_page)
+    rows = [GrantRow(g.kind, g.target_id, g.granted_by_id, g.created_at) for g in result.rows]
+    return Page(rows, result.number, result.pages, result.total, per_page)
+
+
 @dataclass(frozen=True)
 class BlockRow:
     """One block, active or lifted."""
@@ -180,6 +189,19 @@ def blocklist(*, guild_id: int, history: int = 10) -> tuple[list[BlockRow], list
     return active, lifted
 
 
+def blocklist_page(*, guild_id: int, page: int = 1, per_page: int = 10,
+                   history: int = 10) -> tuple[Page[BlockRow], list[BlockRow]]:
+    """One page of the active blocks (newest first), and the `history` most recently lifted ones."""
+    rows = BlockEntry.objects.filter(guild__discord_id=guild_id)
+    active = paginate(rows.filter(unblocked_at__isnull=True).order_by("-blocked_at", "-id"), page, per_page)
+
+    def as_row(b: BlockEntry) -> BlockRow:
+        return BlockRow(b.user_id, b.reason, b.blocked_by_id, b.blocked_at, b.unblocked_by_id, b.unblocked_at)
+
+    lifted = [as_row(b) for b in rows.filter(unblocked_at__isnull=False).order_by("-unblocked_at", "-id")[:history]]
+    return Page([as_row(b) for b in active.rows], active.number, active.pages, active.total, per_page), lifted
+
+
 @dataclass(frozen=True)
 class HelperRow:
     """A current helper as recorded by /helper add."""
@@ -195,6 +217,27 @@ def helpers_list(*, guild_id: int) -> list[HelperRow]:
         HelperRow(h.user_id, h.added_by_id, h.added_at)
         for h in HelperRecord.objects.filter(guild__discord_id=guild_id, removed_at__isnull=True).order_by("added_at")
     ]
+
+
+@dataclass(frozen=True)
+class HelperLine:
+    """A helper on /helper list: recorded by /helper add, holding the helper role, or both."""
+
+    user_id: int
+    record: HelperRow | None
+    has_role: bool
+
+
+def helpers_page(*, guild_id: int, with_role: list[int], page: int = 1, per_page: int = 20) -> Page[HelperLine]:
+    """One page of the helpers: members holding the role (ids from Discord) and those recorded, by user id."""
+    recorded = HelperRecord.objects.filter(guild__discord_id=guild_id, removed_at__isnull=True)
+    role = set(with_role)
+    ids = sorted(role | set(recorded.values_list("user_id", flat=True)))
+    result = paginate(ids, page, per_page)
+    records = {h.user_id: HelperRow(h.user_id, h.added_by_id, h.added_at)
+               for h in recorded.filter(user_id__in=result.rows)}
+    rows = [HelperLine(user_id, records.get(user_id), user_id in role) for user_id in result.rows]
+    return Page(rows, result.number, result.pages, result.total, per_page)
 
 
 @dataclass(frozen=True)

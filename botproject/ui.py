@@ -8,6 +8,7 @@ import discord
 from django.utils.translation import gettext as _
 
 from . import services
+from .bot import pages
 from .bot.checks import require
 from .bot.db import db_call
 from .bot.preflight import require_manageable_role, require_safe_role
@@ -45,7 +46,9 @@ def _values(config: ConfigSnapshot) -> dict[str, str | None]:
     return {
         "staff": role(config.staff_role_id),
         "helper": role(config.helper_role_id),
-        "admin": ", ".join(f"<@&{r}>" for r in config.admin_role_ids) or None,
+        # Any number of admin roles: as many as fit in a field, then "and N more".
+        "admin": pages.join_lines([f"<@&{r}>" for r in config.admin_role_ids], pages.FIELD_VALUE - 2, sep=", ")
+        if config.admin_role_ids else None,
         "verified": role(config.verified_role_id),
         "tickets": channel(config.tickets_category_id),
         "log": channel(config.log_channel_id),
@@ -68,7 +71,7 @@ def config_embed(config: ConfigSnapshot, *, title: str | None = None) -> discord
     embed.set_footer(
         text=_("Missing: %(list)s") % {"list": ", ".join(missing)} if missing else _("Everything is set.")
     )
-    return embed
+    return pages.fit(embed)
 
 
 class SetupRoleSelect(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.RoleSelect], template=r"setup:role:(?P<field>staff|helper|admin|verified)"):

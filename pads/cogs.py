@@ -13,6 +13,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, pgettext_lazy
 
+from botproject.bot import pages
 from botproject.bot.checks import require
 from botproject.bot.db import db_call
 from botproject.bot.preflight import require_bot_permissions
@@ -34,6 +35,7 @@ Pad = app_commands.Range[int, 1, 9]
 Starts = app_commands.Range[str, 1, 200]
 # A session not recorded as announced this long after its start, by no process that is announcing it, was cut off.
 UNANNOUNCED_GRACE = timedelta(minutes=2)
+STARTS_SHOWN = 100  # characters of "starts" on /pads (the announcement shows it all)
 
 
 class PadsCog(commands.Cog):
@@ -155,9 +157,12 @@ class PadsCog(commands.Cog):
             else:
                 lines.append(_("**Pad %(pad)s** · %(kind)s by <@%(host)s> · starts %(starts)s · since %(since)s") % {
                     "pad": pad, "kind": ui.KIND_LABELS[session.kind](), "host": session.host_id,
-                    "starts": session.starts, "since": f"<t:{int(session.started_at.timestamp())}:R>"})
-        embed = discord.Embed(title=_("Pads"), description="\n".join(lines), colour=discord.Colour.blurple())
-        await interaction.response.send_message(embed=embed, ephemeral=True,
+                    "starts": pages.clean(session.starts, STARTS_SHOWN),
+                    "since": f"<t:{int(session.started_at.timestamp())}:R>"})
+        # Nine pads, each line with its share of the description: always fits, nothing to page.
+        embed = discord.Embed(title=_("Pads"), colour=discord.Colour.blurple(),
+                              description=pages.join_lines(lines, 4000, line_limit=4000 // max(len(lines), 1) - 1))
+        await interaction.response.send_message(embed=pages.fit(embed), ephemeral=True,
                                                 allowed_mentions=discord.AllowedMentions.none())
 
 

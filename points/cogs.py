@@ -12,7 +12,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop, pgettext_lazy
 
-from botproject.bot import errors
+from botproject.bot import errors, pages
 from botproject.bot.checks import REFUSALS, GuildOnly, require
 from botproject.bot.db import db_call
 from botproject.bot.i18n import language_for
@@ -196,23 +196,13 @@ class PointsCog(commands.Cog):
     @app_commands.describe(member=gettext_noop("The member (default: you; others: staff only)"))
     @app_commands.guild_only()
     async def history(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
-        access = await require(interaction, Access.MEMBER, module=MODULE)
-        member = member or interaction.user
-        if member.id != interaction.user.id and not access.at_least(Access.STAFF):
-            raise NotAllowed(REFUSALS[Access.STAFF])
-        rows = await db_call(selectors.history)(guild_id=interaction.guild_id, user_id=member.id, limit=10)
-        await interaction.response.send_message(embed=ui.history_embed(member.display_name, rows), ephemeral=True,
-                                                allowed_mentions=NO_MENTIONS)
+        await pages.send(interaction, "history", arg=(member or interaction.user).id)
 
     @app_commands.command(name="achievements", description=gettext_noop("Show earned and open achievements"))
     @app_commands.describe(member=gettext_noop("The member (default: you)"))
     @app_commands.guild_only()
     async def achievements(self, interaction: discord.Interaction, member: discord.Member | None = None) -> None:
-        await require(interaction, Access.MEMBER, module=MODULE)
-        member = member or interaction.user
-        rows = await db_call(selectors.achievements)(guild_id=interaction.guild_id, user_id=member.id)
-        await interaction.response.send_message(embed=ui.achievements_embed(member.display_name, rows),
-                                                ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await pages.send(interaction, "ach", arg=(member or interaction.user).id)
 
     @commands.hybrid_command(name="claim", description=gettext_noop("Redeem an order code for points"))
     @app_commands.describe(code=gettext_noop("The code from your order e-mail"))
@@ -258,6 +248,32 @@ class PointsCog(commands.Cog):
         await interaction.response.send_message(text, ephemeral=True)
 
 
+async def history_page(interaction: discord.Interaction, user_id: int, page: int) -> tuple[discord.Embed, int, int]:
+    """/history: a member's ledger, 10 entries a page, newest first (others' history: staff only)."""
+    access = await require(interaction, Access.MEMBER, module=MODULE)
+    if user_id != interaction.user.id and not access.at_least(Access.STAFF):
+        raise NotAllowed(REFUSALS[Access.STAFF])
+    result = await db_call(selectors.history_page)(guild_id=interaction.guild_id, user_id=user_id, page=page,
+                                                   per_page=ui.HISTORY_PER_PAGE)
+    return ui.history_embed(pages.display_name(interaction, user_id), result.rows), result.number, result.pages
+
+
+async def achievements_page(interaction: discord.Interaction, user_id: int,
+                            page: int) -> tuple[discord.Embed, int, int]:
+    """/achievements: earned first, then open ones, 8 a page."""
+    await require(interaction, Access.MEMBER, module=MODULE)
+    result = await db_call(selectors.achievements_page)(guild_id=interaction.guild_id, user_id=user_id, page=page,
+                                                        per_page=ui.ACHIEVEMENTS_PER_PAGE)
+    listed = result.page
+    embed = ui.achievements_embed(pages.display_name(interaction, user_id), listed.rows, page=listed.number,
+                                  pages_=listed.pages, earned_total=result.earned, total=listed.total)
+    return embed, listed.number, listed.pages
+
+
+pages.register("history", history_page)
+pages.register("ach", achievements_page)
+
+
 async def _delete_quietly(message: discord.Message) -> None:
     """Delete a member's message when the bot may (Manage Messages); otherwise leave it."""
     channel = message.channel
@@ -274,3 +290,4 @@ async def setup(bot: commands.Bot) -> None:
     await bot.add_cog(PointsCog(bot))
     bot.tree.add_command(PointsGroup())
     bot.add_dynamic_items(ui.LeaderboardButton)
+    pages.install(bot)

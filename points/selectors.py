@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count, Sum
+from django.db.models import Case, Count, IntegerField, OuterRef, Subquery, Sum, Value, When
 from django.utils import timezone
 
 from botproject.models import Guild
+from botproject.paging import Page, paginate
 
-from .models import Achievement, GuildPointsStats, LedgerEntry, MemberProfile
+from .models import Achievement, GuildPointsStats, LedgerEntry, MemberAchievement, MemberProfile
 
 PAGE_SIZE = 10
 
@@ -191,6 +192,19 @@ def history(*, guild_id: int, user_id: int, limit: int = 10) -> list[HistoryRow]
                        e.created_at) for e in entries]
 
 
+def _history_row(e: LedgerEntry) -> HistoryRow:
+    return HistoryRow(e.pk, e.delta, e.balance_after, e.kind, str(e.get_kind_display()), e.reason, e.actor_id,
+                      e.created_at)
+
+
+def history_page(*, guild_id: int, user_id: int, page: int = 1, per_page: int = 10) -> Page[HistoryRow]:
+    """One page of the member's ledger, newest first (for /history)."""
+    entries = (LedgerEntry.objects.filter(guild__discord_id=guild_id, member__user_id=user_id)
+               .order_by("-created_at", "-id"))
+    result = paginate(entries, page, per_page)
+    return Page([_history_row(e) for e in result.rows], result.number, result.pages, result.total, per_page)
+
+
 @dataclass(frozen=True)
 class AchievementRow:
     """An achievement and whether (when) the member earned it."""
@@ -216,6 +230,30 @@ def achievements(*, guild_id: int, user_id: int) -> list[AchievementRow]:
         for a in Achievement.objects.filter(guild__discord_id=guild_id, active=True)
     ]
     return sorted(rows, key=lambda r: (r.earned_at is None, r.threshold))
+
+
+@dataclass(frozen=True)
+class AchievementsPage:
+    """One page of /achievements (earned first, then by threshold) and how many the member earned in all."""
+
+    page: Page[AchievementRow]
+    earned: int
+
+
+def achievements_page(*, guild_id: int, user_id: int, page: int = 1, per_page: int = 8) -> AchievementsPage:
+    """One page of the guild's active achievements for a member: earned ones first (with when), then open ones."""
+    awarded = MemberAchievement.objects.filter(achievement=OuterRef("pk"), member__guild__discord_id=guild_id,
+                                               member__user_id=user_id).values("awarded_at")[:1]
+    rows = (Achievement.objects.filter(guild__discord_id=guild_id, active=True)
+            .annotate(earned_at=Subquery(awarded))
+            .annotate(still_open=Case(When(earned_at__isnull=True, then=Value(1)), default=Value(0),
+                                      output_field=IntegerField()))
+            .order_by("still_open", "threshold", "name", "id"))
+    result = paginate(rows, page, per_page)
+    earned = rows.filter(earned_at__isnull=False).count()
+    page_rows = [AchievementRow(a.name, a.description, a.condition, str(a.get_condition_display()), a.threshold,
+                                a.bonus_points, a.earned_at) for a in result.rows]
+    return AchievementsPage(Page(page_rows, result.number, result.pages, result.total, per_page), earned)
 
 
 @dataclass(frozen=True)

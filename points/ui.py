@@ -13,6 +13,7 @@ import discord
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from botproject.bot import pages
 from botproject.bot.checks import require
 from botproject.bot.db import db_call
 from botproject.bot.ui import BaseModal, SafeDynamicItem
@@ -114,8 +115,14 @@ async def leaderboard_message(guild_id: int, viewer: discord.abc.User,
     return leaderboard_embed(board, viewer.display_name, standing), leaderboard_view(board)
 
 
+HISTORY_PER_PAGE = 10
+ACHIEVEMENTS_PER_PAGE = 8
+REASON_CHARS = 150
+DESCRIPTION_CHARS = 150
+
+
 def history_embed(name: str, rows: list[HistoryRow]) -> discord.Embed:
-    """The latest ledger entries of a member."""
+    """A page of a member's ledger entries, reasons cut to 150 characters (`name` as given: clean it first)."""
     embed = discord.Embed(title=_("Points history: %(name)s") % {"name": name}, colour=COLOUR)
     lines = []
     for row in rows:
@@ -123,19 +130,22 @@ def history_embed(name: str, rows: list[HistoryRow]) -> discord.Embed:
             "when": when(row.created_at, "f"), "delta": f"{row.delta:+,}", "balance": number(row.balance_after),
             "kind": row.kind_label}
         if row.reason:
-            line += f" · {row.reason}"
+            line += f" · {pages.clean(row.reason, REASON_CHARS)}"
         if row.actor_id:
             line += " · " + _("by %(actor)s") % {"actor": f"<@{row.actor_id}>"}
         lines.append(line)
-    embed.description = "\n".join(lines)[:4000] or _("No ledger entries yet.")
+    # Each line gets its share of the description, so a page never hides an entry.
+    embed.description = pages.join_lines(lines, 4000, line_limit=4000 // HISTORY_PER_PAGE - 1,
+                                         empty=_("No ledger entries yet."))
     return embed
 
 
-def achievements_embed(name: str, rows: list[AchievementRow]) -> discord.Embed:
-    """Earned achievements (with their date) and open ones (with condition and threshold)."""
+def achievements_embed(name: str, rows: list[AchievementRow], *, page: int = 1, pages_: int = 1,
+                       earned_total: int | None = None, total: int | None = None) -> discord.Embed:
+    """A page of achievements: earned ones (with their date), then open ones (`name` as given: clean it first)."""
     embed = discord.Embed(title=_("Achievements: %(name)s") % {"name": name}, colour=COLOUR)
     earned = [
-        _("🏆 **%(name)s** · %(when)s") % {"name": row.name, "when": when(row.earned_at, "D")}
+        _("🏆 **%(name)s** · %(when)s") % {"name": pages.clean(row.name), "when": when(row.earned_at, "D")}
         for row in rows if row.earned_at is not None
     ]
     open_ = []
@@ -143,14 +153,21 @@ def achievements_embed(name: str, rows: list[AchievementRow]) -> discord.Embed:
         if row.earned_at is not None:
             continue
         line = _("**%(name)s** · %(condition)s: %(threshold)s") % {
-            "name": row.name, "condition": row.condition_label, "threshold": number(row.threshold)}
+            "name": pages.clean(row.name), "condition": row.condition_label, "threshold": number(row.threshold)}
         if row.bonus_points:
             line += " · " + _("bonus %(bonus)s points") % {"bonus": number(row.bonus_points)}
         if row.description:
-            line += f"\n{row.description}"
-        open_.append(line)
-    embed.add_field(name=_("Earned"), value="\n".join(earned)[:1024] or _("none yet"), inline=False)
-    embed.add_field(name=_("Open"), value="\n".join(open_)[:1024] or _("none"), inline=False)
+            line += "\n" + pages.clean(row.description, DESCRIPTION_CHARS)
+        open_.append(pages.truncate(line, 600))
+    earned_total = len(earned) if earned_total is None else earned_total
+    total = len(rows) if total is None else total
+    # Earned ones come first (then open ones), so "none yet" belongs on the first page and "none" on the last.
+    if earned or (page == 1 and not earned_total):
+        pages.add_fields(embed, _("Earned"), [pages.truncate(line, 600) for line in earned], empty=_("none yet"))
+    if open_ or (page == pages_ and earned_total == total):
+        pages.add_fields(embed, _("Open"), open_, empty=_("none"))
+    if pages_ > 1:
+        embed.set_footer(text=_("%(earned)s of %(total)s earned") % {"earned": earned_total, "total": total})
     return embed
 
 

@@ -11,6 +11,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, pgettext_lazy
 
+from botproject.bot import pages
 from botproject.bot.checks import require
 from botproject.bot.db import db_call
 from botproject.bot.preflight import require_bot_permissions
@@ -111,10 +112,7 @@ class TicketGroup(app_commands.Group):
     @app_commands.command(name="stats", description=gettext_noop("Ticket metrics"))
     @app_commands.describe(days=gettext_noop("How many days back (default 30)"))
     async def stats(self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 365] = 30) -> None:
-        await require(interaction, Access.STAFF, module="tickets")
-        figures = await db_call(metrics.ticket_stats)(guild_id=interaction.guild_id, days=days)
-        await interaction.response.send_message(embed=stats_embed(figures), ephemeral=True,
-                                                allowed_mentions=discord.AllowedMentions.none())
+        await pages.send(interaction, "tstats", arg=days)
 
 
 def _duration(seconds: float | None) -> str:
@@ -125,8 +123,23 @@ def _duration(seconds: float | None) -> str:
     return f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s"
 
 
-def stats_embed(s: metrics.TicketStats) -> discord.Embed:
-    """/ticket stats."""
+STATS_ROWS_PER_PAGE = 10
+CATEGORY_CHARS = 80
+
+
+def _listed(embed: discord.Embed, name: str, lines: list[str], page: int) -> None:
+    """Add this page's slice of a list under `name` (with "x–y of n"); "–" when the list is empty."""
+    if not lines:
+        embed.add_field(name=name, value="–", inline=False)
+        return
+    start = (page - 1) * STATS_ROWS_PER_PAGE
+    shown = lines[start:start + STATS_ROWS_PER_PAGE]
+    if shown:
+        pages.add_fields(embed, f"{name} ({start + 1}–{start + len(shown)} / {len(lines)})", shown)
+
+
+def stats_embed(s: metrics.TicketStats, page: int = 1) -> discord.Embed:
+    """/ticket stats: the figures, and one page (10 rows each) of the categories and of the helpers."""
     embed = discord.Embed(title=_("Ticket metrics, last %(days)s days") % {"days": s.days},
                           colour=discord.Colour.blurple())
     embed.add_field(name=_("Created"), value=str(s.created))
@@ -140,11 +153,32 @@ def stats_embed(s: metrics.TicketStats) -> discord.Embed:
     embed.add_field(name=_("First staff response (average · median)"),
                     value=f"{_duration(s.response_avg)} · {_duration(s.response_median)}")
     embed.add_field(name=_("Tickets per member"), value=f"{s.per_member:.2f}")
-    embed.add_field(name=_("Per category"), value="\n".join(
-        f"{name}: {count}" for name, count in s.per_category) or "–", inline=False)
-    embed.add_field(name=_("Helpers (claims · resolved · points)"), value="\n".join(
-        f"<@{h.user_id}>: {h.claims} · {h.resolved} · {h.points}" for h in s.helpers[:10]) or "–", inline=False)
+    # A fixed order (ties by name, by id), so every page of a re-run continues where the last one ended.
+    _listed(embed, _("Per category"), [
+        f"{pages.clean(name, CATEGORY_CHARS) or '–'}: {count}"
+        for name, count in sorted(s.per_category, key=lambda row: (-row[1], row[0] or ""))], page)
+    _listed(embed, _("Helpers (claims · resolved · points)"), [
+        f"<@{h.user_id}>: {h.claims} · {h.resolved} · {h.points}"
+        for h in sorted(s.helpers, key=lambda h: (-h.claims, -h.closes, h.user_id))], page)
     return embed
+
+
+def stats_pages(s: metrics.TicketStats) -> int:
+    """How many pages /ticket stats has: enough for the longer of the two lists."""
+    longest = max(len(s.per_category), len(s.helpers), 1)
+    return -(-longest // STATS_ROWS_PER_PAGE)
+
+
+async def stats_page(interaction: discord.Interaction, days: int, page: int) -> tuple[discord.Embed, int, int]:
+    """A page of /ticket stats (the figures are recomputed for every page: they are aggregates)."""
+    await require(interaction, Access.STAFF, module="tickets")
+    figures = await db_call(metrics.ticket_stats)(guild_id=interaction.guild_id, days=min(max(days, 1), 365))
+    count = stats_pages(figures)
+    page = min(max(page, 1), count)
+    return stats_embed(figures, page), page, count
+
+
+pages.register("tstats", stats_page)
 
 
 class TicketsCog(commands.Cog):
@@ -279,6 +313,7 @@ async def setup(bot: commands.Bot) -> None:
     await bot.add_cog(cog)
     bot.tree.add_command(TicketGroup())
     bot.add_dynamic_items(*ui.DYNAMIC_ITEMS)
+    pages.install(bot)
 
 
 async def teardown(bot: commands.Bot) -> None:

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, pgettext_lazy
 
 from botproject import services as core_services
+from botproject.bot import pages
 from botproject.bot.checks import REFUSALS, require
 from botproject.bot.db import db_call
 from botproject.bot.preflight import require_bot_permissions, require_manageable_role, require_safe_role
@@ -220,23 +221,26 @@ class VerificationCog(commands.Cog):
     @app_commands.describe(member=gettext_noop("The member"))
     @app_commands.guild_only()
     async def whois(self, interaction: discord.Interaction, member: discord.Member) -> None:
-        await require(interaction, Access.STAFF, module="verification")
-        record = await db_call(selectors.member_record)(guild_id=interaction.guild_id, user_id=member.id,
-                                                        limit=HISTORY_LINES)
-        embed = discord.Embed(title=_("Roblox link of %(name)s") % {"name": member.display_name},
-                              colour=discord.Colour.green() if record.link else discord.Colour.light_grey())
-        if record.link is not None:
-            embed.description = _("Linked to %(account)s · Roblox id %(id)s · since %(since)s") % {
-                "account": _account(record.link), "id": record.link.roblox_id, "since": _when(record.link.linked_at)}
-        else:
-            embed.description = _("No linked Roblox account.")
-        lines = [_event_line(event) for event in record.events]
-        embed.add_field(name=_("History"), value="\n".join(lines)[:1024] or _("Nothing yet."), inline=False)
-        if record.total_events > len(record.events):
-            embed.set_footer(text=_("Latest %(shown)s of %(total)s entries; the admin site has them all.") % {
-                "shown": len(record.events), "total": record.total_events})
-        await interaction.response.send_message(embed=embed, ephemeral=True,
-                                                allowed_mentions=discord.AllowedMentions.none())
+        await pages.send(interaction, "whois", arg=member.id)
+
+
+async def whois_page(interaction: discord.Interaction, user_id: int, page: int) -> tuple[discord.Embed, int, int]:
+    """/whois: the member's link and a page (10 rows, newest first) of its history."""
+    await require(interaction, Access.STAFF, module="verification")
+    record = await db_call(selectors.member_record)(guild_id=interaction.guild_id, user_id=user_id,
+                                                    limit=HISTORY_LINES, page=page)
+    title = _("Roblox link of %(name)s") % {"name": pages.display_name(interaction, user_id)}
+    embed = discord.Embed(title=title, colour=discord.Colour.green() if record.link else discord.Colour.light_grey())
+    if record.link is not None:
+        embed.description = _("Linked to %(account)s · Roblox id %(id)s · since %(since)s") % {
+            "account": _account(record.link), "id": record.link.roblox_id, "since": _when(record.link.linked_at)}
+    else:
+        embed.description = _("No linked Roblox account.")
+    pages.add_fields(embed, _("History"), [_event_line(event) for event in record.events], empty=_("Nothing yet."))
+    return embed, record.page, record.pages
+
+
+pages.register("whois", whois_page)
 
 
 def _problem_text(problem: DomainError | discord.HTTPException) -> str:
@@ -264,8 +268,9 @@ async def _say(interaction: discord.Interaction, text: str, notes: list[str]) ->
 
 def _event_line(event: selectors.EventView) -> str:
     when = _when(event.created_at, "d")
-    actor = f"<@{event.actor_id}>" if event.actor_id else (event.actor_username or "–")
-    values = {"when": when, "name": event.roblox_name, "old": event.previous_name or "?", "actor": actor,
+    actor = f"<@{event.actor_id}>" if event.actor_id else pages.clean(event.actor_username or "–", 50)
+    values = {"when": when, "name": pages.clean(event.roblox_name), "old": pages.clean(event.previous_name or "?"),
+              "actor": actor,
               "id": event.roblox_id}
     texts = {
         "verify": _("%(when)s · verified as **%(name)s** (%(id)s)"),
@@ -281,3 +286,4 @@ async def setup(bot: commands.Bot) -> None:
     """Register the verification commands and the Verify button."""
     await bot.add_cog(VerificationCog(bot))
     bot.add_dynamic_items(ui.VerifyButton)
+    pages.install(bot)

@@ -7,6 +7,8 @@ from datetime import datetime
 
 from django.utils import timezone
 
+from botproject.paging import paginate
+
 from .exceptions import AttemptClosed, AttemptExpired, AttemptNotFound, NotYourAttempt
 from .models import ATTEMPT_MINUTES, LinkEvent, RobloxLink, VerificationAttempt
 
@@ -92,6 +94,8 @@ class MemberRecord:
     link: LinkView | None
     events: list[EventView]
     total_events: int
+    page: int = 1
+    pages: int = 1
 
 
 def check_attempt(attempt: VerificationAttempt | None, *, user_id: int) -> AttemptView:
@@ -121,14 +125,16 @@ def active_link(*, guild_id: int, user_id: int) -> LinkView | None:
     return LinkView.of(link) if link else None
 
 
-def member_record(*, guild_id: int, user_id: int, limit: int = 10) -> MemberRecord:
-    """The member's active link and their `limit` latest history rows (newest first)."""
+def member_record(*, guild_id: int, user_id: int, limit: int = 10, page: int = 1) -> MemberRecord:
+    """The member's active link and one page (`limit` rows, newest first) of their history."""
     events = (LinkEvent.objects.filter(guild__discord_id=guild_id, user_id=user_id)
               .select_related("actor_user", "previous_link").order_by("-created_at", "-id"))
+    result = paginate(events, page, limit)
     rows = [
         EventView(e.action, e.roblox_id, e.roblox_name, e.previous_link.roblox_name if e.previous_link else None,
                   e.actor_id, e.actor_user.get_username() if e.actor_user else None, e.created_at)
-        for e in events[:limit]
+        for e in result.rows
     ]
-    return MemberRecord(user_id, active_link(guild_id=guild_id, user_id=user_id), rows, events.count())
+    return MemberRecord(user_id, active_link(guild_id=guild_id, user_id=user_id), rows, result.total,
+                        result.number, result.pages)
 

@@ -3,6 +3,7 @@
 from discord.ext import commands
 
 from .. import ui
+from ..bot import pages
 from .access import AccessCog, HelperGroup, PermissionsGroup
 from .core import ConfigGroup, CoreCog
 from .outbox import OutboxCog
@@ -17,3 +18,4 @@ async def setup(bot: commands.Bot) -> None:
     bot.tree.add_command(PermissionsGroup())
     bot.tree.add_command(HelperGroup())
     bot.add_dynamic_items(*ui.DYNAMIC_ITEMS)
+    pages.install(bot)  # the page buttons of /permissions list, /helper list, /blocklist and the apps' lists

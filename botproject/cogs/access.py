@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, pgettext_lazy
 
 from .. import selectors, services
+from ..bot import pages
 from ..bot.checks import access_of, require
 from ..bot.db import db_call
 from ..bot.preflight import require_manageable_role, require_safe_role
@@ -59,14 +60,7 @@ class PermissionsGroup(app_commands.Group):
 
     @app_commands.command(name="list", description=gettext_noop("List the roles and users granted access"))
     async def list_(self, interaction: discord.Interaction) -> None:
-        await require(interaction, Access.OWNER)
-        grants = await db_call(selectors.grants_list)(guild_id=interaction.guild_id)
-        embed = discord.Embed(title=_("Granted access"), colour=discord.Colour.blurple())
-        roles = [f"<@&{g.target_id}> · {_when(g.created_at)}" for g in grants if g.kind == "role"]
-        users = [f"<@{g.target_id}> · {_when(g.created_at)}" for g in grants if g.kind == "user"]
-        embed.add_field(name=_("Roles"), value="\n".join(roles) or _("none"), inline=False)
-        embed.add_field(name=_("Users"), value="\n".join(users) or _("none"), inline=False)
-        await _reply(interaction, embed=embed)
+        await pages.send(interaction, "perm")
 
     @app_commands.command(name="revoke", description=gettext_noop("Revoke a role's access"))
     @app_commands.describe(role=gettext_noop("The role"))
@@ -132,19 +126,7 @@ class HelperGroup(app_commands.Group):
 
     @app_commands.command(name="list", description=gettext_noop("List the helpers"))
     async def list_(self, interaction: discord.Interaction) -> None:
-        access = await require(interaction, Access.STAFF)
-        recorded = {h.user_id: h for h in await db_call(selectors.helpers_list)(guild_id=interaction.guild_id)}
-        role = interaction.guild.get_role(access.config.helper_role_id) if access.config.helper_role_id else None
-        with_role = {m.id for m in role.members} if role else set()
-        lines = []
-        for user_id in sorted(with_role | set(recorded)):
-            record = recorded.get(user_id)
-            since = _("since %(when)s") % {"when": _when(record.added_at)} if record else _("role given by hand")
-            note = "" if user_id in with_role else " · " + _("no longer has the role")
-            lines.append(f"<@{user_id}> · {since}{note}")
-        embed = discord.Embed(title=_("Helpers"), description="\n".join(lines) or _("No helpers yet."),
-                              colour=discord.Colour.blurple())
-        await _reply(interaction, embed=embed)
+        await pages.send(interaction, "helpers")
 
     @app_commands.command(name="stats", description=gettext_noop("See a helper's work"))
     @app_commands.describe(member=gettext_noop("The helper (default: you)"))
@@ -152,16 +134,16 @@ class HelperGroup(app_commands.Group):
         await require(interaction, Access.STAFF)
         member = member or interaction.user
         stats = await db_call(selectors.helper_stats)(guild_id=interaction.guild_id, user_id=member.id)
-        embed = discord.Embed(title=_("Helper stats: %(name)s") % {"name": member.display_name},
+        embed = discord.Embed(title=_("Helper stats: %(name)s") % {"name": pages.clean(member.display_name)},
                               colour=discord.Colour.blurple())
         embed.add_field(name=_("Helper since"), value=_when(stats.helper_since) if stats.helper_since else _("not a helper"))
         embed.add_field(name=_("Added by"), value=f"<@{stats.added_by_id}>" if stats.added_by_id else "–")
         embed.add_field(name=_("Times made helper"), value=str(stats.times_added))
         for label, value in stats.figures.items():
-            embed.add_field(name=label, value=str(value))
+            embed.add_field(name=pages.truncate(label, pages.FIELD_NAME), value=str(value))
         if not stats.figures:
             embed.set_footer(text=_("Ticket and points figures appear once the tickets and points modules record them."))
-        await _reply(interaction, embed=embed)
+        await _reply(interaction, embed=pages.fit(embed))
 
 
 class AccessCog(commands.Cog):
@@ -226,20 +208,73 @@ class AccessCog(commands.Cog):
     @app_commands.command(name="blocklist", description=gettext_noop("Show blocked members and recent unblocks"))
     @app_commands.guild_only()
     async def blocklist(self, interaction: discord.Interaction) -> None:
-        await require(interaction, Access.STAFF)
-        active, lifted = await db_call(selectors.blocklist)(guild_id=interaction.guild_id)
-        embed = discord.Embed(title=_("Blocklist"), colour=discord.Colour.red())
-        embed.description = "\n".join(
-            _("%(user)s · %(reason)s · by %(by)s %(when)s") % {
-                "user": f"<@{b.user_id}>", "reason": b.reason, "by": f"<@{b.blocked_by_id}>" if b.blocked_by_id else "–",
-                "when": _when(b.blocked_at)}
-            for b in active
-        )[:4000] or _("Nobody is blocked.")
-        if lifted:
-            embed.add_field(name=_("Recently unblocked"), value="\n".join(
-                _("%(user)s · unblocked by %(by)s %(when)s") % {
-                    "user": f"<@{b.user_id}>", "by": f"<@{b.unblocked_by_id}>" if b.unblocked_by_id else "–",
-                    "when": _when(b.unblocked_at)}
-                for b in lifted
-            )[:1024], inline=False)
-        await _reply(interaction, embed=embed)
+        await pages.send(interaction, "block")
+
+
+# ---- the lists, a page at a time (the buttons re-run these with the page asked for) ----------------------
+GRANTS_PER_PAGE = 15
+HELPERS_PER_PAGE = 20
+BLOCKS_PER_PAGE = 10
+REASON_CHARS = 200
+
+
+async def grants_page(interaction: discord.Interaction, _arg: int, page: int) -> tuple[discord.Embed, int, int]:
+    """/permissions list: roles first, then users; 15 grants a page."""
+    await require(interaction, Access.OWNER)
+    result = await db_call(selectors.grants_page)(guild_id=interaction.guild_id, page=page,
+                                                  per_page=GRANTS_PER_PAGE)
+    embed = discord.Embed(title=_("Granted access"), colour=discord.Colour.blurple())
+    roles = [f"<@&{g.target_id}> · {_when(g.created_at)}" for g in result.rows if g.kind == "role"]
+    users = [f"<@{g.target_id}> · {_when(g.created_at)}" for g in result.rows if g.kind == "user"]
+    if roles or not result.total:
+        embed.add_field(name=_("Roles"), value=pages.join_lines(roles, pages.FIELD_VALUE, empty=_("none")),
+                        inline=False)
+    if users or not result.total:
+        embed.add_field(name=_("Users"), value=pages.join_lines(users, pages.FIELD_VALUE, empty=_("none")),
+                        inline=False)
+    return embed, result.number, result.pages
+
+
+async def helpers_page(interaction: discord.Interaction, _arg: int, page: int) -> tuple[discord.Embed, int, int]:
+    """/helper list: members with the helper role and those recorded by /helper add, by id; 20 a page."""
+    access = await require(interaction, Access.STAFF)
+    role = interaction.guild.get_role(access.config.helper_role_id) if access.config.helper_role_id else None
+    result = await db_call(selectors.helpers_page)(
+        guild_id=interaction.guild_id, with_role=[m.id for m in role.members] if role else [], page=page,
+        per_page=HELPERS_PER_PAGE)
+    lines = []
+    for line in result.rows:
+        since = (_("since %(when)s") % {"when": _when(line.record.added_at)} if line.record
+                 else _("role given by hand"))
+        note = "" if line.has_role else " · " + _("no longer has the role")
+        lines.append(f"<@{line.user_id}> · {since}{note}")
+    embed = discord.Embed(title=_("Helpers"), description=pages.join_lines(lines, 4000, empty=_("No helpers yet.")),
+                          colour=discord.Colour.blurple())
+    return embed, result.number, result.pages
+
+
+async def blocks_page(interaction: discord.Interaction, _arg: int, page: int) -> tuple[discord.Embed, int, int]:
+    """/blocklist: the active blocks, 10 a page with their reasons cut to 200 characters; recent unblocks."""
+    await require(interaction, Access.STAFF)
+    active, lifted = await db_call(selectors.blocklist_page)(guild_id=interaction.guild_id, page=page,
+                                                             per_page=BLOCKS_PER_PAGE)
+    embed = discord.Embed(title=_("Blocklist"), colour=discord.Colour.red())
+    embed.description = pages.join_lines([
+        _("%(user)s · %(reason)s · by %(by)s %(when)s") % {
+            "user": f"<@{b.user_id}>", "reason": pages.clean(b.reason, REASON_CHARS),
+            "by": f"<@{b.blocked_by_id}>" if b.blocked_by_id else "–", "when": _when(b.blocked_at)}
+        for b in active.rows
+    ], 4000, empty=_("Nobody is blocked."))
+    if lifted:
+        embed.add_field(name=_("Recently unblocked"), value=pages.join_lines([
+            _("%(user)s · unblocked by %(by)s %(when)s") % {
+                "user": f"<@{b.user_id}>", "by": f"<@{b.unblocked_by_id}>" if b.unblocked_by_id else "–",
+                "when": _when(b.unblocked_at)}
+            for b in lifted
+        ], pages.FIELD_VALUE), inline=False)
+    return embed, active.number, active.pages
+
+
+pages.register("perm", grants_page)
+pages.register("helpers", helpers_page)
+pages.register("block", blocks_page)
