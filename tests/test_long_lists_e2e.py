@@ -101,7 +101,7 @@ def ids_in(texts: list[str], prefix: str = "<@") -> set[int]:
     return {int(m) for text in texts for m in re.findall(re.escape(prefix) + r"(\d+)>", text)}
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def _stop_a_restarted_bot(running_bot):
     """The restart test replaces the module's bot; conftest stops only the one it started, so stop the new one."""
     original = running_bot.runner
@@ -111,7 +111,7 @@ def _stop_a_restarted_bot(running_bot):
 
 
 @pytest.fixture
-def lists(discord_bot):
+def lists(_stop_a_restarted_bot, discord_bot):
     """The standard guild recorded, with staff and helper roles configured."""
     world = discord_bot.world
     discord_bot.emulator.run(discord_bot.bot.get_cog("CoreCog").on_guild_available(
@@ -304,3 +304,38 @@ def test_pads_helper_stats_and_config_show_fit_without_pages(lists, long_named):
     vi = lists.slash("admin", "config show", locale="vi")
     assert_fits(vi.latest)
     assert re.search(r"… và \d+ mục khác", text_of(vi.latest))
+
+
+# ---- the cutting itself, on worst cases (no bot needed) --------------------------------------------------------
+
+
+def test_fit_and_join_lines_keep_every_limit_on_worst_cases():
+    import discord
+
+    from botproject.bot import pages
+
+    astral = "😀" * 3000  # two UTF-16 units each: Discord counts 6,000
+    embed = discord.Embed(title=astral, description=astral * 2)
+    for _ in range(40):
+        embed.add_field(name=astral, value=astral)
+    embed.set_footer(text=astral)
+    embed.set_author(name=astral)
+    fitted = pages.fit(embed)
+    assert len(fitted.fields) == 25 and fitted.fields[-1].name == "…"
+    assert pages.embed_size(fitted) <= 6000
+    assert width(fitted.title) <= 256 and width(fitted.description) <= 4096 and width(fitted.footer.text) <= 2048
+    assert all(width(f.name) <= 256 and width(f.value) <= 1024 for f in fitted.fields)
+    assert fitted.title.endswith("…") and width(fitted.title) == 255  # a surrogate pair is never split
+
+    many = discord.Embed(title="t")
+    for n in range(40):
+        many.add_field(name=f"f{n}", value="v")
+    assert pages.fit(many).fields[-1].value == "… and 16 more" and len(many.fields) == 25
+
+    lines = [f"line {n} " + "x" * 100 for n in range(100)]
+    joined = pages.join_lines(lines, 1024)
+    assert width(joined) <= 1024 and joined.endswith("… and 91 more") and joined.count("\n") == 9
+    assert pages.join_lines([], 10, empty="none") == "none"
+    assert pages.join_lines(["a" * 50], 20) == "a" * 19 + "…"
+    assert pages.clean("**x** @everyone <@123456789012345678>") == \
+        "\\*\\*x** @\u200beveryone <@\u200b123456789012345678>"

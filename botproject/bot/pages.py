@@ -175,6 +175,17 @@ def fit(embed: discord.Embed) -> discord.Embed:
         value = truncate(field.value, max(1, width(field.value) - excess))
         embed.set_field_at(index, name=field.name, value=value, inline=field.inline)
         excess = embed_size(embed) - TOTAL
+    if excess > 0 and embed.footer and embed.footer.text:
+        embed.set_footer(text=truncate(embed.footer.text, max(1, width(embed.footer.text) - excess)),
+                         icon_url=embed.footer.icon_url)
+        excess = embed_size(embed) - TOTAL
+    for index in range(len(embed.fields) - 1, -1, -1):  # only long field names are left to cut
+        if excess <= 0:
+            break
+        field = embed.fields[index]
+        embed.set_field_at(index, name=truncate(field.name, max(1, width(field.name) - excess)), value=field.value,
+                           inline=field.inline)
+        excess = embed_size(embed) - TOTAL
     return embed
 
 
