@@ -72,7 +72,28 @@ def unknown(kind: str) -> ApiError:
     return ApiError(404, codes[kind], f"Unknown {kind.capitalize()}")
 
 
-def invalid_form(field: str, code: str, message: str) -> ApiError:
-    """400 Invalid Form Body (50035) with an errors object naming the field."""
-    return ApiError(400, 50035, "Invalid Form Body",
-                    {field: {"_errors": [{"code": code, "message": message}]}})
+def form_error(path, code: str, message: str) -> dict:
+    """The errors object for one failure at a field path ("embeds.0.fields.3.value" or a tuple of parts).
+
+    Discord nests the path: {"embeds": {"0": {"fields": {"3": {"value": {"_errors": [{code, message}]}}}}}}.
+    """
+    parts = path.split(".") if isinstance(path, str) else [str(p) for p in path]
+    tree: dict = {"_errors": [{"code": code, "message": message}]}
+    for part in reversed(parts):
+        tree = {part: tree}
+    return tree
+
+
+def merge_errors(into: dict, more: dict) -> dict:
+    """Merge one nested errors object into another (errors at the same field accumulate)."""
+    for key, value in more.items():
+        if key == "_errors":
+            into.setdefault("_errors", []).extend(value)
+        else:
+            merge_errors(into.setdefault(key, {}), value)
+    return into
+
+
+def invalid_form(field, code: str, message: str) -> ApiError:
+    """400 Invalid Form Body (50035) with an errors object naming the field (a dotted or tuple path nests)."""
+    return ApiError(400, 50035, "Invalid Form Body", form_error(field, code, message))

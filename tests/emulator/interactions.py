@@ -20,7 +20,20 @@ class InteractionMixin:
         """Create the interaction tables."""
         self.interactions: dict[str, InteractionRecord] = {}
         self.interaction_log: list[InteractionRecord] = []
-        self.callback_deadline: float | None = 3.0
+        self.callback_deadline: float | None = 3.0  # stays on in every test (tests/test_emulator_limits.py checks)
+        self.token_lifetime: float = 15 * 60  # interaction webhooks (edits, followups) answer 401 50027 after
+        self.clock_offset: float = 0.0  # added to the monotonic clock by advance_clock()
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the emulator's clock (self._now()) forward, e.g. past a token's 15 minutes; return the offset.
+
+        Only the emulator's own timers follow it (interaction deadlines and token lifetimes, nonce windows);
+        the 3 s deadline of an interaction dispatched before the jump is then long over too.
+        """
+        if seconds < 0:
+            raise EmulatorError("the emulator's clock only moves forward")
+        self.clock_offset += seconds
+        return self.clock_offset
 
     # ---- lookup helpers ------------------------------------------------------------------
     def command(self, name: str, guild_id=None) -> dict | None:

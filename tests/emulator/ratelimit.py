@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import hashlib
 import math
 import re
@@ -10,6 +11,9 @@ import time
 from dataclasses import dataclass, field
 
 _SCOPE_PARAM = {"guild": "guild_id", "channel": "channel_id", "webhook": "webhook_token"}
+# Discord: "Interaction endpoints are not bound to the bot's Global Rate Limit" (callbacks and the
+# interaction webhook's edits and followups).
+_GLOBAL_EXEMPT = ("/interactions/", "/webhooks/")
 
 
 @dataclass
@@ -38,8 +42,6 @@ class Fault:
     times: int = 1
     body: dict | None = None
     hits: int = 0
-    # Discord did the work, then the answer was lost: a 5xx status, or 0 = the connection dropped (no answer at all).
-    after_processing: bool = False
 
     def matches(self, method: str, path: str, template: str | None) -> bool:
         """Match by method ('*' = any) and by route template or path regex."""
@@ -76,6 +78,10 @@ class RateLimitMixin:
         self.faults: list[Fault] = []
         self.holds: list[Hold] = []
         self.stats = {"429": 0, "429_global": 0, "5xx": 0, "requests": 0}
+        # Discord's global limit: 50 requests per second per bot token (None turns it off).
+        self.global_rate_limit: int | None = 50
+        self.global_rate_window: float = 1.0
+        self._global_hits: collections.deque = collections.deque()
 
     def set_rate_limit(self, route: str, limit: int, per: float, scope: str = "route") -> Limit:
         """Limit a route key like 'POST /guilds/{guild_id}/channels' to `limit` per `per` s (scope route/guild/channel/webhook)."""
@@ -87,15 +93,9 @@ class RateLimitMixin:
         self.limits.clear()
 
     def inject(self, method: str, path_pattern: str, status: int = 429, retry_after: float = 0.05,
-               global_: bool = False, times: int = 1, body: dict | None = None,
-               after_processing: bool = False) -> Fault:
-        """Fail the next `times` requests matching method + path regex (or exact route template).
-
-        `after_processing`: the request is carried out first and only its answer is replaced (a lost response);
-        status 0 then drops the connection without any answer.
-        """
-        fault = Fault(method.upper(), path_pattern, status, retry_after, global_, times, body,
-                      after_processing=after_processing)
+               global_: bool = False, times: int = 1, body: dict | None = None) -> Fault:
+        """Fail the next `times` requests matching method + path regex (or exact route template)."""
+        fault = Fault(method.upper(), path_pattern, status, retry_after, global_, times, body)
         self.faults.append(fault)
         return fault
 
@@ -144,6 +144,9 @@ class RateLimitMixin:
         """Count the request against its bucket: (headers, None) or (headers, 429 response)."""
         if template is None:
             return {}, None
+        limited = self._global_limit(template)
+        if limited is not None:
+            return limited
         lim = self.limits.get(f"{method} {template}")
         if lim is None:
             return {}, None
@@ -165,3 +168,22 @@ class RateLimitMixin:
         window[1] += 1
         headers["X-RateLimit-Remaining"] = str(lim.limit - window[1])
         return headers, None
+
+    def _global_limit(self, template: str) -> tuple[dict, tuple] | None:
+        """Count a bot-token request against the global limit (sliding window); a 429 `global: true` when over."""
+        if self.global_rate_limit is None or template.startswith(_GLOBAL_EXEMPT):
+            return None
+        now, hits = time.monotonic(), self._global_hits
+        while hits and hits[0] <= now - self.global_rate_window:
+            hits.popleft()
+        if len(hits) < self.global_rate_limit:
+            hits.append(now)
+            return None
+        retry_after = max(hits[0] + self.global_rate_window - now, 0.001)
+        self.stats["429"] += 1
+        self.stats["429_global"] += 1
+        headers = {"Via": "1.1 google", "Retry-After": str(math.ceil(retry_after)), "X-RateLimit-Global": "true",
+                   "X-RateLimit-Scope": "global"}
+        body = {"message": "You are being rate limited.", "retry_after": math.ceil(retry_after * 1000) / 1000,
+                "global": True}
+        return headers, (429, body)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+from . import limits
 from .ids import ApiError, as_int, snowflake, unknown
 from .record import InteractionRecord
 from .rest import route
@@ -10,6 +11,7 @@ from .state import Message
 
 _NAME = re.compile(r"^[-_\w]{1,32}$")
 _ALLOWED = {1: {1}, 2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}, 5: {4, 5, 6, 7}}
+TOKEN_LIFETIME = 15 * 60  # an interaction token's webhook (edits, followups) works for 15 minutes
 
 
 def _validate_command(cmd: dict, where: str, errors: dict) -> None:
@@ -186,18 +188,18 @@ class InteractionRestMixin:
         msg = None
         if ctype == 4:
             msg = self._new_interaction_message(rec, int(data.get("flags") or 0) & ~128)
-            self._apply_body(msg, data, rq.parts)
+            self._apply_body(msg, data, rq.parts, where=("data",))
         elif ctype == 5:
             msg = self._new_interaction_message(rec, 128 | (int(data.get("flags") or 0) & 64))
         elif ctype in (6, 7):
             msg = self.messages_by_id.get(rec.source_message_id)
             if ctype == 7 and msg is not None:
-                self._apply_body(msg, data, rq.parts, edit=True)
+                self._apply_body(msg, data, rq.parts, edit=True, where=("data",))
         elif ctype == 9:
-            if not data.get("custom_id") or not data.get("title") or not data.get("components"):
-                raise ApiError(400, 50035, "Invalid Form Body", {"data": {"_errors": [{"code": "MODAL_INVALID", "message": "bad modal"}]}})
+            limits.check_modal(data)
             rec.modal = data
         elif ctype == 8:
+            limits.check_choices(data)
             rec.choices = data.get("choices", [])
         rec.callback, rec.callback_at = {"type": ctype, "data": data}, self._now()
         rec.deferred = ctype in (5, 6)
@@ -219,10 +221,13 @@ class InteractionRestMixin:
 
     # ---- webhooks --------------------------------------------------------------------------------
     def _rec_for_webhook(self, rq) -> InteractionRecord:
-        """The interaction behind /webhooks/{app}/{token}, or 404 10015 (unknown / not yet acknowledged)."""
+        """The interaction behind /webhooks/{app}/{token}: 404 10015 (unknown / not yet acknowledged), or
+        401 50027 Invalid Webhook Token once the token is 15 minutes old (as Discord answers then)."""
         rec = self.interactions.get(rq.params["token"])
         if rec is None or rec.expired or as_int(rq.params["webhook_id"]) != self.application_id or rec.callback is None:
             raise unknown("webhook")
+        if rec.dispatched_at is not None and self._now() - rec.dispatched_at >= self.token_lifetime:
+            raise ApiError(401, 50027, "Invalid Webhook Token")
         return rec
 
     def _rec_message(self, rec: InteractionRecord, message_id: str) -> Message:

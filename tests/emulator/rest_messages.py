@@ -4,6 +4,7 @@ from __future__ import annotations
 import mimetypes
 import re
 
+from . import limits
 from . import permissions as P
 from .gateway import DIRECT_MESSAGES, GUILD_MESSAGES, MESSAGE_CONTENT
 from .ids import ApiError, as_int, invalid_form, iso_now, missing_permissions, snowflake, unknown
@@ -17,6 +18,14 @@ _EVERYONE_MENTION = re.compile(r"@(?:everyone|here)\b")
 
 class MessageRestMixin:
     """Messages (create/edit/delete with files), DMs, users and bootstrap routes."""
+
+    #: Seconds a message nonce sent with enforce_nonce deduplicates ("the past few minutes").
+    nonce_window: float = 180.0
+
+    @property
+    def _nonces(self) -> dict:
+        """(channel id, author id, nonce) -> (message id, clock time it was created)."""
+        return self.__dict__.setdefault("_nonce_table", {})
 
     # ---- message storage helpers -------------------------------------------------------
     def _attachments_from(self, channel_id: int, body: dict, parts: list, msg: Message) -> list[dict]:
@@ -38,13 +47,14 @@ class MessageRestMixin:
                         "description": info.get("description"), "flags": 0})
         return out
 
-    def _apply_body(self, msg: Message, body: dict, parts: list, edit: bool = False) -> None:
-        """Apply content/embeds/components/flags/attachments from a create or edit body."""
+    def _apply_body(self, msg: Message, body: dict, parts: list, edit: bool = False, where: tuple = ()) -> None:
+        """Apply content/embeds/components/flags/attachments from a create or edit body.
+
+        The body must keep Discord's limits (limits.check_message); `where` prefixes the error paths
+        (("data",) for interaction callbacks, as Discord reports them).
+        """
+        limits.check_message(body, where, msg.flags)
         content = body.get("content")
-        if content is not None and len(str(content)) > 2000:
-            raise invalid_form("content", "BASE_TYPE_MAX_LENGTH", "Must be 2000 or fewer in length.")
-        if len(body.get("embeds") or []) > 10:
-            raise invalid_form("embeds", "BASE_TYPE_MAX_LENGTH", "Must be 10 or fewer in length.")
         if "content" in body:
             msg.content = "" if content is None else str(content)
         for key in ("embeds", "components"):
@@ -261,14 +271,19 @@ class MessageRestMixin:
         ch, body = self._channel404(rq.params["channel_id"]), rq.json or {}
         self._check_send(ch, any(p.get("filename") for p in rq.parts))
         nonce = str(body["nonce"]) if body.get("nonce") is not None else None
+        key = (ch.id, self.bot_user.id, nonce)
         if nonce and body.get("enforce_nonce"):
-            # Discord: a repeated nonce from the same author (within minutes) returns the first message.
-            earlier = next((m for m in self.messages(ch.id) if m.nonce == nonce and m.author_id == self.bot_user.id), None)
-            if earlier is not None:
+            # Discord: "checked for uniqueness in the past few minutes": a repeated nonce from the same
+            # author within nonce_window returns the first message; after that it creates a new one.
+            seen = self._nonces.get(key)
+            earlier = self.messages_by_id.get(seen[0]) if seen and self._now() - seen[1] < self.nonce_window else None
+            if earlier is not None and not earlier.deleted:
                 self.stats["nonce_dedupes"] = self.stats.get("nonce_dedupes", 0) + 1
                 return self.message_json(earlier)
         msg = Message(snowflake(), ch.id, self.bot_user.id, ch.guild_id, nonce=nonce)
         self._apply_body(msg, body, rq.parts)
+        if nonce:
+            self._nonces[key] = (msg.id, self._now())
         return self.message_json(self.store_message(msg))
 
     @route("GET", "/channels/{channel_id}/messages")

@@ -36,10 +36,9 @@ class Emulator(CoreMixin, GatewayMixin, RateLimitMixin, RestMixin, GuildRestMixi
         self.attachment_blobs: dict[int, bytes] = {}
         self._runner: web.AppRunner | None = None
 
-    @staticmethod
-    def _now() -> float:
-        """Monotonic clock used for every timestamp."""
-        return time.monotonic()
+    def _now(self) -> float:
+        """Monotonic clock used for every timestamp (tests move it on with advance_clock)."""
+        return time.monotonic() + self.clock_offset
 
     @property
     def base_url(self) -> str:
