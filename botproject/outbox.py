@@ -4,6 +4,17 @@ rows written with the change that causes them.
 Writers call `enqueue_*` inside their transaction; after commit the bot is woken (directly when it
 runs in this process, through the channel layer otherwise) and a periodic sweep catches the rest.
 The bot claims due rows with a lease, sends them, and records the Discord message id.
+
+Exactly once across a kill (SIGKILL, power loss; tests/test_sigkill_restart.py): the claim commits before the
+send, so a row whose sender died stays pending and is taken again when its lease (OUTBOX_LEASE_SECONDS, well
+inside Discord's few-minute nonce window) runs out. What the dead sender may already have done is then not
+done twice:
+- messages and DMs carry the row's nonce with `enforce_nonce`: Discord answers the resend with the message
+  it made the first time; a row tried before and older than Discord keeps nonces is first looked for in its
+  channel's history (the bot came back after Discord forgot the nonce), see `OutboxCog._sent_before`;
+- a channel delete finds the channel gone (done), an edit is the same edit again, a role removal finds the
+  member without the role (done);
+- e-mail is at-least-once, see `send_email`.
 """
 
 from __future__ import annotations
@@ -27,6 +38,8 @@ from .sql import insert_row
 log = logging.getLogger(__name__)
 CHANNEL = "bot.outbox"
 MAX_ATTEMPTS = 8
+# Discord deduplicates an enforce_nonce message "for the past few minutes": a resend of an older row may not be.
+NONCE_TRUSTED = timedelta(minutes=1)
 # A user whose DMs were found closed is not tried again for this long: their DMs go to the log channel at once.
 DMS_CLOSED_HONOURED = timedelta(days=1)
 
@@ -50,6 +63,12 @@ class OutboxItem:
     html: str = ""
     message_id: int | None = None
     dms_closed_at: Any = None  # a DM whose user's DMs were found closed less than a day ago: not tried
+    created_at: Any = None  # when the row was written: nothing of it can be in Discord from before
+
+    def nonce_may_be_forgotten(self) -> bool:
+        """An earlier attempt may have reached Discord and died before it was recorded, longer ago than Discord
+        remembers nonces: the retry must look for that message instead of trusting the nonce."""
+        return self.attempts > 1 and self.created_at is not None and self.created_at < timezone.now() - NONCE_TRUSTED
 
     @property
     def nonce(self) -> str:
@@ -83,7 +102,16 @@ def wake() -> None:
 
 
 def send_email(item: OutboxItem) -> None:
-    """Send an email row through Django's email backend (EMAIL_URL); blocking, call off the event loop."""
+    """Send an email row through Django's email backend (EMAIL_URL); blocking, call off the event loop.
+
+    At-least-once, deliberately. The claim (attempts + 1, lease) is committed before the SMTP session and the
+    row is marked sent right after the server's 250, so a bot killed in between sends the mail again after
+    its restart. Only a kill in the instant after the server stored the mail and before the bot recorded it
+    yields a second copy, and that copy carries the same Message-ID (`<outbox-<row id>@EMAIL_MESSAGE_DOMAIN>`),
+    by which many mail stores fold it into the first. At-most-once would lose every receipt whose sending was
+    cut anywhere in the session (connect, TLS, login, data): a member's receipt for an order they paid is worth
+    more than a rare duplicate, which is also SMTP's own choice for a lost 250 (RFC 1047).
+    """
     from django.core.mail import EmailMultiAlternatives
 
     mail = EmailMultiAlternatives(subject=item.subject, body=item.content, to=[item.email_to],
@@ -217,9 +245,15 @@ def outbox_claim(*, limit: int = 20, shard_count: int | None = None, shard_ids: 
     return [
         OutboxItem(m.pk, m.kind, m.guild.discord_id if m.guild else None, m.target_id, m.content, m.embed,
                    m.attempts + 1, m.email_to, m.subject, m.html, m.message_id,
-                   dms_closed_at=closed.get(m.target_id) if m.kind == OutboxMessage.Kind.DM else None)
+                   dms_closed_at=closed.get(m.target_id) if m.kind == OutboxMessage.Kind.DM else None,
+                   created_at=m.created_at)
         for m in claimed
     ]
+
+
+def outbox_message_recorded(*, discord_message_id: int) -> bool:
+    """Whether a row already recorded this Discord message as the one it sent."""
+    return OutboxMessage.objects.filter(discord_message_id=discord_message_id).exists()
 
 
 def outbox_next_due() -> Any:

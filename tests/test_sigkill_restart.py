@@ -182,7 +182,7 @@ def test_dms_cut_off_by_a_kill_arrive_once_and_the_leaderboard_pages_after_the_r
     by_user = {r.target_id: r for r in _rows("dm")}
     assert by_user[world.member].discord_message_id == member_dms[0].id  # the retry got the first message back
     assert by_user[world.helper].discord_message_id == helper_dms[0].id
-    assert emulator.emu.stats.get("nonce_dedupes", 0) == dedupes + 1
+    assert emulator.emu.stats.get("nonce_dedupes", 0) == dedupes + 1  # the resend came back as the first DM
 
     # The leaderboard posted by the killed process still pages.
     page2 = emulator.click(gid, world.granted, page_one, "points:lb:2")
@@ -190,39 +190,87 @@ def test_dms_cut_off_by_a_kill_arrive_once_and_the_leaderboard_pages_after_the_r
     assert emulator.emu.messages_by_id[page_one.id].embeds[0]["title"] == "Leaderboard · page 2 of 2"  # in place
 
 
+def _close_rows() -> list[OutboxMessage]:
+    return list(OutboxMessage.objects.filter(kind="log", dedupe_key__endswith=":closed").order_by("pk"))
+
+
+def _close_notes(emulator, world) -> list:
+    return [m for m in emulator.emu.messages(world.logs) if "closed by" in m.content]
+
+
+def test_a_dm_cut_off_by_a_kill_arrives_once_even_when_the_bot_is_back_after_the_nonce_window(emulator, bot):
+    """Discord forgets a nonce after a few minutes: a bot down longer must find its own message, not send again."""
+    world = _world(emulator)
+    gid = world.guild_id
+    core.guild_ensure(guild_id=gid, name="Kill late")
+    bot.start()
+    held = emulator.hold("POST", MESSAGES, times=1)
+    points.points_award(guild_id=gid, user_id=world.member, amount=3, reason="late", idempotency_key="late")
+    emulator.wait_for(lambda: held.waiting == 1, timeout=10)
+    bot.kill()
+    _release(emulator, held)
+    emulator.wait_for(lambda: len(emulator.emu.dms(world.member)) == 1)
+    # The bot stays down longer than Discord keeps nonces: both clocks move on.
+    emulator.advance_clock(emulator.emu.nonce_window + 60)
+    OutboxMessage.objects.update(created_at=timezone.now() - timedelta(seconds=emulator.emu.nonce_window + 60))
+    dedupes = emulator.emu.stats.get("nonce_dedupes", 0)
+
+    bot.start()
+    eventually(lambda: _all_sent("dm", 1), timeout=15)
+    dms = emulator.emu.dms(world.member)
+    assert [m.content for m in dms] == [f"+3 points in {world.name} (late). Your balance: 3."], "exactly once"
+    [row] = _rows("dm")
+    assert (row.discord_message_id, row.attempts) == (dms[0].id, 2)
+    assert emulator.emu.stats.get("nonce_dedupes", 0) == dedupes  # found in the DM history, not by the nonce
+    assert len(emulator.emu.requests_to("POST", rf"^/channels/{dms[0].channel_id}/messages$")) == 1  # no resend
+
+
 # --- scheduled ticket channel deletes, and the ticket panel's button ---------------------------------------------
 def test_channel_deletes_cut_off_by_a_kill_happen_once_and_the_panel_opens_tickets_after_the_restart(emulator, bot):
     world = _world(emulator)
     gid = world.guild_id
     core.config_set_role(guild_id=gid, kind="staff", role_id=world.staff_role)
+    core.config_set_channel(guild_id=gid, kind="log", channel_id=world.logs, channel_type="text")
     core.config_update(guild_id=gid, changes={"tickets_delete_delay_seconds": 1})
     category_id = tickets.category_create(guild_id=gid, name="General Support")
     bot.start()
+    eventually(lambda: _all_sent("log", 2))  # the notes of the configuration changes above
     emulator.slash(gid, world.admin, "ticket panel")
     panel = [m for m in emulator.messages(world.general) if m.components][-1]
     for opener in (world.member, world.granted):
         opened = emulator.click(gid, opener, panel, f"ticket:open:{category_id}", timeout=10)
         assert opened.content.startswith("Your ticket is ready")
     first, second = Ticket.objects.order_by("pk")
-    # Discord sits on the first delete that comes due; the worker sends one at a time, so the other waits.
-    held = emulator.hold("DELETE", r"^/channels/\d+$", times=1)
+    # Discord sits on the first close note (posted with its transcript right after the close; discord.py queues
+    # the second behind it) and on the first delete that comes due (the outbox worker sends one row at a time).
+    note_held = emulator.hold("POST", rf"^/channels/{world.logs}/messages$", times=1)
+    delete_held = emulator.hold("DELETE", r"^/channels/\d+$", times=1)
     for ticket in (first, second):
         welcome = emulator.messages(ticket.channel_id)[0]
         closed = emulator.click(gid, world.staff, welcome, f"ticket:close:{ticket.pk}")
         assert closed.embeds[0]["title"] == "🔒 Ticket closed"
-    emulator.wait_for(lambda: held.waiting == 1, timeout=10)
+    emulator.wait_for(lambda: note_held.waiting == 1 and delete_held.waiting == 1, timeout=10)
+    dedupes = emulator.emu.stats.get("nonce_dedupes", 0)
     bot.kill()
-    _release(emulator, held)  # Discord deletes the channel; nobody hears back
+    _release(emulator, note_held)  # Discord posts the note and deletes the channel; nobody hears back
+    _release(emulator, delete_held)
     gone, kept = (first, second) if emulator.emu.channel(first.channel_id) is None else (second, first)
-    emulator.wait_for(lambda: emulator.emu.channel(gone.channel_id) is None)
+    emulator.wait_for(lambda: emulator.emu.channel(gone.channel_id) is None and len(_close_notes(emulator, world)) == 1)
     assert emulator.emu.channel(kept.channel_id) is not None
     assert [r.status for r in _rows("chan_del")] == ["pending", "pending"]
+    # The outbox sends a close note the bot did not record a minute after the close: that minute passes.
+    assert [r.status for r in _close_rows()] == ["pending", "pending"]
+    OutboxMessage.objects.filter(kind="log", status="pending").update(available_at=timezone.now())
 
     bot.start()
-    eventually(lambda: _all_sent("chan_del", 2), timeout=15)
+    eventually(lambda: _all_sent("chan_del", 2) and _all_sent("log", 4), timeout=15)
     assert emulator.emu.channel(kept.channel_id) is None
     for ticket in (first, second):  # one delete each reached Discord: the gone channel was not deleted again
         assert len(emulator.emu.requests_to("DELETE", rf"^/channels/{ticket.channel_id}$")) == 1
+    notes = _close_notes(emulator, world)
+    assert sorted(note.content.split(" (")[0] for note in notes) == ["🎫 Ticket #1", "🎫 Ticket #2"], "each once"
+    assert sorted(r.discord_message_id for r in _close_rows()) == sorted(note.id for note in notes)
+    assert emulator.emu.stats.get("nonce_dedupes", 0) == dedupes + 1  # the outbox's resend of the posted note
 
     # The panel the killed process posted still opens tickets.
     opened = emulator.click(gid, world.helper, panel, f"ticket:open:{category_id}", timeout=10)

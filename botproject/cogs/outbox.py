@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+from datetime import timedelta
 
 import discord
 from discord.ext import commands
@@ -142,10 +143,15 @@ class OutboxCog(commands.Cog):
             return
         try:
             embed = discord.Embed.from_dict(item.embed) if item.embed else None
-            # Outbox text carries member-written parts (reasons, DM text from the admin): it pings nobody.
-            message = await destination.send(
-                item.content or None, embed=embed, nonce=item.nonce, allowed_mentions=discord.AllowedMentions.none(),
-            )
+            message = None
+            if item.nonce_may_be_forgotten():
+                message = await self._sent_before(destination, item, embed)
+            if message is None:
+                # Outbox text carries member-written parts (reasons, DM text from the admin): it pings nobody.
+                message = await destination.send(
+                    item.content or None, embed=embed, nonce=item.nonce,
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
         except discord.HTTPException as error:
             await self._send_failed(item, error)
             return
@@ -154,6 +160,30 @@ class OutboxCog(commands.Cog):
             await db_call(outbox.outbox_dm_opened)(user_id=item.target_id)
         self.delivered += 1
         self.recently_delivered.append(item.id)
+
+    async def _sent_before(self, destination: discord.abc.Messageable, item: outbox.OutboxItem,
+                           embed: discord.Embed | None) -> discord.Message | None:
+        """The message an earlier attempt of `item` made, if Discord has it; None to send (again).
+
+        An attempt killed after Discord made the message left the row pending. The nonce makes Discord return
+        that message only for a few minutes; a bot back later finds it here: the bot's message with the row's
+        text and embed, written after the row, that no other row recorded as its own.
+        """
+        after = discord.Object(id=discord.utils.time_snowflake(item.created_at - timedelta(seconds=1)))
+        title, description = (embed.title, embed.description) if embed is not None else (None, None)
+        try:
+            async for message in destination.history(limit=100, after=after):
+                if message.author.id != self.bot.user.id or message.content != (item.content or ""):
+                    continue
+                first = message.embeds[0] if message.embeds else None
+                shown = (first.title, first.description) if first is not None else (None, None)
+                if shown != (title, description):
+                    continue
+                if not await db_call(outbox.outbox_message_recorded)(discord_message_id=message.id):
+                    return message
+        except discord.Forbidden:  # no history to read there: the nonce is all there is
+            return None
+        return None
 
     async def _send_failed(self, item: outbox.OutboxItem, error: discord.HTTPException) -> None:
         """A message Discord refused: closed DMs go to the log channel; what can never be sent fails for good."""
