@@ -278,6 +278,49 @@ def test_channel_deletes_cut_off_by_a_kill_happen_once_and_the_panel_opens_ticke
     assert Ticket.objects.filter(opener_id=world.helper, status="open").count() == 1
 
 
+def _welcomes(emulator, ticket: Ticket) -> list:
+    return [m for m in emulator.emu.messages(ticket.channel_id)
+            if any(c.get("custom_id") == f"ticket:close:{ticket.pk}" for row in m.components for c in row["components"])]
+
+
+def test_tickets_cut_off_while_opening_get_their_channel_and_one_welcome_after_the_restart(emulator, bot):
+    world = _world(emulator)
+    gid = world.guild_id
+    core.config_set_role(guild_id=gid, kind="staff", role_id=world.staff_role)
+    category_id = tickets.category_create(guild_id=gid, name="General Support")
+    bot.start()
+    emulator.slash(gid, world.admin, "ticket panel")
+    panel = [m for m in emulator.messages(world.general) if m.components][-1]
+    # One click is cut off after Discord got its welcome, the other after Discord got its channel.
+    welcome_held = emulator.hold("POST", MESSAGES, times=1)
+    emulator.click(gid, world.granted, panel, f"ticket:open:{category_id}", wait=False)
+    emulator.wait_for(lambda: welcome_held.waiting == 1, timeout=10)
+    create_held = emulator.hold("POST", rf"^/guilds/{gid}/channels$", times=1)
+    emulator.click(gid, world.member, panel, f"ticket:open:{category_id}", wait=False)
+    emulator.wait_for(lambda: create_held.waiting == 1, timeout=10)
+    bot.kill()
+    _release(emulator, welcome_held)
+    _release(emulator, create_held)
+    welcomed, created = Ticket.objects.get(opener_id=world.granted), Ticket.objects.get(opener_id=world.member)
+    emulator.wait_for(lambda: len(_welcomes(emulator, welcomed)) == 1
+                      and emulator.emu.channels(gid, name=f"ticket-{created.code}"))
+    assert (welcomed.status, welcomed.welcome_message_id, created.status, created.channel_id) == (
+        "open", None, "pending", None)
+    # The pending ticket is settled once no click could still be making its channel: that time passes.
+    Ticket.objects.filter(pk=created.pk).update(created_at=timezone.now() - timedelta(minutes=3))
+
+    bot.start()
+    eventually(lambda: Ticket.objects.filter(status="open", welcome_message_id__isnull=False).count() == 2, timeout=15)
+    welcomed.refresh_from_db()
+    created.refresh_from_db()
+    [original] = _welcomes(emulator, welcomed)  # found, not posted again
+    assert welcomed.welcome_message_id == original.id
+    [late] = _welcomes(emulator, created)  # the adopted channel got its welcome once
+    assert created.welcome_message_id == late.id and late.content == f"<@{world.member}>"
+    closed = emulator.click(gid, world.staff, late, f"ticket:close:{created.pk}")
+    assert closed.embeds[0]["title"] == "🔒 Ticket closed"
+
+
 # --- pad deadlines, and the End button of an announcement -------------------------------------------------------
 def test_pad_deadlines_end_sessions_once_across_a_kill_and_end_buttons_work_after_it(emulator, bot):
     world = _world(emulator)

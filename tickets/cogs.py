@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import discord
 from discord import app_commands
 from discord.ext import commands, tasks
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, pgettext_lazy
 
@@ -37,6 +38,8 @@ NAMES = (
     pgettext_lazy("discord command name", "days"),
 )
 SWEEP_SECONDS = 5
+# An open ticket without a recorded welcome this long after its click, that no running process is welcoming.
+WELCOME_GRACE = timedelta(minutes=2)
 
 
 async def post_panel(interaction: discord.Interaction, channel: discord.abc.GuildChannel | None, title: str | None):
@@ -186,6 +189,7 @@ class TicketsCog(commands.Cog):
 
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
+        self.loaded_at = timezone.now()
 
     async def cog_load(self) -> None:
         channels.TICKET_CHANNELS.update(await db_call(selectors.open_ticket_channels)())
@@ -259,6 +263,9 @@ class TicketsCog(commands.Cog):
                 await self._refresh_panel(panel, repost)
             for ticket in await db_call(selectors.pending_stale)():
                 await self._settle_pending(ticket)
+            cutoff = max(self.loaded_at, timezone.now() - WELCOME_GRACE)
+            for ticket in await db_call(selectors.open_without_welcome)(created_before=cutoff):
+                await self._settle_welcome(ticket)
             for ticket_id in await db_call(selectors.closed_without_transcript)():
                 await db_call(services.transcript_store)(ticket_id=ticket_id)
         except Exception:  # noqa: BLE001 - the next round tries again
@@ -305,6 +312,37 @@ class TicketsCog(commands.Cog):
         await db_call(services.ticket_channel_created)(guild_id=ticket.guild_id, ticket_id=ticket.id,
                                                        channel_id=channel.id)
         channels.TICKET_CHANNELS[channel.id] = (ticket.id, ticket.guild_id)
+
+
+    async def _settle_welcome(self, ticket: selectors.TicketView) -> None:
+        """An open ticket whose welcome (with its buttons) a stopped process never recorded: find it, else post it.
+
+        The welcome carries the ticket's Close button (`ticket:close:<id>`), which identifies it in the channel;
+        posted again it has the nonce of the first post, so Discord returns that one if it still remembers it.
+        """
+        guild = self.bot.get_guild(ticket.guild_id)
+        channel = guild.get_channel(ticket.channel_id) if guild is not None else None
+        if not isinstance(channel, discord.TextChannel):
+            return  # a guild of another process's shards, or the channel is gone (the day's window drops it)
+        close_id = f"ticket:close:{ticket.id}"
+        welcome = None
+        try:
+            async for message in channel.history(limit=50, oldest_first=True):
+                if message.author.id == self.bot.user.id and any(
+                        getattr(item, "custom_id", None) == close_id for row in message.components
+                        for item in getattr(row, "children", ())):
+                    welcome = message
+                    break
+            if welcome is None:
+                opener = discord.Object(id=ticket.opener_id)
+                with translation.override(ticket.language):
+                    embed, view = ui.welcome_embed(ticket), ui.ticket_view(ticket.id)
+                welcome = await channel.send(f"<@{ticket.opener_id}>", embed=embed, view=view, nonce=f"tw{ticket.id}",
+                                             allowed_mentions=discord.AllowedMentions(users=[opener]))
+        except discord.HTTPException:
+            log.warning("ticket %s: could not settle its welcome; next round", ticket.id, exc_info=True)
+            return
+        await db_call(services.ticket_welcome_sent)(ticket_id=ticket.id, message_id=welcome.id)
 
 
 async def setup(bot: commands.Bot) -> None:

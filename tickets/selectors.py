@@ -149,6 +149,14 @@ def pending_stale(*, older_than_seconds: float = 120) -> list[TicketView]:
     return [TicketView.of(t) for t in _tickets().filter(status=Ticket.Status.PENDING, created_at__lte=cutoff)[:50]]
 
 
+def open_without_welcome(*, created_before: datetime) -> list[TicketView]:
+    """Open tickets of this bot (not imported ones) whose welcome was never recorded: the bot stopped between
+    recording the channel and recording the welcome. Only the last day's: an older one is left as it is."""
+    return [TicketView.of(t) for t in _tickets().filter(
+        status__in=OPEN_STATUSES, channel_id__isnull=False, welcome_message_id__isnull=True, legacy_id="",
+        created_at__lt=created_before, created_at__gte=timezone.now() - timedelta(days=1)).order_by("pk")[:50]]
+
+
 def open_tickets_count(guild) -> int:
     """Open tickets of a guild (the admin overview card)."""
     return Ticket.objects.filter(guild=guild, status__in=OPEN_STATUSES).count()
