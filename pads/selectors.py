@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from django.utils import timezone
 
 from .models import PAD_MAX, PAD_MIN, PadSession
 
@@ -47,6 +49,10 @@ def next_deadline() -> datetime | None:
 
 
 def sessions_unannounced(*, started_before: datetime) -> list[SessionView]:
-    """Sessions whose announcement was never recorded, started before `started_before` (a restart in between)."""
+    """Sessions whose announcement was never recorded, started before `started_before` (a restart in between).
+
+    Only the last day's (no session lasts longer): an older one is left as it is.
+    """
     return [SessionView.of(s) for s in PadSession.objects.select_related("guild").filter(
-        channel_id__isnull=False, message_id__isnull=True, started_at__lt=started_before).order_by("pk")[:50]]
+        channel_id__isnull=False, message_id__isnull=True, started_at__lt=started_before,
+        started_at__gte=timezone.now() - timedelta(days=1)).order_by("pk")[:50]]
