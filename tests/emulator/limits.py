@@ -11,6 +11,8 @@ Sources: Discord developer docs, "Message resource" (content, embed limits), "Co
 """
 from __future__ import annotations
 
+import json
+import logging
 from typing import Any
 
 from .ids import ApiError, form_error, merge_errors
@@ -55,6 +57,7 @@ CHOICE_NAME_MAX = 100
 CHOICE_VALUE_MAX = 100
 
 BUTTON, SELECT_TYPES, TEXT_INPUT, TEXT_DISPLAY, LABEL = 2, (3, 5, 6, 7, 8), 4, 10, 18
+log = logging.getLogger("emulator.limits")
 
 
 class FormErrors:
@@ -97,6 +100,7 @@ class FormErrors:
     def raise_if_any(self) -> None:
         """Raise 400 Invalid Form Body with every collected error."""
         if self.errors:
+            log.warning("refused a payload over Discord's limits: %s", json.dumps(self.errors)[:2000])
             raise ApiError(400, 50035, "Invalid Form Body", self.errors)
 
 
