@@ -12,11 +12,14 @@ import asyncio
 
 import pytest
 
+from botproject import outbox
 from botproject import services as core
 from botproject.bot.status import runtime
-from botproject.models import OutboxMessage
+from botproject.models import Guild, OutboxMessage
 from points.models import LedgerEntry
 from tests.conftest import eventually
+from tickets import services as tickets
+from tickets.models import Ticket
 
 CALLBACK = r"^/interactions/\d+/[^/]+/callback$"
 ORIGINAL = r"^/webhooks/\d+/[^/]+/messages/@original$"  # the answer after a "thinking" defer
@@ -70,15 +73,15 @@ def assert_answered_once(emu, rec, *, within: float = 3.0) -> None:
 
 # ---- interaction callbacks ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("status,global_", [(429, False), (429, True), (500, False), (502, False), (503, False),
-                                            (504, False)])
-def test_a_failing_callback_is_retried_inside_the_deadline(faults, status, global_):
+def test_a_failing_callback_is_retried_inside_the_deadline(faults):
+    """One 429 (route or global) or 5xx on the callback: discord.py's webhook retries it (after 1 s for a 5xx)."""
     emu = faults.emulator
-    emu.inject("POST", CALLBACK, status=status, retry_after=0.05, global_=global_, times=1)
-    rec = faults.slash("member", "status")
-    assert rec.embeds[0]["title"] == "Bot status"
-    assert [s // 100 for s in callbacks(emu, rec)] == [status // 100, 2]
-    assert_answered_once(emu, rec)
+    for status, global_ in [(429, False), (429, True), (500, False), (502, False), (503, False), (504, False)]:
+        emu.inject("POST", CALLBACK, status=status, retry_after=0.05, global_=global_, times=1)
+        rec = faults.slash("member", "status")
+        assert rec.embeds[0]["title"] == "Bot status"
+        assert [s // 100 for s in callbacks(emu, rec)] == [status // 100, 2], status
+        assert_answered_once(emu, rec)
 
 
 def test_a_lost_answer_to_a_points_award_is_neither_repeated_nor_awarded_twice(faults):
@@ -115,19 +118,20 @@ def _helper_role_put(world) -> str:
     return rf"^/guilds/{world.guild_id}/members/{world.member}/roles/{world.helper_role}$"
 
 
-@pytest.mark.parametrize("status", [429, 500, 502, 503, 504])
-def test_helper_add_survives_failing_role_and_followup_requests(faults, status):
+@pytest.mark.parametrize("role_status,global_,status", [(500, False, 429), (429, True, 503), (429, False, 502)])
+def test_helper_add_survives_failing_role_and_answer_requests(faults, role_status, global_, status):
+    """The role request (a bot route) and the answer after the defer (the interaction webhook) each fail once."""
     emu, world = faults.emulator, faults.world
     emu.set_member_roles(world.guild_id, world.member, [world.verified_role])
     start = mark(emu)
-    emu.inject("PUT", _helper_role_put(world), status=429 if status == 429 else 500, retry_after=0.05, times=1)
+    emu.inject("PUT", _helper_role_put(world), status=role_status, retry_after=0.05, global_=global_, times=1)
     emu.inject("PATCH", ORIGINAL, status=status, retry_after=0.05, times=1)
     rec = faults.slash("admin", "helper add", member=world.member, timeout=10)
     assert rec.content == f"<@{world.member}> is now a helper."
     assert world.helper_role in emu.member(world.guild_id, world.member).roles
     settle(emu)
     assert_answered_once(emu, rec)
-    assert [s // 100 for s in statuses(emu, "PUT", _helper_role_put(world), start)] == [4 if status == 429 else 5, 2]
+    assert [s // 100 for s in statuses(emu, "PUT", _helper_role_put(world), start)] == [role_status // 100, 2]
     assert [s // 100 for s in statuses(emu, "PATCH", ORIGINAL, start)] == [status // 100, 2]
 
 
@@ -144,3 +148,207 @@ def test_a_lost_reply_to_the_answer_after_a_defer_is_not_shown_twice(faults, sta
     assert_answered_once(emu, rec)
     assert rec.followup_ids == [] and rec.edits >= 2  # edited again, never a second message
     assert statuses(emu, "POST", r"^/webhooks/", start) == []
+
+
+# ---- the outbox: log notes, DMs, channel deletes and role removals -----------------------------------------------
+
+def _logs(world) -> str:
+    return rf"^/channels/{world.logs}/messages$"
+
+
+def _note(world, text: str, channel_id: int | None = None) -> int:
+    """Queue a note for the log channel (as services do) and return the outbox row's id."""
+    return outbox.enqueue_log(guild=Guild.objects.get(discord_id=world.guild_id), channel_id=channel_id or world.logs,
+                              content=text)
+
+
+def _posted(emu, world, text: str) -> list:
+    return [m for m in emu.messages(world.logs) if m.content == text]
+
+
+def _sent(row_id: int) -> bool:
+    return OutboxMessage.objects.get(pk=row_id).status == "sent"
+
+
+@pytest.mark.parametrize("status", [502, 0])
+def test_a_log_note_whose_reply_is_lost_is_posted_once(faults, status):
+    """Discord posts the note but the bot never hears so: the retry carries the row's nonce, gets the same message."""
+    emu, world = faults.emulator, faults.world
+    notes = emu.add_channel(world.guild_id, f"notes-{status}").id
+    route = rf"^/channels/{notes}/messages$"
+    emu.inject("POST", route, status=status, after_processing=True)
+    text = f"note whose reply was lost ({status})"
+    row = _note(world, text, notes)
+    eventually(lambda: _sent(row), timeout=8)
+    posted = [m for m in emu.messages(notes) if m.content == text]
+    assert len(posted) == 1
+    assert statuses(emu, "POST", route, 0) == [status, 200]
+    assert emu.stats["nonce_dedupes"] >= 1
+    assert OutboxMessage.objects.get(pk=row).discord_message_id == posted[0].id
+
+
+def test_notices_get_through_429s_and_503s(faults):
+    """A route 429 and a global 429 are waited out by discord.py; a 503 (not retried by it) by the outbox."""
+    emu, world = faults.emulator, faults.world
+    notes = emu.add_channel(world.guild_id, "notes-429").id
+    route = rf"^/channels/{notes}/messages$"
+    start = mark(emu)
+    emu.inject("POST", route, status=429, retry_after=0.05, global_=True)
+    emu.inject("POST", route, status=429, retry_after=0.05)
+    emu.inject("POST", route, status=503)
+    emu.inject("POST", r"^/users/@me/channels$", status=503)  # opening the DM channel
+    rec = faults.slash("admin", "points add", member=world.granted, amount=4, reason="through faults")
+    assert rec.content == f"Added 4 points to <@{world.granted}>. New balance: 4."
+    rows = [_note(world, f"note {n} through faults", notes) for n in range(3)]
+    eventually(lambda: all(_sent(r) for r in rows) and OutboxMessage.objects.filter(kind="dm", status="sent").exists(),
+               timeout=10)
+    assert sorted(m.content for m in emu.messages(notes)) == [f"note {n} through faults" for n in range(3)]
+    assert [m.content for m in emu.dms(world.granted)] == ["+4 points in Test Guild (through faults). Your balance: 4."]
+    assert statuses(emu, "POST", route, start) == [429, 429, 503, 200, 200, 200]
+    assert statuses(emu, "POST", r"^/users/@me/channels$", start) == [503, 200]
+
+
+@pytest.mark.parametrize("status", [503, 500])
+def test_a_scheduled_channel_delete_and_a_role_removal_survive_5xx(faults, status):
+    emu, world = faults.emulator, faults.world
+    channel = emu.add_channel(world.guild_id, f"doomed-{status}")
+    emu.set_member_roles(world.guild_id, world.member, [world.verified_role, world.helper_role])
+    guild = Guild.objects.get(discord_id=world.guild_id)
+    start = mark(emu)
+    emu.inject("DELETE", rf"^/channels/{channel.id}$", status=status, after_processing=status == 500)
+    emu.inject("DELETE", _helper_role_put(world), status=status, after_processing=status == 500)
+    rows = [outbox.enqueue_channel_delete(guild=guild, channel_id=channel.id, reason="faults"),
+            outbox.enqueue_role_remove(guild=guild, user_id=world.member, role_id=world.helper_role, reason="faults")]
+    eventually(lambda: all(_sent(r) for r in rows), timeout=8)
+    assert emu.channel(channel.id) is None
+    assert world.helper_role not in emu.member(world.guild_id, world.member).roles
+    # 503: the outbox tries again later; 500 after the work: discord.py's retry finds it done (404 or no change).
+    deletes = statuses(emu, "DELETE", rf"^/channels/{channel.id}$", start)
+    assert deletes == ([503, 200] if status == 503 else [500, 404])
+
+
+# ---- ticket channels ---------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def ticket_panel(faults):
+    """A ticket category and its panel in #general; returns (bot, panel message, custom_id)."""
+    world, emu = faults.world, faults.emulator
+    category = tickets.category_create(guild_id=world.guild_id, name="Faults", response_time="soon")
+    for channel in emu.channels(world.guild_id):
+        if channel.name.startswith(("ticket-", "Tickets")):
+            emu.delete_channel(channel.id)
+    faults.tickets_category = emu.add_category(world.guild_id, "Tickets").id
+    rec = faults.slash("admin", "ticket panel", title="Support")
+    assert rec.content == f"The ticket panel is posted in <#{world.general}>."
+    panel = [m for m in emu.messages(world.general) if m.components][-1]
+    return faults, panel, f"ticket:open:{category}"
+
+
+def _ticket_channels(emu, world) -> list:
+    return [c for c in emu.channels(world.guild_id) if c.name.startswith("ticket-")]
+
+
+@pytest.mark.parametrize("status", [504])
+def test_a_ticket_channel_made_twice_by_a_retried_create_is_removed(ticket_panel, status):
+    bot, panel, custom_id = ticket_panel
+    emu, world = bot.emulator, bot.world
+    create = rf"^/guilds/{world.guild_id}/channels$"
+    start = mark(emu)
+    emu.inject("POST", create, status=status, after_processing=True)
+    emu.inject("POST", r"^/channels/\d+/messages$", status=500, after_processing=True)  # the welcome, lost
+    rec = bot.click("member", panel, custom_id, timeout=10)
+    settle(emu)
+    ticket = Ticket.objects.get()
+    assert rec.content == f"Your ticket is ready: <#{ticket.channel_id}>"
+    assert_answered_once(emu, rec)
+    assert [c.id for c in _ticket_channels(emu, world)] == [ticket.channel_id]
+    assert [s // 100 for s in statuses(emu, "POST", create, start)] == [5, 2]
+    welcome = emu.messages(ticket.channel_id)
+    assert len(welcome) == 1 and welcome[0].id == ticket.welcome_message_id
+
+
+@pytest.mark.parametrize("status,after", [(503, False), (0, True)])
+def test_a_ticket_channel_discord_did_not_confirm_leaves_nothing_behind(ticket_panel, status, after):
+    """A 503 (not retried) or a dropped connection: the member is told, the ticket is failed, no channel is left."""
+    bot, panel, custom_id = ticket_panel
+    emu, world = bot.emulator, bot.world
+    emu.inject("POST", rf"^/guilds/{world.guild_id}/channels$", status=status, after_processing=after)
+    rec = bot.click("member", panel, custom_id, timeout=10)
+    settle(emu)
+    error = "503 0" if status == 503 else "ServerDisconnectedError"
+    assert rec.content == (f"Discord did not create the ticket channel ({error}). Nothing was kept; "
+                           "try again later.")
+    assert_answered_once(emu, rec)
+    assert _ticket_channels(emu, world) == []
+    assert Ticket.objects.get().status == "failed"
+
+
+def test_a_tickets_category_made_twice_by_a_retried_create_is_removed(ticket_panel):
+    bot, panel, custom_id = ticket_panel
+    emu, world = bot.emulator, bot.world
+    emu.delete_channel(bot.tickets_category)
+    emu.inject("POST", rf"^/guilds/{world.guild_id}/channels$", status=502, after_processing=True)  # the category
+    rec = bot.click("member", panel, custom_id, timeout=10)
+    settle(emu)
+    ticket = Ticket.objects.get()
+    assert rec.content == f"Your ticket is ready: <#{ticket.channel_id}>"
+    categories = [c for c in emu.channels(world.guild_id) if c.name == "Tickets"]
+    assert [c.id for c in categories] == [emu.channel(ticket.channel_id).parent_id]
+
+
+# ---- gateway faults while interactions are in flight -------------------------------------------------------------
+
+def _award(bot, who: str, amount: int, reason: str, **kwargs):
+    return bot.slash("admin", "points add", member=getattr(bot.world, who), amount=amount, reason=reason, **kwargs)
+
+
+def _awarded(world, who: str) -> list[int]:
+    return list(LedgerEntry.objects.filter(member__user_id=getattr(world, who)).values_list("delta", flat=True))
+
+
+@pytest.mark.parametrize("action", ["close", "reconnect", "invalidate_resumable"])
+def test_an_interaction_lost_with_the_connection_is_replayed_on_resume_and_answered_once(faults, action):
+    """Discord sequenced the interaction but the socket died before sending it: RESUME replays it."""
+    emu, world = faults.emulator, faults.world
+    dms = len(emu.dms(world.helper))
+    resumes = len([c for c in emu.get(lambda: emu.emu.gateway_connections) if c.kind == "resume"])
+    drop = emu.drop_next("INTERACTION_CREATE", action=action, code=4000)
+    rec = _award(faults, "helper", 6, f"lost in flight ({action})")
+    assert drop.dropped == 1
+    assert rec.content == f"Added 6 points to <@{world.helper}>. New balance: 6."
+    assert_answered_once(emu, rec)
+    resumed = [c for c in emu.get(lambda: emu.emu.gateway_connections) if c.kind == "resume"]
+    assert len(resumed) == resumes + 1 and resumed[-1].replayed >= 1
+    settle(emu)
+    assert _awarded(world, "helper") == [6]
+    emu.wait_for(lambda: len(emu.dms(world.helper)) == dms + 1)
+    assert eventually(lambda: OutboxMessage.objects.filter(kind="dm", status="sent").count() == 1)
+
+
+@pytest.mark.parametrize("fault", ["close 4000", "op 7", "op 9 resumable", "op 9"])
+def test_interactions_in_flight_across_a_gateway_fault_are_answered_once(faults, fault):
+    """One command is mid-answer (Discord holds its callback) when the gateway fails; another arrives right after
+    (while the bot reconnects: Discord buffers it for the RESUME, or sends it after the new IDENTIFY)."""
+    emu, world = faults.emulator, faults.world
+    identified = len(emu.identified())
+    held = emu.hold("POST", CALLBACK)
+    first = _award(faults, "helper", 2, f"in flight ({fault})", wait=False)
+    emu.wait_for(lambda: held.waiting == 1)
+    if fault == "close 4000":
+        emu.close_gateway(4000)
+    elif fault == "op 7":
+        emu.request_reconnect()
+    else:
+        emu.invalidate_session(resumable=fault == "op 9 resumable")
+    emu.call(held.release)  # the answer goes over REST, whatever the gateway does
+    emu.wait(first)
+    if fault == "op 9":  # the session is gone: Discord delivers to the bot once it has identified again
+        emu.wait_for(lambda: len(emu.identified()) > identified, timeout=8)
+    second = _award(faults, "member", 3, f"during the fault ({fault})", wait=False)
+    emu.wait(second)
+    settle(emu)
+    for rec, who, amount in ((first, "helper", 2), (second, "member", 3)):
+        assert rec.content == f"Added {amount} points to <@{getattr(world, who)}>. New balance: {amount}."
+        assert_answered_once(emu, rec)
+        assert _awarded(world, who) == [amount]
+    assert eventually(lambda: OutboxMessage.objects.filter(kind="dm", status="sent").count() == 2)

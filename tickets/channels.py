@@ -107,7 +107,7 @@ def _children(category: discord.CategoryChannel) -> int:
     return len(category.channels) + len(recent)
 
 
-async def _parent(guild: discord.Guild, config: ConfigSnapshot) -> discord.CategoryChannel:
+async def _parent(client: discord.Client, guild: discord.Guild, config: ConfigSnapshot) -> discord.CategoryChannel:
     """The tickets category (created if missing), or an overflow category when it is full."""
     base = guild.get_channel(config.tickets_category_id or 0)
     if not isinstance(base, discord.CategoryChannel):
@@ -116,6 +116,7 @@ async def _parent(guild: discord.Guild, config: ConfigSnapshot) -> discord.Categ
               guild.me: discord.PermissionOverwrite(view_channel=True, send_messages=True, read_message_history=True)}
     if base is None:
         base = await guild.create_category(DEFAULT_CATEGORY, overwrites=hidden, reason="tickets category")
+        await _remove_twins(client, guild, base.name, keep=base.id, category=True)
     if _children(base) < CATEGORY_LIMIT:
         return base
     number = 2
@@ -123,7 +124,9 @@ async def _parent(guild: discord.Guild, config: ConfigSnapshot) -> discord.Categ
         name = f"{base.name} {number}"
         overflow = discord.utils.get(guild.categories, name=name)
         if overflow is None:
-            return await guild.create_category(name, overwrites=hidden, reason="tickets overflow category")
+            overflow = await guild.create_category(name, overwrites=hidden, reason="tickets overflow category")
+            await _remove_twins(client, guild, name, keep=overflow.id, category=True)
+            return overflow
         if _children(overflow) < CATEGORY_LIMIT:
             return overflow
         number += 1
@@ -137,7 +140,7 @@ async def create_channel(guild: discord.Guild, ticket: TicketView, config: Confi
         if len(guild.channels) >= GUILD_LIMIT:
             raise ChannelLimit()
         try:
-            parent = await _parent(guild, config)
+            parent = await _parent(client, guild, config)
             channel = await guild.create_text_channel(
                 ticket.channel_name, category=parent, overwrites=_overwrites(guild, ticket, config, opener),
                 topic=f"#{ticket.number} · {ticket.category_name} · <@{ticket.opener_id}>",
@@ -145,41 +148,45 @@ async def create_channel(guild: discord.Guild, ticket: TicketView, config: Confi
         except discord.HTTPException as error:
             if error.code == MAX_CHANNEL_LIMIT_CODE:
                 raise ChannelLimit() from error
-            await _remove_twins(client, guild, ticket, keep=None)
+            await _remove_twins(client, guild, ticket.channel_name, keep=None)
             raise ChannelFailed(error=f"{error.status} {error.code}") from error
         except (aiohttp.ClientError, TimeoutError) as error:  # the connection dropped: made or not?
-            await _remove_twins(client, guild, ticket, keep=None, wait=True)
+            await _remove_twins(client, guild, ticket.channel_name, keep=None, wait=True)
             raise ChannelFailed(error=type(error).__name__) from error
         _recent.setdefault(parent.id, {})[channel.id] = time.monotonic()
-        await _remove_twins(client, guild, ticket, keep=channel.id)
+        await _remove_twins(client, guild, ticket.channel_name, keep=channel.id)
         return channel
 
 
-async def _remove_twins(client: discord.Client, guild: discord.Guild, ticket: TicketView, *, keep: int | None,
-                        wait: bool = False) -> None:
-    """Delete the other channels of this ticket: a create whose reply was lost after Discord made the channel.
+async def _remove_twins(client: discord.Client, guild: discord.Guild, name: str, *, keep: int | None,
+                        category: bool = False, wait: bool = False) -> None:
+    """Delete namesakes of a channel the bot just made: a create whose reply was lost after Discord made it.
 
     discord.py retries a create answered 500/502/504 (after a second or more, by when the gateway has announced
-    the first channel), so the retry makes a second channel; a dropped connection leaves one that the bot never
-    heard of. Channel names are unique per ticket (its random code), so a namesake is such a twin. `wait`: give
-    the gateway a moment to announce a channel that may or may not have been made.
+    the first channel), so the retry makes a second one; a dropped connection leaves one the bot never heard of.
+    The bot creates a ticket channel (named after its random code) or a tickets category only when none of that
+    name exists, so a namesake is such a twin. `wait`: give the gateway a moment to announce a channel that may
+    or may not have been made.
     """
     def twin(channel: discord.abc.GuildChannel) -> bool:
-        return channel.guild.id == guild.id and channel.name == ticket.channel_name and channel.id != keep
+        return (channel.guild.id == guild.id and channel.name == name and channel.id != keep
+                and isinstance(channel, discord.CategoryChannel if category else discord.TextChannel))
 
-    twins = [c for c in guild.text_channels if twin(c)]
+    twins = [c for c in (guild.categories if category else guild.text_channels) if twin(c)]
     if not twins and wait:
         try:
             twins = [await client.wait_for("guild_channel_create", check=twin, timeout=TWIN_WAIT_SECONDS)]
         except TimeoutError:
             return
     for channel in twins:
+        if category and channel.channels:
+            continue  # in use: not a twin made a moment ago
         try:
-            await channel.delete(reason=f"ticket #{ticket.number}: a second channel made by a retried request")
+            await channel.delete(reason="a second channel made by a retried request")
         except discord.NotFound:
             pass
         except discord.HTTPException:
-            log.warning("ticket %s: could not delete the extra channel %s", ticket.id, channel.id, exc_info=True)
+            log.warning("could not delete the extra channel %s (%s)", channel.id, name, exc_info=True)
 
 
 async def open_ticket(interaction: discord.Interaction, *, category_id: int, panel_id: int | None = None) -> None:

@@ -8,6 +8,7 @@ import collections
 import logging
 from datetime import timedelta
 
+import aiohttp
 import discord
 from discord.ext import commands
 from django.conf import settings
@@ -109,7 +110,13 @@ class OutboxCog(commands.Cog):
             limit=BATCH, shard_count=self.bot.shard_count, shard_ids=self.bot.shard_ids
         )
         for item in items:
-            await self._deliver(item)
+            try:
+                await self._deliver(item)
+            except (aiohttp.ClientError, TimeoutError) as error:
+                # No answer from Discord (the connection dropped): sent or not, nobody knows. A message goes again
+                # with the same nonce, which Discord deduplicates; deletes, edits and role removals are idempotent.
+                await db_call(outbox.outbox_mark_failed)(message_id=item.id, error=f"no answer: {error!r}",
+                                                         permanent=False)
         return len(items)
 
     async def _deliver(self, item: outbox.OutboxItem) -> None:
