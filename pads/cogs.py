@@ -17,6 +17,7 @@ from botproject.bot import pages
 from botproject.bot.checks import require
 from botproject.bot.db import db_call
 from botproject.bot.preflight import require_bot_permissions
+from botproject.bot.replies import answer
 from botproject.bot.scope import guild_messageable
 from botproject.selectors import Access
 
@@ -118,7 +119,8 @@ class PadsCog(commands.Cog):
                                                                 message_id=message.id)
         finally:
             self._announcing.discard(session.id)
-        await interaction.followup.send(
+        await answer(
+            interaction,
             _("Announced in %(channel)s. End it with /endsession or the button.") % {"channel": channel.mention},
             ephemeral=True)
 

@@ -352,3 +352,15 @@ def test_interactions_in_flight_across_a_gateway_fault_are_answered_once(faults,
         assert_answered_once(emu, rec)
         assert _awarded(world, who) == [amount]
     assert eventually(lambda: OutboxMessage.objects.filter(kind="dm", status="sent").count() == 2)
+
+
+def test_a_ticket_panel_whose_reply_is_lost_is_posted_once(faults):
+    emu, world = faults.emulator, faults.world
+    tickets.category_create(guild_id=world.guild_id, name="Panel faults", response_time="soon")
+    board = emu.add_channel(world.guild_id, "panel-faults").id
+    emu.inject("POST", rf"^/channels/{board}/messages$", status=500, after_processing=True)
+    rec = faults.slash("admin", "ticket panel", channel=board, title="Support")
+    assert rec.content == f"The ticket panel is posted in <#{board}>."
+    assert_answered_once(emu, rec)
+    assert statuses(emu, "POST", rf"^/channels/{board}/messages$", 0) == [500, 200]
+    assert len(emu.messages(board)) == 1

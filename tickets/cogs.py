@@ -16,6 +16,7 @@ from botproject.bot import pages
 from botproject.bot.checks import require
 from botproject.bot.db import db_call
 from botproject.bot.preflight import require_bot_permissions
+from botproject.bot.replies import answer
 from botproject.bot.scope import ForeignChannel, guild_channel
 from botproject.selectors import Access
 
@@ -52,10 +53,11 @@ async def post_panel(interaction: discord.Interaction, channel: discord.abc.Guil
     await interaction.response.defer(ephemeral=True)
     with translation.override(panel.language):
         embed, view = ui.panel_embed(panel), ui.panel_view(panel)
-    message = await target.send(embed=embed, view=view)
+    # The nonce: discord.py's retry of a post whose reply was lost returns the first panel instead of a second.
+    message = await target.send(embed=embed, view=view, nonce=f"tp{panel.id}")
     await db_call(services.panel_record_message)(panel_id=panel.id, message_id=message.id)
-    await interaction.followup.send(_("The ticket panel is posted in %(channel)s.") % {"channel": target.mention},
-                                    ephemeral=True)
+    await answer(interaction, _("The ticket panel is posted in %(channel)s.") % {"channel": target.mention},
+                 ephemeral=True)
 
 
 async def _here(interaction: discord.Interaction):
@@ -88,7 +90,7 @@ class TicketGroup(app_commands.Group):
         await interaction.response.defer(ephemeral=True)
         await channels.set_member_access(interaction.channel, member, present)
         text = _("%(member)s can now see this ticket.") if present else _("%(member)s no longer sees this ticket.")
-        await interaction.followup.send(text % {"member": member.mention}, ephemeral=True)
+        await answer(interaction, text % {"member": member.mention}, ephemeral=True)
 
     @app_commands.command(name="add", description=gettext_noop("Give a member access to this ticket"))
     @app_commands.describe(member=gettext_noop("The member"))

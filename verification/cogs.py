@@ -22,6 +22,7 @@ from botproject.bot.checks import REFUSALS, require
 from botproject.bot.db import db_call
 from botproject.bot.preflight import require_bot_permissions, require_manageable_role, require_safe_role
 from botproject.bot.ratelimit import SlidingWindow
+from botproject.bot.replies import answer
 from botproject.exceptions import DomainError, NotAllowed, RoleNotBelowActor, RoleTooPowerful
 from botproject.selectors import Access, ConfigSnapshot
 
@@ -158,8 +159,7 @@ class VerificationCog(commands.Cog):
             guild_id=interaction.guild_id, user_id=interaction.user.id, purpose=purpose, roblox_id=user.id,
             roblox_name=user.name, roblox_display_name=user.display_name,
         )
-        await interaction.followup.send(embed=ui.attempt_embed(attempt), view=ui.check_view(attempt.id),
-                                        ephemeral=True)
+        await answer(interaction, embed=ui.attempt_embed(attempt), view=ui.check_view(attempt.id), ephemeral=True)
 
     @app_commands.command(name="verify", description=gettext_noop("Link your Roblox account to this server"))
     @app_commands.describe(username=gettext_noop("Your Roblox username (not the display name)"))
@@ -262,8 +262,7 @@ def _with_notes(text: str, notes: list[str]) -> str:
 
 
 async def _say(interaction: discord.Interaction, text: str, notes: list[str]) -> None:
-    await interaction.followup.send(_with_notes(text, notes), ephemeral=True,
-                                    allowed_mentions=discord.AllowedMentions.none())
+    await answer(interaction, _with_notes(text, notes), ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
 
 
 def _event_line(event: selectors.EventView) -> str:
