@@ -6,11 +6,37 @@ connection is dead, so with more than a few of them the first request waits past
 fails. Our check does the same test, and when it finds a dead connection it has the pool test all its idle
 connections in one pass (`ConnectionPool.check()`, a few milliseconds), so the next attempt gets a live
 one: a restart costs one pause of about a second, never an error.
+
+A thread may also bound how long it waits for a connection (`set_acquire_timeout`): the bot's bridge threads
+answer Discord interactions, which Discord drops after 3 s, so while the server is away they give up after
+about a second and the member is told to try again, instead of waiting out the pool's timeout (meant for the
+web process and for bursts of work).
 """
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections.abc import Callable
 from typing import Any
+
+_thread = threading.local()
+
+
+def set_acquire_timeout(seconds: float | None) -> None:
+    """Bound how long this thread waits for a pooled connection (None: the pool's own timeout)."""
+    _thread.acquire_timeout = seconds
+
+
+def _bounded(getconn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(getconn)
+    def getconn_within(timeout: float | None = None) -> Any:
+        if timeout is None:
+            timeout = getattr(_thread, "acquire_timeout", None)
+        return getconn(timeout)
+
+    getconn_within.bounded = True  # type: ignore[attr-defined]
+    return getconn_within
 
 
 def check_and_drain(conn: Any) -> None:
@@ -27,8 +53,13 @@ def check_and_drain(conn: Any) -> None:
 
 
 def install(sender: Any = None, connection: Any = None, **kwargs: Any) -> None:
-    """`connection_created` receiver: give the PostgreSQL pool our check, once (Django passes no option for it)."""
+    """`connection_created` receiver: give the PostgreSQL pool our check and the per-thread acquire bound, once
+    (Django passes no option for either)."""
     pool = getattr(connection, "pool", None) if getattr(connection, "vendor", "") == "postgresql" else None
-    if pool is None or getattr(pool, "_check", None) in (None, check_and_drain):
-        return  # no pool, health checks off (CONN_HEALTH_CHECKS=False), or already installed
+    if pool is None:
+        return
+    if not getattr(pool.getconn, "bounded", False):
+        pool.getconn = _bounded(pool.getconn)  # Django calls pool.getconn() with no timeout of its own
+    if getattr(pool, "_check", None) in (None, check_and_drain):
+        return  # health checks off (CONN_HEALTH_CHECKS=False), or already installed
     pool._check = check_and_drain

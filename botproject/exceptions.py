@@ -77,3 +77,21 @@ class RoleNotBelowActor(NotAllowed):
 
     message = _("%(role)s is not below your highest role, so you cannot have the bot hand it out. Pick a lower "
                 "role, or ask the server owner. Nothing was changed.")
+
+
+class DatabaseUnavailable(DomainError):
+    """The database did not answer (connections dropped, server away, file locked or read-only) and nothing changed.
+
+    Raised by the bridge (botproject/bot/db.py) after a failure that provably wrote nothing; the member may
+    simply try again.
+    """
+
+    message = _("The database is not answering right now. Nothing was changed; try again in a moment.")
+
+
+class DatabaseOutcomeUnknown(DatabaseUnavailable):
+    """The connection died while a change was being committed and the database stayed away, so no one can tell yet
+    whether the change was saved. Said plainly, so the member checks before repeating it."""
+
+    message = _("The database stopped answering while saving this, so I cannot tell yet whether it was saved. "
+                "Check in a moment (for example with /history) before you try again.")

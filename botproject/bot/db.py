@@ -1,20 +1,52 @@
-"""The one bridge from the event loop to synchronous Django code, with connection hygiene."""
+"""The one bridge from the event loop to synchronous Django code, with connection hygiene.
+
+Database outages (PostgreSQL dropping its connections or away, SQLite locked by another process or read-only)
+never reach the member as a surprise. A call that fails because the database is not answering is repeated once
+on a fresh connection when that is safe: nothing it sent could have been saved (the failure came on connect, in
+a transaction that was never committed, or on a read), or it carries an `idempotency_key` (its service then
+answers a repeat with the first result: the repeat is the check of whether the first one was saved). Otherwise,
+or when the repeat fails too, the caller gets `DatabaseUnavailable` ("nothing was changed") or, when the
+connection died while a change was being committed and the database stayed away, `DatabaseOutcomeUnknown`. The
+waits are short (Discord drops an interaction not answered within 3 s): about a second for a pooled PostgreSQL
+connection, 1.5 s for another process's SQLite write lock, and no repeat after an attempt that took a second.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, connection, connections
+from django.db import Error, InterfaceError, OperationalError, close_old_connections, connection, connections
+
+from botproject import dbpool
+from botproject.exceptions import DatabaseOutcomeUnknown, DatabaseUnavailable
 
 P = ParamSpec("P")
 R = TypeVar("R")
+log = logging.getLogger(__name__)
+
+# Seconds a bridge thread waits for a pooled PostgreSQL connection before it says the database is away.
+CONNECT_WAIT = 1.0
+# Seconds a bridge statement waits for another process's SQLite write lock (the settings' timeout is for the web).
+LOCK_WAIT = 1.5
+# An attempt that failed after this many seconds is not repeated: the answer must go out within Discord's 3 s.
+RETRY_WITHIN = 1.0
+# SQLite errors that mean "the file cannot be written or read now", not a bug in the statement.
+SQLITE_OUTAGES = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN",
+                  "SQLITE_FULL", "SQLITE_PROTOCOL")
+# PostgreSQL SQLSTATEs that mean the server ended or refused the connection.
+PG_OUTAGE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
+# Statements that change nothing (a SELECT ... FOR UPDATE only locks).
+_READS = ("SELECT", "SAVEPOINT", "RELEASE", "ROLLBACK", "SET ", "SHOW", "PRAGMA", "BEGIN", "EXPLAIN", "VALUES")
+_thread = threading.local()
 
 _executor: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
@@ -29,7 +61,8 @@ def _get_executor() -> ThreadPoolExecutor:
     global _executor
     with _lock:
         if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=settings.DB_THREADS, thread_name_prefix="db")
+            _executor = ThreadPoolExecutor(max_workers=settings.DB_THREADS, thread_name_prefix="db",
+                                           initializer=dbpool.set_acquire_timeout, initargs=(CONNECT_WAIT,))
         return _executor
 
 
@@ -41,8 +74,122 @@ def _tidy_connections() -> None:
         close_old_connections()
 
 
+def _connect() -> None:
+    """Open (or take from the pool) this thread's connection with the bridge's short waits."""
+    if connection.vendor == "postgresql":
+        dbpool.install(connection=connection)  # the per-thread acquire bound, also before the first connect
+    connection.ensure_connection()
+    if connection.vendor == "sqlite":
+        raw = connection.connection
+        if getattr(_thread, "tuned", None) is not raw:
+            raw.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT * 1000)}")
+            _thread.tuned = raw
+
+
+class _Watch:
+    """An execute wrapper that records what a call sent, so a failure can be classed as 'nothing was saved' or
+    'something may have been saved'."""
+
+    __slots__ = ("committed", "failed", "wrote")
+
+    def __init__(self) -> None:
+        self.wrote = False  # a statement that changes data was sent
+        self.committed = False  # such a statement is known to be committed
+        self.failed: tuple[bool, bool] | None = None  # (a write?, inside a transaction?) of the statement that failed
+
+    def __call__(self, execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: dict) -> Any:
+        db = context["connection"]
+        write = not (isinstance(sql, str) and sql.lstrip()[:9].upper().startswith(_READS))
+        in_transaction = db.in_atomic_block
+        self.wrote |= write
+        try:
+            result = execute(sql, params, many, context)
+        except Exception:
+            self.failed = (write, in_transaction)
+            raise
+        if write:
+            if in_transaction:
+                db.on_commit(self._committed)  # dropped with its transaction (or savepoint) when that rolls back
+            else:
+                self.committed = True  # autocommit: the statement was its own transaction
+        return result
+
+    def _committed(self) -> None:
+        self.committed = True
+
+    def may_have_saved(self) -> bool:
+        """After a lost connection: could any of the call's changes be in the database?"""
+        if self.committed:
+            return True
+        if connection.vendor == "sqlite":
+            return False  # no network: a failed statement or COMMIT leaves nothing behind
+        if self.failed is not None:
+            write, in_transaction = self.failed
+            # In a transaction the server rolls back what a dead connection did; a statement of its own
+            # (autocommit) may have committed just before its answer was lost.
+            return write and not in_transaction
+        return self.wrote  # it failed outside any statement with changes sent: at COMMIT
+
+
+def is_outage(error: BaseException) -> bool:
+    """Whether `error` (raised on this thread's connection) means the database is not answering, not a bug."""
+    if isinstance(error, InterfaceError):
+        return True  # the connection is already closed
+    if not isinstance(error, OperationalError):
+        return False
+    cause = error.__cause__
+    if connection.vendor == "sqlite":
+        return str(getattr(cause, "sqlite_errorname", "")).startswith(SQLITE_OUTAGES)
+    # PostgreSQL: the driver lost the connection or could not get one (no SQLSTATE: connection lost, connect
+    # timeout, the pool's timeout), or the server ended it (class 08, shutdown, crash, not accepting, too many
+    # connections). A lock timeout, deadlock, serialization failure or cancelled query is not an outage.
+    # (The connection itself says little afterwards: Django reconnects when it leaves a failed atomic block.)
+    state = getattr(cause, "sqlstate", None)
+    return state is None or state.startswith(PG_OUTAGE_STATES)
+
+
+def _discard_connection() -> None:
+    """Tidy after a call, never failing: a connection that cannot even be closed is gone anyway."""
+    try:
+        _tidy_connections()
+    except Error:  # closing a dead connection may fail too; it is gone either way
+        log.debug("closing a failed connection failed", exc_info=True)
+
+
+def _call(func: Callable[..., R], args: tuple, kwargs: dict) -> R:
+    """Run `func` on this thread's connection, repeating it once after an outage when that is safe."""
+    started = time.monotonic()
+    replay_safe = "idempotency_key" in kwargs
+    maybe_saved = False
+    for attempt in (1, 2):
+        watch = _Watch()
+        try:
+            _tidy_connections()
+            _connect()
+            with connection.execute_wrapper(watch):
+                return func(*args, **kwargs)
+        except Error as error:
+            if not is_outage(error):
+                raise
+            maybe_saved |= watch.may_have_saved()
+            took = time.monotonic() - started
+            log.warning("database not answering in %s (attempt %s after %.2f s, %s): %s", func.__qualname__,
+                        attempt, took, "may have been saved" if maybe_saved else "nothing saved",
+                        str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
+            if attempt == 1 and took < RETRY_WITHIN and (replay_safe or not maybe_saved):
+                continue
+            raise (DatabaseOutcomeUnknown() if maybe_saved else DatabaseUnavailable()) from error
+        finally:
+            _discard_connection()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def db_call(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
-    """Wrap a synchronous service or selector so the event loop can await it on a DB thread."""
+    """Wrap a synchronous service or selector so the event loop can await it on a DB thread.
+
+    An outage raises `DatabaseUnavailable` (nothing was saved) or `DatabaseOutcomeUnknown`, after at most one
+    repeat on a fresh connection (see the module docstring for when a call is repeated).
+    """
 
     @functools.wraps(func)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -51,11 +198,7 @@ def db_call(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
         with _busy:
             _in_flight += 1
         try:
-            _tidy_connections()
-            try:
-                return func(*args, **kwargs)
-            finally:
-                _tidy_connections()
+            return _call(func, args, kwargs)
         finally:
             with _busy:
                 _in_flight -= 1

@@ -20,7 +20,7 @@ from .. import outbox
 from ..bot.db import db_call
 from ..bot.preflight import require_bot_permissions, require_manageable_role
 from ..bot.scope import ForeignChannel, guild_channel
-from ..exceptions import DomainError, NotAllowed
+from ..exceptions import DatabaseUnavailable, DomainError, NotAllowed
 
 log = logging.getLogger(__name__)
 BATCH = 20
@@ -76,26 +76,33 @@ class OutboxCog(commands.Cog):
 
     async def _deliver_forever(self) -> None:
         await self.bot.wait_until_ready()
+        failures = 0
         while True:
             # Clear before claiming: a wake-up that arrives while a batch is being sent stays set,
             # so the next round starts at once instead of at the next sweep.
             self.wake.clear()
             try:
                 claimed = await self.deliver_due()
+                idle = 0.0 if claimed >= BATCH else await self._idle_seconds()
+                failures = 0
             except asyncio.CancelledError:
                 raise
+            except DatabaseUnavailable:  # never let the worker die; the rows stay pending
+                failures += 1
+                idle = _backoff(failures)
+                log.warning("outbox: the database is not answering; trying again in %.1f s", idle)
             except Exception:  # noqa: BLE001 - never let the worker die; the rows stay pending
-                log.exception("outbox delivery failed")
-                claimed = 0
-            if claimed < BATCH:
-                idle = await self._idle_seconds()
+                failures += 1
+                idle = _backoff(failures)
+                log.exception("outbox delivery failed; trying again in %.1f s", idle)
+            if idle > 0:
                 try:
                     # asyncio.timeout, not wait_for: on Python 3.11 a cancel arriving inside wait_for
                     # could be lost, and the bot's shutdown then waited for this task forever.
                     async with asyncio.timeout(idle):
                         await self.wake.wait()
                 except TimeoutError:
-                    pass  # the next row is due, or the periodic sweep
+                    pass  # the next row is due, the periodic sweep, or the next try after a failure
 
     async def _idle_seconds(self) -> float:
         """Sleep until the next scheduled row (a ticket channel's delete) is due, at most one sweep."""
@@ -329,6 +336,11 @@ class OutboxCog(commands.Cog):
         await db_call(outbox.outbox_mark_failed)(
             message_id=item.id, permanent=True,
             error=f"channel {item.target_id} is not a channel of this row's server ({item.guild_id}): not touched")
+
+
+def _backoff(failures: int) -> float:
+    """Seconds before the next round after `failures` failed rounds in a row: 0.5, 1, 2, 4... up to one sweep."""
+    return min(settings.OUTBOX_SWEEP_SECONDS, 0.5 * 2 ** min(failures - 1, 10))
 
 
 def _require_nickname_change(guild: discord.Guild, member: discord.Member) -> None:
