@@ -9,8 +9,10 @@ message sends carry a nonce that Discord deduplicates, and answers after a defer
 """
 
 import asyncio
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from botproject import outbox
 from botproject import services as core
@@ -364,3 +366,42 @@ def test_a_ticket_panel_whose_reply_is_lost_is_posted_once(faults):
     assert_answered_once(emu, rec)
     assert statuses(emu, "POST", rf"^/channels/{board}/messages$", 0) == [500, 200]
     assert len(emu.messages(board)) == 1
+
+
+def test_a_note_sent_long_ago_with_a_lost_reply_is_found_in_history_through_a_503(faults):
+    """Beyond the nonce window the outbox reads the channel's history first; a 503 there retries, never resends."""
+    emu, world = faults.emulator, faults.world
+    notes = emu.add_channel(world.guild_id, "notes-history").id
+    send, history = rf"^/channels/{notes}/messages$", rf"^/channels/{notes}/messages$"
+    emu.inject("POST", send, status=0, after_processing=True)  # posted; the bot never hears so
+    emu.inject("GET", history, status=503)
+    row = _note(world, "note from long ago", notes)
+    eventually(lambda: OutboxMessage.objects.get(pk=row).last_error.startswith("no answer"), timeout=5)
+    # Time passes beyond Discord's nonce window: the next try must look in the channel first.
+    OutboxMessage.objects.filter(pk=row).update(created_at=timezone.now() - timedelta(minutes=5),
+                                                available_at=timezone.now())
+    eventually(lambda: OutboxMessage.objects.get(pk=row).last_error.startswith("503"), timeout=5)
+    OutboxMessage.objects.filter(pk=row).update(available_at=timezone.now())  # its backoff has passed
+    eventually(lambda: _sent(row), timeout=5)
+    posted = emu.messages(notes)
+    assert [m.content for m in posted] == ["note from long ago"]
+    assert statuses(emu, "POST", send, 0) == [0]
+    assert statuses(emu, "GET", history, 0) == [503, 200]
+    assert OutboxMessage.objects.get(pk=row).discord_message_id == posted[0].id
+
+
+def test_interactions_are_answered_while_the_bot_waits_out_a_long_global_rate_limit(faults):
+    """A global 429 stops every bot-token request for its retry_after; interaction answers are not bound by it."""
+    emu, world = faults.emulator, faults.world
+    notes = emu.add_channel(world.guild_id, "notes-global").id
+    limited = emu.inject("POST", rf"^/channels/{notes}/messages$", status=429, retry_after=2.5, global_=True)
+    row = _note(world, "after the global limit", notes)
+    emu.wait_for(lambda: limited.hits == 1)
+    dms = len(emu.dms(world.staff))
+    rec = _award(faults, "staff", 7, "during a global limit")
+    assert rec.content == f"Added 7 points to <@{world.staff}>. New balance: 7."
+    assert_answered_once(emu, rec)
+    assert len(emu.dms(world.staff)) == dms  # its DM waits for the limit too
+    eventually(lambda: _sent(row), timeout=6)
+    emu.wait_for(lambda: len(emu.dms(world.staff)) == dms + 1)
+    assert [m.content for m in emu.messages(notes)] == ["after the global limit"]
