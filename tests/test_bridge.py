@@ -1,15 +1,21 @@
 """The async bridge: runs ORM work off the event loop and survives a database that dropped its connections."""
 
 import asyncio
+import contextlib
+import sqlite3
 import threading
 import time
 
+import psycopg
 import pytest
-from django.db import connection
+from django.db import Error, connection
+from psycopg import sql
 
 from botproject.bot.db import close_db_connections, db_call
+from botproject.exceptions import DatabaseOutcomeUnknown, DatabaseUnavailable
 from botproject.models import Guild
 from botproject.services import guild_ensure
+from tests.conftest import database_url, eventually
 
 
 def _backend_id() -> tuple[str, object]:
@@ -116,3 +122,136 @@ def test_shutdown_closes_every_bridge_thread_connection():
         return await db_call(guild_ensure)(guild_id=9)
 
     assert asyncio.run(main()).guild_id == 9
+
+
+# ---- outages: the database away, a connection cut off (end-to-end answers: tests/test_db_outage.py) ----------
+
+
+@contextlib.contextmanager
+def _database_away():
+    """PostgreSQL refuses connections and drops the open ones; SQLite's write lock is held by another process."""
+    if connection.vendor == "sqlite":
+        other = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            other.rollback()
+            other.close()
+        return
+    connection.close()
+    name = sql.Identifier(connection.settings_dict["NAME"])
+    with psycopg.connect(database_url().rsplit("/", 1)[0] + "/postgres", autocommit=True) as maintenance:
+        maintenance.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(name))
+        try:
+            maintenance.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                                [connection.settings_dict["NAME"]])
+            yield
+        finally:
+            maintenance.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(name))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_that_is_away_is_reported_within_the_interaction_deadline_and_nothing_is_written():
+    asyncio.run(db_call(guild_ensure)(guild_id=10))  # the bridge has its connection(s)
+    started = time.monotonic()
+    with _database_away(), pytest.raises(DatabaseUnavailable) as refused:
+        asyncio.run(db_call(guild_ensure)(guild_id=11, name="never"))
+    took = time.monotonic() - started
+    assert type(refused.value) is DatabaseUnavailable, "nothing was sent that could have been saved"
+    assert took < 2.5, f"the member must be answered within Discord's 3 s; the bridge took {took:.2f} s"
+    assert not Guild.objects.filter(discord_id=11).exists()
+    # Back: the same call works, on a fresh connection, without a restart.
+    assert eventually(lambda: _retry(guild_ensure, guild_id=11, name="now"), timeout=15).guild_id == 11
+
+
+def _retry(func, **kwargs):
+    try:
+        return asyncio.run(db_call(func)(**kwargs))
+    except DatabaseUnavailable:
+        return None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_errors_that_are_not_outages_are_not_hidden_as_one():
+    def bad_sql():
+        with connection.cursor() as cursor:
+            cursor.execute("SELEC 1")  # SQLite calls this an OperationalError too: still a bug, not an outage
+
+    with pytest.raises(Error) as raised:
+        asyncio.run(db_call(bad_sql)())
+    assert not isinstance(raised.value, DatabaseUnavailable)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_cut_off_is_repeated_once_on_a_fresh_connection():
+    """PostgreSQL: the backend running a read is terminated mid-statement; the bridge repeats the read on a fresh
+    connection. SQLite: a read is not even held up by another process's write lock (WAL)."""
+    key = 2828
+
+    def locked_read() -> int:
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [key])  # waits while the test holds it
+            cursor.execute("SELECT count(*) FROM botproject_guild")
+            return cursor.fetchone()[0]
+
+    guild_ensure(guild_id=12)
+    if connection.vendor == "sqlite":
+        with _database_away():
+            assert asyncio.run(db_call(locked_read)()) == 1
+        return
+    with psycopg.connect(database_url(), autocommit=True) as admin:
+        admin.execute("SELECT pg_advisory_lock(%s)", [key])
+
+        async def cut_off() -> int:
+            read = asyncio.ensure_future(db_call(locked_read)())
+            pid = await asyncio.to_thread(eventually, lambda: (admin.execute(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND NOT granted",
+                [key]).fetchone() or [None])[0])
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+            admin.execute("SELECT pg_advisory_unlock_all()")
+            return await read
+
+        assert asyncio.run(cut_off()) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_cut_off_in_its_own_statement_without_a_key_says_it_cannot_tell():
+    """A statement outside a transaction may have committed just before its connection died; without an
+    idempotency key the bridge cannot check, so it says so instead of repeating it. SQLite has no connection
+    to lose, and a failed SQLite statement leaves nothing behind: it says 'nothing was changed'."""
+    key = 2929
+    guild_ensure(guild_id=13)
+
+    def bump() -> int:
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    "UPDATE botproject_guild SET name = name || '+' "
+                    "WHERE discord_id = 13 AND pg_advisory_xact_lock_shared(%s)::text = ''", [key])
+            else:
+                cursor.execute("UPDATE botproject_guild SET name = name || '+' WHERE discord_id = 13")
+            return cursor.rowcount
+
+    if connection.vendor == "sqlite":
+        with _database_away(), pytest.raises(DatabaseUnavailable) as refused:
+            asyncio.run(db_call(bump)())
+        assert type(refused.value) is DatabaseUnavailable
+        assert Guild.objects.get(discord_id=13).name == ""
+        return
+    with psycopg.connect(database_url(), autocommit=True) as admin:
+        admin.execute("SELECT pg_advisory_lock(%s)", [key])
+
+        async def cut_off() -> None:
+            write = asyncio.ensure_future(db_call(bump)())
+            pid = await asyncio.to_thread(eventually, lambda: (admin.execute(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND NOT granted",
+                [key]).fetchone() or [None])[0])
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+            admin.execute("SELECT pg_advisory_unlock_all()")
+            await write
+
+        with pytest.raises(DatabaseOutcomeUnknown):
+            asyncio.run(cut_off())
+    assert Guild.objects.get(discord_id=13).name == "", "the cut statement was rolled back (and not repeated)"
