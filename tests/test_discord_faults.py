@@ -17,7 +17,7 @@ from django.utils import timezone
 from botproject import outbox
 from botproject import services as core
 from botproject.bot.status import runtime
-from botproject.models import Guild, OutboxMessage
+from botproject.models import Guild, HelperRecord, OutboxMessage
 from points.models import LedgerEntry
 from tests.conftest import eventually
 from tickets import services as tickets
@@ -405,3 +405,21 @@ def test_interactions_are_answered_while_the_bot_waits_out_a_long_global_rate_li
     eventually(lambda: _sent(row), timeout=6)
     emu.wait_for(lambda: len(emu.dms(world.staff)) == dms + 1)
     assert [m.content for m in emu.messages(notes)] == ["after the global limit"]
+
+
+@pytest.mark.parametrize("locale,text", [
+    ("en-US", "Discord is having trouble right now (503), so I could not finish. Try again in a minute."),
+    ("vi", "Discord đang gặp sự cố (503) nên tôi chưa làm xong việc này. Hãy thử lại sau một phút."),
+])
+def test_a_503_discord_py_does_not_retry_gets_a_clear_answer_and_changes_nothing(faults, locale, text):
+    emu, world = faults.emulator, faults.world
+    emu.set_member_roles(world.guild_id, world.member, [world.verified_role])
+    errors = runtime.errors
+    emu.inject("PUT", _helper_role_put(world), status=503)
+    rec = faults.slash("admin", "helper add", member=world.member, locale=locale)
+    settle(emu)
+    assert rec.content == text
+    assert_answered_once(emu, rec)
+    assert world.helper_role not in emu.member(world.guild_id, world.member).roles
+    assert not HelperRecord.objects.exists()
+    assert runtime.errors == errors  # Discord's trouble, not a bug of ours

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+import aiohttp
 import discord
 from discord import app_commands
 from django.utils import translation
@@ -48,6 +49,12 @@ def message_for(error: BaseException) -> tuple[str, bool]:
         return _("This command only works in a server."), True
     if isinstance(error, discord.Forbidden):
         return _("Discord refused: I am missing a permission for that. Ask an admin to check my role."), True
+    if (isinstance(error, discord.HTTPException) and error.status >= 500
+            or isinstance(error, aiohttp.ClientConnectionError)):
+        # Discord failing (a 503 discord.py does not retry, or 5xx after its retries, or no answer at all).
+        status = error.status if isinstance(error, discord.HTTPException) else _("no answer")
+        return _("Discord is having trouble right now (%(status)s), so I could not finish. Try again in a minute.") % {
+            "status": status}, True
     error_id = uuid.uuid4().hex[:8]
     log.error("unexpected error %s", error_id, exc_info=error)
     runtime.errors += 1
