@@ -121,6 +121,9 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     # Django gives the pool check_connection, so a connection killed by a server restart is
     # replaced rather than handed out.
     _db.setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": env("DB_POOL_MAX"), "timeout": 10}
+    # A server that does not answer at all (host down, packets dropped) costs the pool's reconnect a few seconds,
+    # not libpq's minutes (the bot's own waits are shorter still: botproject/bot/db.py).
+    _db["OPTIONS"].setdefault("connect_timeout", 5)
 _db["CONN_HEALTH_CHECKS"] = True
 DB_IS_SQLITE = _db["ENGINE"] == "django.db.backends.sqlite3"
 # Threads the bot's async bridge uses for database work. SQLite has one writer anyway, so one
