@@ -211,19 +211,27 @@ def test_notices_get_through_429s_and_503s(faults):
 
 
 @pytest.mark.parametrize("status", [503, 500])
-def test_a_scheduled_channel_delete_and_a_role_removal_survive_5xx(faults, status):
+def test_a_channel_delete_a_message_edit_and_a_role_removal_survive_5xx(faults, status):
     emu, world = faults.emulator, faults.world
     channel = emu.add_channel(world.guild_id, f"doomed-{status}")
+    notes = emu.add_channel(world.guild_id, f"edited-{status}").id
+    note = _note(world, "session running", notes)
+    eventually(lambda: _sent(note))
+    posted = OutboxMessage.objects.get(pk=note).discord_message_id
     emu.set_member_roles(world.guild_id, world.member, [world.verified_role, world.helper_role])
     guild = Guild.objects.get(discord_id=world.guild_id)
     start = mark(emu)
     emu.inject("DELETE", rf"^/channels/{channel.id}$", status=status, after_processing=status == 500)
     emu.inject("DELETE", _helper_role_put(world), status=status, after_processing=status == 500)
+    emu.inject("PATCH", rf"^/channels/{notes}/messages/{posted}$", status=status, after_processing=status == 500)
     rows = [outbox.enqueue_channel_delete(guild=guild, channel_id=channel.id, reason="faults"),
-            outbox.enqueue_role_remove(guild=guild, user_id=world.member, role_id=world.helper_role, reason="faults")]
+            outbox.enqueue_role_remove(guild=guild, user_id=world.member, role_id=world.helper_role, reason="faults"),
+            outbox.enqueue_message_edit(guild=guild, channel_id=notes, message_id=posted, content="session ended")]
     eventually(lambda: all(_sent(r) for r in rows), timeout=8)
     assert emu.channel(channel.id) is None
     assert world.helper_role not in emu.member(world.guild_id, world.member).roles
+    assert [m.content for m in emu.messages(notes)] == ["session ended"]
+    assert [s // 100 for s in statuses(emu, "PATCH", rf"^/channels/{notes}/messages/{posted}$", start)] == [5, 2]
     # 503: the outbox tries again later; 500 after the work: discord.py's retry finds it done (404 or no change).
     deletes = statuses(emu, "DELETE", rf"^/channels/{channel.id}$", start)
     assert deletes == ([503, 200] if status == 503 else [500, 404])

@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from botproject.exceptions import DomainError
 
+from .replies import answer
 from .ui import SafeDynamicItem
 
 CONTENT = 2000
@@ -258,10 +259,7 @@ async def send(interaction: discord.Interaction, kind: str, *, arg: int = 0, pag
     """Answer a command privately with the first page of `kind` (and the buttons when there are more)."""
     embed, view = await _render(interaction, kind, arg, page)
     extra = {"view": view} if view is not None else {}
-    if interaction.response.is_done():
-        await interaction.followup.send(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS, **extra)
-    else:
-        await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS, **extra)
+    await answer(interaction, embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS, **extra)
 
 
 def install(bot: commands.Bot) -> None:
