@@ -86,6 +86,17 @@ def _connect() -> None:
             _thread.tuned = raw
 
 
+def _is_write(sql: Any) -> bool:
+    """Whether a statement may change data (anything not plainly a read counts as a write)."""
+    if not isinstance(sql, str):
+        return True
+    head = sql.lstrip()[:9].upper()
+    if head.startswith("WITH"):  # a CTE reads unless one of its parts writes
+        upper = sql.upper()
+        return any(word in upper for word in ("INSERT ", "UPDATE ", "DELETE "))
+    return not head.startswith(_READS)
+
+
 class _Watch:
     """An execute wrapper that records what a call sent, so a failure can be classed as 'nothing was saved' or
     'something may have been saved'."""
@@ -99,9 +110,10 @@ class _Watch:
 
     def __call__(self, execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: dict) -> Any:
         db = context["connection"]
-        write = not (isinstance(sql, str) and sql.lstrip()[:9].upper().startswith(_READS))
+        write = _is_write(sql)
         in_transaction = db.in_atomic_block
         self.wrote |= write
+        self.failed = None  # only the last statement counts (a service may have caught an earlier failure)
         try:
             result = execute(sql, params, many, context)
         except Exception:
