@@ -42,6 +42,8 @@ class Fault:
     times: int = 1
     body: dict | None = None
     hits: int = 0
+    # Discord did the work, then the answer was lost: a 5xx status, or 0 = the connection dropped (no answer at all).
+    after_processing: bool = False
 
     def matches(self, method: str, path: str, template: str | None) -> bool:
         """Match by method ('*' = any) and by route template or path regex."""
@@ -93,9 +95,15 @@ class RateLimitMixin:
         self.limits.clear()
 
     def inject(self, method: str, path_pattern: str, status: int = 429, retry_after: float = 0.05,
-               global_: bool = False, times: int = 1, body: dict | None = None) -> Fault:
-        """Fail the next `times` requests matching method + path regex (or exact route template)."""
-        fault = Fault(method.upper(), path_pattern, status, retry_after, global_, times, body)
+               global_: bool = False, times: int = 1, body: dict | None = None,
+               after_processing: bool = False) -> Fault:
+        """Fail the next `times` requests matching method + path regex (or exact route template).
+
+        `after_processing`: the request is carried out first and only its answer is replaced (a lost response);
+        status 0 then drops the connection without any answer.
+        """
+        fault = Fault(method.upper(), path_pattern, status, retry_after, global_, times, body,
+                      after_processing=after_processing)
         self.faults.append(fault)
         return fault
 
