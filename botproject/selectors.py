@@ -10,7 +10,7 @@ from django.db import connection
 from django.utils.translation import gettext_lazy as _
 
 from .exceptions import DomainError, NotAllowed
-from .models import BlockEntry, CommandSyncState, DiscordName, GuildConfig, HelperRecord, PermissionGrant
+from .models import BlockEntry, CommandSyncState, DiscordName, Guild, GuildConfig, HelperRecord, PermissionGrant
 from .paging import Page, paginate
 from .roles import role_refusal
 
@@ -111,9 +111,13 @@ class MemberAccess:
 def member_access(
     *, guild_id: int, user_id: int, role_ids: list[int], is_owner: bool, can_manage_guild: bool
 ) -> MemberAccess:
-    """Decide a member's access level from the guild configuration and their current roles."""
-    config = config_get(guild_id=guild_id)
+    """Decide a member's access level from the guild configuration and their current roles.
+
+    Every command asks this first, so it is one statement: the configuration row, whether the member is
+    blocked and whether a grant names them or one of their roles, all read now (nothing cached).
+    """
     roles = set(role_ids)
+    config, blocked, is_granted = _access_row(guild_id, user_id, roles)
     if is_owner:
         level = Access.OWNER
     elif can_manage_guild or roles.intersection(config.admin_role_ids):
@@ -124,18 +128,48 @@ def member_access(
         level = Access.HELPER
     else:
         level = Access.MEMBER
-    granted = level < Access.STAFF and _is_granted(guild_id=guild_id, user_id=user_id, role_ids=roles)
-    blocked = BlockEntry.objects.filter(
-        guild__discord_id=guild_id, user_id=user_id, unblocked_at__isnull=True
-    ).exists()
+    granted = level < Access.STAFF and is_granted
     return MemberAccess(level=level, blocked=blocked, config=config, granted=granted)
 
 
-def _is_granted(*, guild_id: int, user_id: int, role_ids: set[int]) -> bool:
-    grants = PermissionGrant.objects.filter(guild__discord_id=guild_id)
-    return grants.filter(kind=PermissionGrant.Kind.USER, target_id=user_id).exists() or (
-        bool(role_ids) and grants.filter(kind=PermissionGrant.Kind.ROLE, target_id__in=role_ids).exists()
-    )
+_SNAPSHOT_FIELDS = ("language", "prefix", "staff_role_id", "helper_role_id", "verified_role_id", "admin_role_ids",
+                    "log_channel_id", "tickets_category_id", "pads_channel_id", *_PLAIN_FIELDS)
+
+
+def _access_row(guild_id: int, user_id: int, roles: set[int]) -> tuple[ConfigSnapshot, bool, bool]:
+    """(configuration, blocked, granted) in one statement; the defaults when the guild has no configuration."""
+    quote = connection.ops.quote_name
+    fields = [GuildConfig._meta.get_field(name) for name in _SNAPSHOT_FIELDS]
+    role_list = sorted(roles)
+    role_clause = (f" OR (p.kind = %s AND p.target_id IN ({', '.join(['%s'] * len(role_list))}))"
+                   if role_list else "")
+    sql = (f"SELECT c.guild_id, {', '.join('c.' + quote(f.column) for f in fields)}, "
+           f"EXISTS (SELECT 1 FROM {quote(BlockEntry._meta.db_table)} b WHERE b.guild_id = g.id AND b.user_id = %s "
+           f"AND b.unblocked_at IS NULL), "
+           f"EXISTS (SELECT 1 FROM {quote(PermissionGrant._meta.db_table)} p WHERE p.guild_id = g.id "
+           f"AND ((p.kind = %s AND p.target_id = %s){role_clause})) "
+           f"FROM {quote(Guild._meta.db_table)} g LEFT JOIN {quote(GuildConfig._meta.db_table)} c "
+           f"ON c.guild_id = g.id WHERE g.discord_id = %s")
+    params: list = [user_id, PermissionGrant.Kind.USER.value, user_id]
+    if role_list:
+        params += [PermissionGrant.Kind.ROLE.value, *role_list]
+    params.append(guild_id)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:  # no guild row: no configuration, no blocks, no grants
+        return ConfigSnapshot(guild_id=guild_id), False, False
+    config_pk, *values, blocked, granted = row
+    if config_pk is None:
+        return ConfigSnapshot(guild_id=guild_id), bool(blocked), bool(granted)
+    data = {}
+    for field_, value in zip(fields, values, strict=True):
+        if field_.name == "admin_role_ids":
+            value = tuple(int(r) for r in (field_.from_db_value(value, None, connection) or ()))
+        elif field_.get_internal_type() == "BooleanField":
+            value = bool(value)
+        data[field_.name] = value
+    return ConfigSnapshot(guild_id=guild_id, **data), bool(blocked), bool(granted)
 
 
 @dataclass(frozen=True)

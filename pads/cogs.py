@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, pgettext_lazy
 
 from botproject.bot import pages
-from botproject.bot.checks import require
+from botproject.bot.checks import require, require_then
 from botproject.bot.db import db_call
 from botproject.bot.preflight import require_bot_permissions
 from botproject.bot.replies import answer
@@ -150,8 +150,9 @@ class PadsCog(commands.Cog):
     @app_commands.command(name="pads", description=gettext_noop("Show which pads are free"))
     @app_commands.guild_only()
     async def pads(self, interaction: discord.Interaction) -> None:
-        await require(interaction, Access.MEMBER, module="pads")
-        overview = await db_call(selectors.pads_overview)(guild_id=interaction.guild_id)
+        _access, overview = await require_then(
+            interaction, Access.MEMBER, lambda _access: selectors.pads_overview(guild_id=interaction.guild_id),
+            module="pads")
         lines = []
         for pad, session in overview.items():
             if session is None:

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop, pgettext_lazy
 
 from botproject.bot import errors, pages
-from botproject.bot.checks import REFUSALS, GuildOnly, require
+from botproject.bot.checks import REFUSALS, GuildOnly, require, require_then
 from botproject.bot.db import db_call
 from botproject.bot.i18n import language_for
 from botproject.exceptions import DomainError, NotAllowed
@@ -72,10 +72,19 @@ class PointsGroup(app_commands.Group):
         super().__init__(name="points", description=gettext_noop("Add, remove or set a member's points"),
                          guild_only=True, default_permissions=discord.Permissions(manage_guild=True))
 
-    async def _target(self, interaction: discord.Interaction, member: discord.Member) -> None:
-        await require(interaction, Access.ADMIN, module=MODULE)
-        if member.bot:
-            raise BotsHaveNoPoints()
+    async def _change(self, interaction: discord.Interaction, member: discord.Member, service, amount: int,
+                      reason: str) -> LedgerResult:
+        """The admin check, then the change, in one trip to the database (a bot is refused after the check)."""
+        fields = self._common(interaction, member, amount, reason)
+
+        def change(_access) -> LedgerResult:
+            if member.bot:
+                raise BotsHaveNoPoints()
+            return service(**fields)
+
+        _access, result = await require_then(interaction, Access.ADMIN, change, module=MODULE,
+                                             idempotency_key=fields["idempotency_key"])
+        return result
 
     def _common(self, interaction: discord.Interaction, member: discord.Member, amount: int, reason: str) -> dict:
         return {"guild_id": interaction.guild_id, "user_id": member.id, "amount": amount, "reason": reason,
@@ -90,8 +99,7 @@ class PointsGroup(app_commands.Group):
                            reason=gettext_noop("Why (kept in the ledger)"))
     async def add(self, interaction: discord.Interaction, member: discord.Member, amount: Amount,
                   reason: Reason) -> None:
-        await self._target(interaction, member)
-        result = await db_call(services.points_award)(**self._common(interaction, member, amount, reason))
+        result = await self._change(interaction, member, services.points_award, amount, reason)
         await self._reply(interaction, _("Added %(amount)s points to %(member)s. New balance: %(balance)s.") % {
             "amount": ui.number(amount), "member": member.mention, "balance": ui.number(result.balance)
         } + _unlocked(result))
@@ -101,8 +109,7 @@ class PointsGroup(app_commands.Group):
                            reason=gettext_noop("Why (kept in the ledger)"))
     async def remove(self, interaction: discord.Interaction, member: discord.Member, amount: Amount,
                      reason: Reason) -> None:
-        await self._target(interaction, member)
-        result = await db_call(services.points_deduct)(**self._common(interaction, member, amount, reason))
+        result = await self._change(interaction, member, services.points_deduct, amount, reason)
         await self._reply(interaction, _("Removed %(amount)s points from %(member)s. New balance: %(balance)s.") % {
             "amount": ui.number(amount), "member": member.mention, "balance": ui.number(result.balance)
         } + _unlocked(result))
@@ -112,8 +119,7 @@ class PointsGroup(app_commands.Group):
                            reason=gettext_noop("Why (kept in the ledger)"))
     async def set_(self, interaction: discord.Interaction, member: discord.Member, amount: SetAmount,
                    reason: Reason) -> None:
-        await self._target(interaction, member)
-        result = await db_call(services.points_set)(**self._common(interaction, member, amount, reason))
+        result = await self._change(interaction, member, services.points_set, amount, reason)
         await self._reply(interaction, _("%(member)s now has %(balance)s points (%(delta)s).") % {
             "member": member.mention, "balance": ui.number(result.balance), "delta": f"{result.delta:+,}"
         } + _unlocked(result))
@@ -178,9 +184,10 @@ class PointsCog(commands.Cog):
     @app_commands.describe(member=gettext_noop("The member (default: you)"))
     @commands.guild_only()
     async def balance(self, ctx: commands.Context, member: discord.Member = None) -> None:  # type: ignore[assignment]
-        await require(ctx.interaction or ctx, Access.MEMBER, module=MODULE)
         member = member or ctx.author
-        standing = await db_call(selectors.standing)(guild_id=ctx.guild.id, user_id=member.id)
+        _access, standing = await require_then(
+            ctx.interaction or ctx, Access.MEMBER,
+            lambda _access: selectors.standing(guild_id=ctx.guild.id, user_id=member.id), module=MODULE)
         await ctx.reply(embed=ui.balance_embed(member.display_name, standing), ephemeral=True,
                         mention_author=False, allowed_mentions=NO_MENTIONS)
 
@@ -188,8 +195,11 @@ class PointsCog(commands.Cog):
     @app_commands.describe(page=gettext_noop("Page number (10 members a page)"))
     @commands.guild_only()
     async def leaderboard(self, ctx: commands.Context, page: int = 1) -> None:
-        await require(ctx.interaction or ctx, Access.MEMBER, module=MODULE)
-        embed, view = await ui.leaderboard_message(ctx.guild.id, ctx.author, page)
+        _access, (board, standing) = await require_then(
+            ctx.interaction or ctx, Access.MEMBER,
+            lambda _access: (selectors.leaderboard(guild_id=ctx.guild.id, page=page),
+                             selectors.standing(guild_id=ctx.guild.id, user_id=ctx.author.id)), module=MODULE)
+        embed, view = ui.leaderboard_embed(board, ctx.author.display_name, standing), ui.leaderboard_view(board)
         await ctx.reply(embed=embed, view=view, mention_author=False, allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="history", description=gettext_noop("Show the latest points changes with reasons"))
