@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Case, Count, IntegerField, OuterRef, Subquery, Sum, Value, When
+from django.db.models import Case, IntegerField, OuterRef, Subquery, Sum, Value, When
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from botproject.models import Guild
 from botproject.paging import Page, paginate
@@ -43,6 +44,52 @@ def _guild_pk(guild_id: int) -> int | None:
 def _member_count(guild_pk: int) -> int:
     """How many members have a profile (a counter kept with the profiles: counting is slow at 1M)."""
     return GuildPointsStats.objects.filter(guild_id=guild_pk).values_list("members", flat=True).first() or 0
+
+
+def _table(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _guild_and_members(guild_id: int) -> tuple[int | None, int]:
+    """(the guild's primary key or None, its member counter) in one statement.
+
+    The reads every member runs (/balance, /leaderboard) are a few statements of hand-written SQL: through
+    the ORM, building each query cost more than the database took to answer it.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT g.id, COALESCE((SELECT s.members FROM {_table(GuildPointsStats)} s WHERE s.guild_id = g.id), 0) "
+            f"FROM {_table(Guild)} g WHERE g.discord_id = %s", [guild_id])
+        row = cursor.fetchone()
+    return (None, 0) if row is None else (row[0], row[1])
+
+
+def _count_above(guild_pk: int, balance: int, bound: int | None = None) -> int:
+    """How many of the guild's members have more than `balance`, counting at most `bound` (an index range)."""
+    table = _table(MemberProfile)
+    with connection.cursor() as cursor:
+        if bound is None:
+            cursor.execute(f"SELECT COUNT(*) FROM {table} WHERE guild_id = %s AND balance > %s", [guild_pk, balance])
+        else:
+            cursor.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE guild_id = %s AND balance > %s "
+                           f"LIMIT %s) above", [guild_pk, balance, bound])
+        return cursor.fetchone()[0]
+
+
+def _count_at_or_below(guild_pk: int, balance: int) -> int:
+    """How many of the guild's members have `balance` or less."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {_table(MemberProfile)} WHERE guild_id = %s AND balance <= %s",
+                       [guild_pk, balance])
+        return cursor.fetchone()[0]
+
+
+def _aware(value) -> datetime | None:
+    """A DateTimeField value as read through a raw cursor (SQLite gives text) as an aware datetime."""
+    if value is None or isinstance(value, datetime):
+        return value if value is None or timezone.is_aware(value) else timezone.make_aware(value, UTC)
+    parsed = parse_datetime(value)
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
 
 
 # Above this many members PostgreSQL first estimates the guild's median balance from a small sample.
@@ -84,25 +131,25 @@ def _rank(guild_pk: int, balance: int, members: int | None = None) -> int:
     sampled median then picks the side and one exact count (parallel there) reads at most about half
     the guild's index entries; otherwise the count of those above is bounded to half the guild.
     """
-    profiles = MemberProfile.objects.filter(guild_id=guild_pk)
     total = _member_count(guild_pk) if members is None else members
     half = max(1, total // 2)
     sampled = connection.vendor == "postgresql" and total >= SAMPLED_SIDE_MIN_MEMBERS
     bound = min(half, _NEAR_THE_TOP) if sampled else half
-    above = profiles.filter(balance__gt=balance).values("pk")[:bound].count()
+    above = _count_above(guild_pk, balance, bound)
     if above < bound:
         return above + 1
+    profiles = MemberProfile.objects.filter(guild_id=guild_pk)
     median = _sampled_median(guild_pk, total) if sampled else None
     if median is not None and balance >= median:
         return _big_count(profiles.filter(balance__gt=balance)) + 1
     if sampled and median is None:  # no usable sample: the bounded count after all
-        above = profiles.filter(balance__gt=balance).values("pk")[:half].count()
+        above = _count_above(guild_pk, balance, half)
         if above < half:
             return above + 1
     at_or_below = _big_count(profiles.filter(balance__lte=balance)) if sampled else (
-        profiles.filter(balance__lte=balance).count())
+        _count_at_or_below(guild_pk, balance))
     if at_or_below > total:  # the counter is behind (rows loaded in bulk): count the direct way
-        return profiles.filter(balance__gt=balance).count() + 1
+        return _count_above(guild_pk, balance) + 1
     return total - at_or_below + 1
 
 
@@ -114,16 +161,20 @@ def rank_of(*, guild_id: int, balance: int) -> int:
 
 def standing(*, guild_id: int, user_id: int) -> MemberStanding:
     """The member's standing; a member with no profile yet has 0 points and no rank."""
-    guild_pk = _guild_pk(guild_id)
-    profile = (MemberProfile.objects.filter(guild_id=guild_pk, user_id=user_id)
-               .annotate(n_achievements=Count("achievements")).first()) if guild_pk else None
-    members = _member_count(guild_pk) if guild_pk else 0
-    if profile is None:
-        return MemberStanding(user_id, "", 0, None, members, 0, 0, 0, None, 0, True)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT g.id, COALESCE((SELECT s.members FROM {_table(GuildPointsStats)} s WHERE s.guild_id = g.id), 0), "
+            f"p.id, p.display_name, p.balance, p.earned_total, p.spent_total, p.entries, p.last_activity_at, "
+            f"p.notifications_enabled, (SELECT COUNT(*) FROM {_table(MemberAchievement)} a WHERE a.member_id = p.id) "
+            f"FROM {_table(Guild)} g LEFT JOIN {_table(MemberProfile)} p ON p.guild_id = g.id AND p.user_id = %s "
+            f"WHERE g.discord_id = %s", [user_id, guild_id])
+        row = cursor.fetchone()
+    if row is None or row[2] is None:
+        return MemberStanding(user_id, "", 0, None, row[1] if row else 0, 0, 0, 0, None, 0, True)
+    guild_pk, members, _pk, name, balance, earned, spent, entries, last_activity, notifications, achieved = row
     return MemberStanding(
-        user_id, profile.display_name, profile.balance, _rank(guild_pk, profile.balance), members,
-        profile.earned_total, profile.spent_total, profile.entries, profile.last_activity_at,
-        profile.n_achievements, profile.notifications_enabled,
+        user_id, name, balance, _rank(guild_pk, balance, members), members, earned, spent, entries,
+        _aware(last_activity), achieved, bool(notifications),
     )
 
 
@@ -149,14 +200,16 @@ class LeaderboardPage:
 
 def leaderboard(*, guild_id: int, page: int = 1) -> LeaderboardPage:
     """Members by balance, PAGE_SIZE a page; equal balances share a rank."""
-    guild_pk = _guild_pk(guild_id)
+    guild_pk, members = _guild_and_members(guild_id)
     if guild_pk is None:
         return LeaderboardPage([], 1, 1, 0)
-    members = _member_count(guild_pk)
     pages = max(1, -(-members // PAGE_SIZE))
     page = min(max(1, page), pages)
-    top = list(MemberProfile.objects.filter(guild_id=guild_pk).order_by("-balance", "user_id")
-               .values_list("user_id", "display_name", "balance")[(page - 1) * PAGE_SIZE: page * PAGE_SIZE])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT user_id, display_name, balance FROM {_table(MemberProfile)} WHERE guild_id = %s "
+            f"ORDER BY balance DESC, user_id ASC LIMIT %s OFFSET %s", [guild_pk, PAGE_SIZE, (page - 1) * PAGE_SIZE])
+        top = cursor.fetchall()
     rows: list[LeaderboardRow] = []
     for position, (user_id, name, balance) in enumerate(top):
         if not rows:
