@@ -6,6 +6,7 @@ guild's configuration; the database's check constraint is the last line of defen
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from ..exceptions import (
     UnknownEntry,
 )
 from ..models import Achievement, GuildPointsStats, LedgerEntry, MemberAchievement, MemberProfile
-from .hotpath import LedgerResult, apply_to_known_member, forget_limits, limits_for, notice_text
+from .hotpath import LedgerResult, Limits, apply_to_known_member, forget_limits, limits_for, notice_text
 
 Kind = LedgerEntry.Kind
 MAX_ACHIEVEMENT_ROUNDS = 10
@@ -226,20 +227,23 @@ def _adjust(*, guild_id: int, user_id: int, amount: int, sign: int, reason: str,
     fields = {"user_id": user_id, "delta": sign * amount, "kind": kind, "key": idempotency_key, "reason": reason,
               "actor_id": actor_id, "actor_user": actor_user, "display_name": display_name, "notify": notify}
     try:
-        known_member_path = not _has_achievements(limits.guild_pk)
-        if known_member_path and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        with_achievements = _has_achievements(limits.guild_pk)
+        if not with_achievements and connection.vendor == "postgresql" and not connection.in_atomic_block:
             # On PostgreSQL the known-member path is a single statement, and a statement outside a
             # transaction block is its own transaction: no BEGIN/COMMIT round trips on the hottest write.
             if (result := apply_to_known_member(limits, guild_id=guild_id, **fields)) is not None:
                 return result
-            known_member_path = False
         with transaction.atomic():
-            result = None
-            if known_member_path:
+            result = apply_to_known_member(limits, guild_id=guild_id, **fields)
+            if result is None and _new_profile(limits, guild_id, user_id, display_name):
+                # A member seen for the first time: their profile (and the guild's member counter), then the
+                # same few statements as for everyone else, all in this transaction.
                 result = apply_to_known_member(limits, guild_id=guild_id, **fields)
+            if result is not None and with_achievements:
+                result = _achievements_after(guild_id, limits.guild_pk, result)
             if result is None:
-                # A new member, a refusal to explain, achievements to check, or a configuration changed
-                # since it was cached (re-read next time): the general path, with the configuration as it is.
+                # A refusal to explain, or a configuration changed since it was cached (re-read next time):
+                # the general path, with the configuration as it is.
                 forget_limits(guild_id)
                 config = ensure_guild(guild_id)
                 _check_amount(amount, config.points_max_adjustment)
@@ -252,6 +256,73 @@ def _adjust(*, guild_id: int, user_id: int, amount: int, sign: int, reason: str,
         if replay is None:
             raise
         return replay
+
+
+def _new_profile(limits: Limits, guild_id: int, user_id: int, display_name: str | None) -> bool:
+    """Create the member's profile if there is none (counting them in the guild's counter); True when created.
+
+    Only while the cached limits still name this guild's row (else nothing is written and the general path
+    decides with the configuration as it is).
+    """
+    table = connection.ops.quote_name(MemberProfile._meta.db_table)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (guild_id, user_id, display_name, balance, negative_allowed, earned_total, "
+            f"spent_total, entries, last_activity_at, email, notifications_enabled, created_at) "
+            f"SELECT %s, %s, %s, 0, %s, 0, 0, 0, NULL, '', %s, %s WHERE EXISTS (SELECT 1 FROM "
+            f"{connection.ops.quote_name(Guild._meta.db_table)} g WHERE g.id = %s AND g.discord_id = %s) "
+            f"ON CONFLICT (guild_id, user_id) DO NOTHING RETURNING id",
+            [limits.guild_pk, user_id, (display_name or "")[:100], False, True, now, limits.guild_pk, guild_id])
+        created = cursor.fetchone() is not None
+        if created:  # the exact member count ranks need, in the same transaction as the new profile
+            cursor.execute(f"UPDATE {connection.ops.quote_name(GuildPointsStats._meta.db_table)} "
+                           f"SET members = members + 1 WHERE guild_id = %s", [limits.guild_pk])
+            if not cursor.rowcount:
+                points_recount_members(guild_id=guild_id)
+    return created
+
+
+def _achievements_after(guild_id: int, guild_pk: int, result: LedgerResult) -> LedgerResult:
+    """After a change by the short path: award what the member now qualifies for (same rules as `_achievements`).
+
+    The member's open achievements are one query; only when one of them is now met does the general
+    `_achievements` run (with the ORM), in the caller's transaction.
+    """
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT p.id, p.balance, p.earned_total, a.condition, a.threshold "
+            f"FROM {quote(MemberProfile._meta.db_table)} p JOIN {quote(Achievement._meta.db_table)} a "
+            f"ON a.guild_id = p.guild_id AND a.active "
+            f"WHERE p.guild_id = %s AND p.user_id = %s AND NOT EXISTS (SELECT 1 FROM "
+            f"{quote(MemberAchievement._meta.db_table)} m WHERE m.achievement_id = a.id AND m.member_id = p.id)",
+            [guild_pk, result.user_id])
+        pending = cursor.fetchall()
+    if not pending:
+        return result
+    profile_pk, balance, earned = pending[0][:3]
+    counts: dict[str, int] = {}
+
+    def count(kind: str) -> int:
+        if kind not in counts:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT COUNT(*) FROM {quote(LedgerEntry._meta.db_table)} WHERE member_id = %s "
+                               f"AND kind = %s AND delta > 0", [profile_pk, kind])
+                counts[kind] = cursor.fetchone()[0]
+        return counts[kind]
+
+    values = {Achievement.Condition.BALANCE_REACHED: lambda: balance,
+              Achievement.Condition.POINTS_EARNED: lambda: earned,
+              Achievement.Condition.CLAIMS_MADE: lambda: count(Kind.CLAIM),
+              Achievement.Condition.TICKETS_HELPED: lambda: count(Kind.HELPER)}
+    if not any(values[condition]() >= threshold for *_member, condition, threshold in pending):
+        return result
+    config = ensure_guild(guild_id)
+    profile = MemberProfile.objects.get(pk=profile_pk)
+    earned_names = _achievements(config, profile)
+    balance = MemberProfile.objects.values_list("balance", flat=True).get(pk=profile_pk)
+    return dataclasses.replace(result, balance=balance, achievements=tuple(earned_names))
 
 
 def points_award(*, guild_id: int, user_id: int, amount: int, reason: str, idempotency_key: str,
