@@ -214,7 +214,9 @@ def _close(ticket: Ticket, *, path: str, actor_id: int | None, reason: str, reso
     if config.log_channel_id:
         log_id = outbox.enqueue_log(guild=ticket.guild, channel_id=config.log_channel_id, content=text,
                                     dedupe_key=f"ticket:{ticket.pk}:closed")
-        OutboxMessage.objects.filter(pk=log_id).update(available_at=now + LOG_NOTE_GRACE)
+        # The bot posts the note itself right after this commits (with the transcript, and this row's nonce): that
+        # post is the row's first attempt, so the outbox looks for it before sending the row after a kill.
+        OutboxMessage.objects.filter(pk=log_id).update(available_at=now + LOG_NOTE_GRACE, attempts=1)
     return CloseResult(TicketView.of(ticket), path, actor_id, delete_at, delay, tuple(awarded),
                        config.log_channel_id, log_id, text, reason)
 
