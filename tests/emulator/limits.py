@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from typing import Any
 
 from .ids import ApiError, form_error, merge_errors
@@ -60,6 +61,15 @@ BUTTON, SELECT_TYPES, TEXT_INPUT, TEXT_DISPLAY, LABEL = 2, (3, 5, 6, 7, 8), 4, 1
 log = logging.getLogger("emulator.limits")
 
 
+def record(kind: str, detail: str) -> None:
+    """Log a limit the emulator enforced; with EMULATOR_LIMITS_LOG=<file> also append it there (suite audits)."""
+    log.warning("%s: %s", kind, detail)
+    path = os.environ.get("EMULATOR_LIMITS_LOG")
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(f"{os.environ.get('PYTEST_CURRENT_TEST', '?')}\t{kind}\t{detail}\n")
+
+
 class FormErrors:
     """Collects Discord-shaped field errors under a path prefix; `raise_if_any` raises one 400 50035."""
 
@@ -100,7 +110,7 @@ class FormErrors:
     def raise_if_any(self) -> None:
         """Raise 400 Invalid Form Body with every collected error."""
         if self.errors:
-            log.warning("refused a payload over Discord's limits: %s", json.dumps(self.errors)[:2000])
+            record("50035", json.dumps(self.errors)[:2000])
             raise ApiError(400, 50035, "Invalid Form Body", self.errors)
 
 

@@ -10,6 +10,8 @@ import re
 import time
 from dataclasses import dataclass, field
 
+from . import limits
+
 _SCOPE_PARAM = {"guild": "guild_id", "channel": "channel_id", "webhook": "webhook_token"}
 # Discord: "Interaction endpoints are not bound to the bot's Global Rate Limit" (callbacks and the
 # interaction webhook's edits and followups).
@@ -86,7 +88,10 @@ class RateLimitMixin:
         self._global_hits: collections.deque = collections.deque()
 
     def set_rate_limit(self, route: str, limit: int, per: float, scope: str = "route") -> Limit:
-        """Limit a route key like 'POST /guilds/{guild_id}/channels' to `limit` per `per` s (scope route/guild/channel/webhook)."""
+        """Limit a route key like 'POST /guilds/{guild_id}/channels' to `limit` per `per` s.
+
+        scope: route, guild, channel or webhook (one window per value of that parameter).
+        """
         self.limits[route] = Limit(route, limit, per, scope)
         return self.limits[route]
 
@@ -171,7 +176,8 @@ class RateLimitMixin:
             self.stats["429"] += 1
             headers.update({"X-RateLimit-Remaining": "0", "Via": "1.1 google",
                             "Retry-After": str(math.ceil(reset_after))})
-            body = {"message": "You are being rate limited.", "retry_after": math.ceil(reset_after * 1000) / 1000, "global": False}
+            body = {"message": "You are being rate limited.", "retry_after": math.ceil(reset_after * 1000) / 1000,
+                    "global": False}
             return headers, (429, body)
         window[1] += 1
         headers["X-RateLimit-Remaining"] = str(lim.limit - window[1])
@@ -188,6 +194,7 @@ class RateLimitMixin:
             hits.append(now)
             return None
         retry_after = max(hits[0] + self.global_rate_window - now, 0.001)
+        limits.record("429 global", template)
         self.stats["429"] += 1
         self.stats["429_global"] += 1
         headers = {"Via": "1.1 google", "Retry-After": str(math.ceil(retry_after)), "X-RateLimit-Global": "true",

@@ -227,6 +227,7 @@ class InteractionRestMixin:
         if rec is None or rec.expired or as_int(rq.params["webhook_id"]) != self.application_id or rec.callback is None:
             raise unknown("webhook")
         if rec.dispatched_at is not None and self._now() - rec.dispatched_at >= self.token_lifetime:
+            limits.record("401 50027", f"{rq.method} {rq.route}")
             raise ApiError(401, 50027, "Invalid Webhook Token")
         return rec
 
