@@ -190,7 +190,8 @@ def test_a_log_note_whose_reply_is_lost_is_posted_once(faults, status):
 
 
 def test_notices_get_through_429s_and_503s(faults):
-    """A route 429 and a global 429 are waited out by discord.py; a 503 (not retried by it) by the outbox."""
+    """A route 429 and a global 429 are waited out by discord.py; a 503 (not retried by it) by the outbox; a DM
+    whose reply was lost is retried by discord.py with its nonce and shown once."""
     emu, world = faults.emulator, faults.world
     notes = emu.add_channel(world.guild_id, "notes-429").id
     route = rf"^/channels/{notes}/messages$"
@@ -199,6 +200,8 @@ def test_notices_get_through_429s_and_503s(faults):
     emu.inject("POST", route, status=429, retry_after=0.05)
     emu.inject("POST", route, status=503)
     emu.inject("POST", r"^/users/@me/channels$", status=503)  # opening the DM channel
+    dm = emu.call(emu.emu.dm_channel, world.granted).id
+    emu.inject("POST", rf"^/channels/{dm}/messages$", status=502, after_processing=True)  # the DM, reply lost
     rec = faults.slash("admin", "points add", member=world.granted, amount=4, reason="through faults")
     assert rec.content == f"Added 4 points to <@{world.granted}>. New balance: 4."
     rows = [_note(world, f"note {n} through faults", notes) for n in range(3)]
@@ -208,6 +211,7 @@ def test_notices_get_through_429s_and_503s(faults):
     assert [m.content for m in emu.dms(world.granted)] == ["+4 points in Test Guild (through faults). Your balance: 4."]
     assert statuses(emu, "POST", route, start) == [429, 429, 503, 200, 200, 200]
     assert statuses(emu, "POST", r"^/users/@me/channels$", start) == [503, 200]
+    assert statuses(emu, "POST", rf"^/channels/{dm}/messages$", start) == [502, 200]  # the nonce: the same DM
 
 
 @pytest.mark.parametrize("status", [503, 500])
@@ -264,6 +268,7 @@ def test_a_ticket_channel_made_twice_by_a_retried_create_is_removed(ticket_panel
     emu, world = bot.emulator, bot.world
     create = rf"^/guilds/{world.guild_id}/channels$"
     start = mark(emu)
+    emu.inject("POST", create, status=429, retry_after=0.05)
     emu.inject("POST", create, status=status, after_processing=True)
     emu.inject("POST", r"^/channels/\d+/messages$", status=500, after_processing=True)  # the welcome, lost
     rec = bot.click("member", panel, custom_id, timeout=10)
@@ -272,9 +277,10 @@ def test_a_ticket_channel_made_twice_by_a_retried_create_is_removed(ticket_panel
     assert rec.content == f"Your ticket is ready: <#{ticket.channel_id}>"
     assert_answered_once(emu, rec)
     assert [c.id for c in _ticket_channels(emu, world)] == [ticket.channel_id]
-    assert [s // 100 for s in statuses(emu, "POST", create, start)] == [5, 2]
+    assert [s // 100 for s in statuses(emu, "POST", create, start)] == [4, 5, 2]
     welcome = emu.messages(ticket.channel_id)
     assert len(welcome) == 1 and welcome[0].id == ticket.welcome_message_id
+    assert statuses(emu, "POST", rf"^/channels/{ticket.channel_id}/messages$", start) == [500, 200]  # its nonce
 
 
 @pytest.mark.parametrize("status,after", [(503, False), (0, True)])
