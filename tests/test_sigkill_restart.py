@@ -42,7 +42,7 @@ from points import services as points
 from points.models import GuildPointsStats, MemberProfile, Order
 from tests.conftest import eventually, manage
 from tickets import services as tickets
-from tickets.models import Ticket
+from tickets.models import Ticket, TicketPanel
 from verification import services as verification
 from verification.models import RobloxLink
 
@@ -305,9 +305,15 @@ def test_tickets_cut_off_while_opening_get_their_channel_and_one_welcome_after_t
     create_held = emulator.hold("POST", rf"^/guilds/{gid}/channels$", times=1)
     emulator.click(gid, world.member, panel, f"ticket:open:{category_id}", wait=False)
     emulator.wait_for(lambda: create_held.waiting == 1, timeout=10)
+    # And the admin asked for the panel to be posted again: cut off after Discord got the new panel.
+    repost_held = emulator.hold("POST", rf"^/channels/{world.general}/messages$", times=1)
+    panel_row = TicketPanel.objects.get()
+    tickets.panel_request(panel_id=panel_row.pk, repost=True)
+    emulator.wait_for(lambda: repost_held.waiting == 1, timeout=10)
     bot.kill()
-    _release(emulator, welcome_held)
-    _release(emulator, create_held)
+    for hold in (welcome_held, create_held, repost_held):
+        _release(emulator, hold)
+    emulator.wait_for(lambda: len(_with_button(emulator.messages(world.general), f"ticket:open:{category_id}")) == 2)
     welcomed, created = Ticket.objects.get(opener_id=world.granted), Ticket.objects.get(opener_id=world.member)
     emulator.wait_for(lambda: len(_welcomes(emulator, welcomed)) == 1
                       and emulator.emu.channels(gid, name=f"ticket-{created.code}"))
@@ -326,6 +332,10 @@ def test_tickets_cut_off_while_opening_get_their_channel_and_one_welcome_after_t
     assert created.welcome_message_id == late.id and late.content == f"<@{world.member}>"
     closed = emulator.click(gid, world.staff, late, f"ticket:close:{created.pk}")
     assert closed.embeds[0]["title"] == "🔒 Ticket closed"
+    # The re-post happened once: the retry got Discord's first answer back, and the row records it.
+    eventually(lambda: TicketPanel.objects.filter(repost_requested_at__isnull=True).exists())
+    panels = _with_button(emulator.messages(world.general), f"ticket:open:{category_id}")
+    assert [m.id for m in panels] == [panel.id, TicketPanel.objects.get().message_id]
 
 
 # --- pad deadlines, and the End button of an announcement -------------------------------------------------------

@@ -290,13 +290,16 @@ class TicketsCog(commands.Cog):
             return
         with translation.override(panel.language):
             embed, view = ui.panel_embed(panel), ui.panel_view(panel)
+        # One nonce per panel message it replaces: a post a killed process made but never recorded is returned
+        # by Discord instead of a second panel; the next request (after this one is recorded) posts anew.
+        nonce = f"tp{_base36(panel.id)}m{_base36(panel.message_id or 0)}"
         try:
             if repost or not panel.message_id:
-                message = await channel.send(embed=embed, view=view)
+                message = await channel.send(embed=embed, view=view, nonce=nonce)
             else:
                 message = await channel.get_partial_message(panel.message_id).edit(embed=embed, view=view)
         except discord.NotFound:
-            message = await channel.send(embed=embed, view=view)
+            message = await channel.send(embed=embed, view=view, nonce=nonce)
         except discord.HTTPException as error:
             await db_call(services.panel_request_done)(panel_id=panel.id, error=str(error))
             return
@@ -345,6 +348,16 @@ class TicketsCog(commands.Cog):
             log.warning("ticket %s: could not settle its welcome; next round", ticket.id, exc_info=True)
             return
         await db_call(services.ticket_welcome_sent)(ticket_id=ticket.id, message_id=welcome.id)
+
+
+def _base36(number: int) -> str:
+    """A number in base 36: a snowflake in 13 characters at most (a nonce has at most 25)."""
+    digits = ""
+    while True:
+        number, digit = divmod(number, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[digit] + digits
+        if not number:
+            return digits
 
 
 async def setup(bot: commands.Bot) -> None:
