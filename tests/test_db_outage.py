@@ -395,3 +395,19 @@ def test_the_periodic_loops_survive_an_outage_and_do_their_work_after_it(pts, fa
         for loop, seconds in zip(loops, intervals, strict=True):
             pts.emulator.call(loop.change_interval, seconds=seconds)
             pts.emulator.call(loop.restart)  # back to their usual pace at once
+
+
+@pytest.mark.parametrize("scenario", scenarios(postgresql=["refusing"], sqlite=["locked"]))
+def test_a_command_that_defers_first_gets_the_same_clear_answer_and_writes_nothing(pts, faults, scenario):
+    world = pts.world
+    core.config_set_channel(guild_id=world.guild_id, kind="pads", channel_id=world.general, channel_type="text")
+    core.grant_add(guild_id=world.guild_id, kind="user", target_id=world.granted)
+    with outage(faults):
+        rec = pts.slash("granted", "training", pad=4, starts="now")
+        assert rec.deferred and rec.content == AWAY, rec  # acknowledged at once, then told plainly
+    assert not PadSession.objects.exists()
+    if scenario == "refusing":
+        until_answered_with_result(pts)
+    after = pts.slash("granted", "training", pad=4, starts="now")
+    assert after.content.startswith("Announced in"), after
+    assert PadSession.objects.filter(pad=4, ended_at__isnull=True).count() == 1
