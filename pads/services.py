@@ -69,8 +69,8 @@ def session_record_announcement(*, session_id: int, channel_id: int, message_id:
     A session that ended before its announcement was recorded (a restart in between) gets the edit now.
     """
     PadSession.objects.filter(pk=session_id).update(channel_id=channel_id, message_id=message_id)
-    session = PadSession.objects.select_related("guild").get(pk=session_id)
-    if session.ended_at is not None:
+    session = PadSession.objects.select_related("guild").filter(pk=session_id, ended_at__isnull=False).first()
+    if session is not None:
         config = config_row(session.guild.discord_id)
         with translation.override(config.language):
             outbox.enqueue_message_edit(guild=session.guild, channel_id=channel_id, message_id=message_id,

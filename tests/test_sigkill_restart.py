@@ -527,3 +527,16 @@ def test_a_mail_cut_off_by_a_kill_is_sent_again_with_the_same_message_id_and_a_q
                    ("first@example.com", f"<outbox-{first.pk}@{domain}>"),  # the stored-but-unacknowledged one
                    ("second@example.com", f"<outbox-{second.pk}@{domain}>")]
     assert (first.attempts, second.attempts) == (2, 2)
+
+
+def test_an_announcement_recorded_after_its_session_ended_is_edited_at_once(transactional_db):
+    """The settle can record an announcement whose session ended meanwhile: the 'ended' edit follows at once."""
+    from pads import services as pads
+
+    session = pads.session_start(guild_id=7700, pad=3, kind="training", host_id=5, starts="now", channel_id=500)
+    pads.session_end(guild_id=7700, actor_id=5, is_staff=False, pad=3)
+    assert not OutboxMessage.objects.filter(kind="msg_edit").exists()  # nothing known to edit yet
+    pads.session_record_announcement(session_id=session.id, channel_id=500, message_id=600)
+    [edit] = _rows("msg_edit")
+    assert (edit.target_id, edit.message_id) == (500, 600)
+    assert edit.content.startswith("Pad 3: Training by <@5> has ended")
