@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from botproject.models import Guild
-from botproject.paging import Page, paginate
+from botproject.paging import Page, bounds, paginate
 
 from .models import Achievement, GuildPointsStats, LedgerEntry, MemberAchievement, MemberProfile
 
@@ -245,17 +245,28 @@ def history(*, guild_id: int, user_id: int, limit: int = 10) -> list[HistoryRow]
                        e.created_at) for e in entries]
 
 
-def _history_row(e: LedgerEntry) -> HistoryRow:
-    return HistoryRow(e.pk, e.delta, e.balance_after, e.kind, str(e.get_kind_display()), e.reason, e.actor_id,
-                      e.created_at)
-
-
 def history_page(*, guild_id: int, user_id: int, page: int = 1, per_page: int = 10) -> Page[HistoryRow]:
-    """One page of the member's ledger, newest first (for /history)."""
-    entries = (LedgerEntry.objects.filter(guild__discord_id=guild_id, member__user_id=user_id)
-               .order_by("-created_at", "-id"))
-    result = paginate(entries, page, per_page)
-    return Page([_history_row(e) for e in result.rows], result.number, result.pages, result.total, per_page)
+    """One page of the member's ledger, newest first (for /history): the count, then the page, as plain SQL."""
+    ledger = _table(LedgerEntry)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT p.id, p.guild_id, p.entries FROM {_table(MemberProfile)} p JOIN {_table(Guild)} g "
+            f"ON g.id = p.guild_id WHERE g.discord_id = %s AND p.user_id = %s", [guild_id, user_id])
+        member = cursor.fetchone()
+        if member is None:
+            return Page([], 1, 1, 0, per_page)
+        member_pk, guild_pk, _entries = member
+        cursor.execute(f"SELECT COUNT(*) FROM {ledger} WHERE member_id = %s AND guild_id = %s", [member_pk, guild_pk])
+        total = cursor.fetchone()[0]
+        number, pages, offset = bounds(page, total, per_page)
+        cursor.execute(
+            f"SELECT id, delta, balance_after, kind, reason, actor_id, created_at FROM {ledger} "
+            f"WHERE member_id = %s AND guild_id = %s ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
+            [member_pk, guild_pk, per_page, offset])
+        rows = cursor.fetchall()
+    labels = dict(LedgerEntry.Kind.choices)
+    return Page([HistoryRow(pk, delta, after, kind, str(labels.get(kind, kind)), reason, actor, _aware(created))
+                 for pk, delta, after, kind, reason, actor, created in rows], number, pages, total, per_page)
 
 
 @dataclass(frozen=True)
