@@ -210,17 +210,20 @@ def floor_bot(scene: Scene):
 def settle_heap() -> None:
     """What `runbot` does once the bot is up: collect, then freeze what is alive out of the collector's passes.
 
-    Done before each measured run (floor and project alike), so neither pays for the other's leftovers (the
-    emulator keeps every interaction) in a full collection.
+    Done before each measured run (floor and project alike), so neither pays for the other's leftovers in a
+    full collection. When a bot shares this process with the emulator, which keeps every interaction, the
+    run also freezes the heap once a second, so that a full collection does not walk the emulator's
+    growing state (in `runbot` the process holds the bot alone).
     """
     gc.collect()
     gc.freeze()
 
 
-async def drive(emu, scene: Scene, plan: list, rate: float) -> tuple[list, float]:
+async def drive(emu, scene: Scene, plan: list, rate: float, freeze_every: int = 0) -> tuple[list, float]:
     """Send the plan at `rate` per second without waiting for answers; then wait for every answer.
 
-    Returns [(command, record)] and the seconds the sending took.
+    Returns [(command, record)] and the seconds the sending took. With `freeze_every`, the heap is frozen
+    after every that many interactions (see settle_heap).
     """
     records = []
     interval = 1.0 / rate
@@ -229,6 +232,8 @@ async def drive(emu, scene: Scene, plan: list, rate: float) -> tuple[list, float
         delay = start + i * interval - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)  # pacing the load generator, not waiting for a result
+        if freeze_every and i and i % freeze_every == 0:
+            gc.freeze()
         records.append((command, await emu.slash(scene.guild_id, user, command, wait=False, **options)))
     sent = time.monotonic() - start
     # Answered or refused by the 3 s deadline: nothing can change after that.
@@ -271,7 +276,7 @@ async def measure_floor(emu, scene: Scene, plan: list, warmup: list, rate: float
     try:
         await drive(emu, scene, warmup, rate)
         settle_heap()
-        records, sent = await drive(emu, scene, plan, rate)
+        records, sent = await drive(emu, scene, plan, rate, freeze_every=int(rate))
     finally:
         await bot.close()
         await asyncio.gather(task, return_exceptions=True)
@@ -339,11 +344,35 @@ class BridgeTimings:
         else:
             self.collections.setdefault(info["generation"], []).append(time.perf_counter() - self._gc_started)
 
+    async def _heartbeat(self) -> None:
+        while True:
+            self._beat = time.perf_counter()
+            await asyncio.sleep(0.002)
+
+    def _watch(self, loop_thread: int) -> None:
+        """Sample the event loop's stack whenever it has not run its heartbeat for 20 ms (a stall)."""
+        import sys
+        import traceback
+
+        reported = 0.0
+        while not self._stop_watch.wait(0.005):
+            stalled = time.perf_counter() - self._beat
+            if stalled > 0.02 and self._beat != reported:
+                frame = sys._current_frames().get(loop_thread)
+                where = "".join(traceback.format_stack(frame, limit=8)) if frame else "?"
+                self.stalls.append((stalled, where))
+                reported = self._beat
+
     def install(self) -> None:
         """Start timing."""
         from botproject.bot import db
 
         gc.callbacks.append(self._gc)
+        self.stalls: list[tuple[float, str]] = []
+        self._beat = time.perf_counter()
+        self._stop_watch = threading.Event()
+        self._beat_task = asyncio.get_running_loop().create_task(self._heartbeat())
+        threading.Thread(target=self._watch, args=(threading.get_ident(),), daemon=True).start()
 
         original = db.sync_to_async
         rows = self.rows
@@ -367,6 +396,11 @@ class BridgeTimings:
         """Print the table, busiest function first."""
         if self._gc in gc.callbacks:
             gc.callbacks.remove(self._gc)
+        self._stop_watch.set()
+        self._beat_task.cancel()
+        print(f"event loop stalls over 20 ms: {len(self.stalls)}")
+        for stalled, where in sorted(self.stalls, reverse=True)[:5]:
+            print(f"--- stalled at least {stalled * 1000:.0f} ms in:\n{where}")
         for generation, pauses in sorted(self.collections.items()):
             print(f"garbage collections of generation {generation}: {len(pauses)}, "
                   f"longest {max(pauses) * 1000:.1f} ms, total {sum(pauses) * 1000:.0f} ms")
@@ -395,7 +429,7 @@ async def measure_project(emu, scene: Scene, plan: list, warmup: list, rate: flo
             await profiles.start()
         if timings:
             timings.install()
-        records, sent = await drive(emu, scene, plan, rate)
+        records, sent = await drive(emu, scene, plan, rate, freeze_every=int(rate))
         if profiles:
             profiles.stop()
     finally:
@@ -604,6 +638,13 @@ def main() -> int:
         report("community bot", our_stats, ours[1], len(ours[0]))
         if timings:
             timings.report()
+            first = min(r.dispatched_at for _c, r in ours[0] if r.dispatched_at)
+            slow: dict[int, int] = {}
+            for _command, record in ours[0]:
+                if record.latency is not None and record.latency > 0.025:
+                    slow[int(record.dispatched_at - first)] = slow.get(int(record.dispatched_at - first), 0) + 1
+            print("answers over 25 ms by second of the run: "
+                  + ", ".join(f"{second} s: {count}" for second, count in sorted(slow.items())))
         print(f"emulator: {rate_limited.get('requests', 0)} REST requests, 429s {rate_limited.get('429', 0)} "
               f"(global {rate_limited.get('429_global', 0)})")
 
