@@ -19,6 +19,7 @@ from botproject.bot.db import db_call
 from botproject.bot.preflight import require_bot_permissions
 from botproject.bot.replies import answer
 from botproject.bot.scope import guild_messageable
+from botproject.exceptions import DatabaseUnavailable
 from botproject.selectors import Access
 
 from . import selectors, services, ui
@@ -63,6 +64,8 @@ class PadsCog(commands.Cog):
             log.exception("could not settle pad announcements")
         try:
             await db_call(services.sessions_expire)()
+        except DatabaseUnavailable:  # an outage: the next round (PADS_SWEEP_SECONDS) tries again
+            log.warning("could not end expired pad sessions: the database is not answering")
         except Exception:  # noqa: BLE001 - the next round tries again
             log.exception("could not end expired pad sessions")
 

@@ -18,6 +18,7 @@ from botproject.bot.db import db_call
 from botproject.bot.preflight import require_bot_permissions
 from botproject.bot.replies import answer
 from botproject.bot.scope import ForeignChannel, guild_channel
+from botproject.exceptions import DatabaseUnavailable
 from botproject.selectors import Access
 
 from . import channels, metrics, selectors, services, ui
@@ -270,6 +271,8 @@ class TicketsCog(commands.Cog):
                 await self._settle_welcome(ticket)
             for ticket_id in await db_call(selectors.closed_without_transcript)():
                 await db_call(services.transcript_store)(ticket_id=ticket_id)
+        except DatabaseUnavailable:  # an outage: the next round tries again
+            log.warning("tickets sweep: the database is not answering")
         except Exception:  # noqa: BLE001 - the next round tries again
             log.exception("tickets sweep failed")
 

@@ -16,7 +16,7 @@ from ..bot.checks import MODULE_LABELS, require
 from ..bot.preflight import require_manageable_role, require_safe_role
 from ..bot.db import db_call
 from ..bot.status import runtime
-from ..exceptions import InvalidConfigValue
+from ..exceptions import DatabaseUnavailable, InvalidConfigValue
 from ..selectors import Access
 
 log = logging.getLogger(__name__)
@@ -167,6 +167,8 @@ class CoreCog(commands.Cog):
         """Keep /status's database size fresh without querying on every call."""
         try:
             runtime.remember_database_size(await db_call(selectors.database_size)())
+        except DatabaseUnavailable:  # an outage: the next round tries again
+            log.warning("could not read the database size: the database is not answering")
         except Exception:  # noqa: BLE001 - a figure for /status must never stop the loop
             log.warning("could not read the database size", exc_info=True)
 
