@@ -13,6 +13,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from botproject.bot import pages
 from botproject.bot.checks import require
 from botproject.bot.db import db_call
 from botproject.bot.ui import SafeDynamicItem
@@ -36,7 +37,7 @@ def panel_embed(panel: PanelView) -> discord.Embed:
     for category in panel.categories[:25]:
         embed.add_field(name=f"{category.emoji} {category.name}".strip(),
                         value=category.description or category.response_time or "\u200b", inline=False)
-    return embed
+    return pages.fit(embed)  # 25 long descriptions go over the 6,000 characters Discord allows an embed
 
 
 def panel_view(panel: PanelView) -> discord.ui.View:
