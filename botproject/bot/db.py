@@ -7,8 +7,9 @@ a transaction that was never committed, or on a read), or it carries an `idempot
 answers a repeat with the first result: the repeat is the check of whether the first one was saved). Otherwise,
 or when the repeat fails too, the caller gets `DatabaseUnavailable` ("nothing was changed") or, when the
 connection died while a change was being committed and the database stayed away, `DatabaseOutcomeUnknown`. The
-waits are short (Discord drops an interaction not answered within 3 s): about a second for a pooled PostgreSQL
-connection, 1.5 s for another process's SQLite write lock, and no repeat after an attempt that took a second.
+waits are short (Discord drops an interaction not answered within 3 s): a second for a pooled PostgreSQL
+connection, 1.5 s for another process's SQLite write lock, and no repeat after an attempt that took half a
+second, so a call gives up within about 1.5 s.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ CONNECT_WAIT = 1.0
 # Seconds a bridge statement waits for another process's SQLite write lock (the settings' timeout is for the web).
 LOCK_WAIT = 1.5
 # An attempt that failed after this many seconds is not repeated: the answer must go out within Discord's 3 s.
-RETRY_WITHIN = 1.0
+RETRY_WITHIN = 0.5
 # SQLite errors that mean "the file cannot be written or read now", not a bug in the statement.
 SQLITE_OUTAGES = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN",
                   "SQLITE_FULL", "SQLITE_PROTOCOL")
