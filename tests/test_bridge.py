@@ -8,7 +8,7 @@ import time
 
 import psycopg
 import pytest
-from django.db import Error, connection
+from django.db import Error, connection, transaction
 from psycopg import sql
 
 from botproject.bot.db import close_db_connections, db_call
@@ -255,3 +255,43 @@ def test_a_write_cut_off_in_its_own_statement_without_a_key_says_it_cannot_tell(
         with pytest.raises(DatabaseOutcomeUnknown):
             asyncio.run(cut_off())
     assert Guild.objects.get(discord_id=13).name == "", "the cut statement was rolled back (and not repeated)"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_write_cut_off_inside_its_transaction_is_repeated_and_done_once():
+    """PostgreSQL: the connection dies after the UPDATE but before COMMIT, so the server rolled it back and the
+    bridge may simply run it again, keyless. SQLite: another process's short write lock only delays it."""
+    key = 3030
+    guild_ensure(guild_id=14)
+
+    def bump() -> None:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("UPDATE botproject_guild SET name = name || '+' WHERE discord_id = 14")
+            if connection.vendor == "postgresql":
+                cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [key])  # waits while the test holds it
+
+    if connection.vendor == "sqlite":
+        other = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        release = threading.Timer(0.3, other.rollback)
+        release.start()
+        try:
+            asyncio.run(db_call(bump)())
+        finally:
+            release.join()
+            other.close()
+    else:
+        with psycopg.connect(database_url(), autocommit=True) as admin:
+            admin.execute("SELECT pg_advisory_lock(%s)", [key])
+
+            async def cut_off() -> None:
+                write = asyncio.ensure_future(db_call(bump)())
+                pid = await asyncio.to_thread(eventually, lambda: (admin.execute(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND NOT granted",
+                    [key]).fetchone() or [None])[0])
+                admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+                admin.execute("SELECT pg_advisory_unlock_all()")
+                await write
+
+            asyncio.run(cut_off())
+    assert Guild.objects.get(discord_id=14).name == "+", "done exactly once"
