@@ -60,6 +60,8 @@ class PadsCog(commands.Cog):
         """End sessions past their deadline (the deadline is stored, so this works after a restart)."""
         try:
             await self._settle_announcements()  # first: an ended session's announcement must be known to be edited
+        except DatabaseUnavailable:  # an outage: the next round tries again
+            log.warning("could not settle pad announcements: the database is not answering")
         except Exception:  # noqa: BLE001 - the next round tries again; the deadlines must not wait for it
             log.exception("could not settle pad announcements")
         try:
