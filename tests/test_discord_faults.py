@@ -114,6 +114,19 @@ def test_a_dropped_connection_after_the_callback_is_not_answered_twice(faults):
     assert callbacks(emu, rec) == [0, 400]  # the edge's "something went wrong" is refused: the answer is there
 
 
+def test_a_dropped_connection_after_an_answer_is_asked_again_and_found_given(faults):
+    """answer() asks again when the callback got no reply at all: Discord's 40060 says the member has it."""
+    emu = faults.emulator
+    errors = runtime.errors
+    emu.inject("POST", CALLBACK, status=0, after_processing=True)
+    rec = faults.slash("staff", "helper list")
+    settle(emu)
+    assert rec.embeds[0]["title"] == "Helpers"
+    assert callbacks(emu, rec) == [0, 400]
+    assert_answered_once(emu, rec)
+    assert runtime.errors == errors
+
+
 # ---- followups after a defer, and role changes --------------------------------------------------------------
 
 def _helper_role_put(world) -> str:

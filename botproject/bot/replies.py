@@ -35,6 +35,8 @@ async def answer(interaction: discord.Interaction, content: str | None = None, *
         try:
             await interaction.response.send_message(content, ephemeral=ephemeral, **kwargs)
         except aiohttp.ClientConnectionError:  # no reply: sent or not? Ask again; Discord refuses a second answer
+            if file is not None:
+                file.reset()
             try:
                 await interaction.response.send_message(content, ephemeral=ephemeral, **kwargs)
             except discord.HTTPException as error:
