@@ -17,7 +17,7 @@ from botproject.bot import pages
 from botproject.bot.checks import require, require_then
 from botproject.bot.db import db_call
 from botproject.bot.preflight import require_bot_permissions
-from botproject.bot.replies import answer
+from botproject.bot.replies import answer, defer
 from botproject.bot.scope import guild_messageable
 from botproject.exceptions import DatabaseUnavailable
 from botproject.selectors import Access
@@ -109,7 +109,7 @@ class PadsCog(commands.Cog):
     async def _start(self, interaction: discord.Interaction, kind: str, pad: int, starts: str) -> None:
         # Acknowledge first: when many hosts race for pads the checks and the booking queue for the
         # database, and Discord drops an interaction not answered within 3 s.
-        await interaction.response.defer(ephemeral=True)
+        await defer(interaction, ephemeral=True)
         access = await require(interaction, Access.GRANTED, refuse_blocked=True, module="pads")
         channel = interaction.guild.get_channel(access.config.pads_channel_id or 0) or interaction.channel
         require_bot_permissions(interaction.guild, "view_channel", "send_messages", "embed_links", channel=channel)

@@ -16,6 +16,7 @@ from botproject.bot import errors, pages
 from botproject.bot.checks import REFUSALS, GuildOnly, require, require_then
 from botproject.bot.db import db_call
 from botproject.bot.i18n import language_for
+from botproject.bot.replies import answer, defer
 from botproject.exceptions import DomainError, NotAllowed
 from botproject.selectors import Access
 
@@ -225,7 +226,7 @@ class PointsCog(commands.Cog):
         if ctx.interaction is not None:
             # Acknowledge first: under a rush of claims the access check and the claim queue for the
             # database, and Discord drops an interaction not answered within 3 s.
-            await ctx.defer(ephemeral=True)
+            await defer(ctx.interaction, ephemeral=True)
         await require(ctx.interaction or ctx, Access.MEMBER, refuse_blocked=True, module=MODULE)
         result = await db_call(services.order_claim)(
             guild_id=ctx.guild.id, user_id=ctx.author.id, code=code[:200], display_name=ctx.author.display_name)
@@ -238,7 +239,7 @@ class PointsCog(commands.Cog):
             return
         text = _("Order %(number)s claimed: +%(points)s points. Your balance: %(balance)s.") % {
             "number": result.order_number, "points": ui.number(result.points), "balance": ui.number(result.balance)}
-        await ctx.reply(text, ephemeral=True, mention_author=False, allowed_mentions=NO_MENTIONS)
+        await answer(ctx.interaction, text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="email", description=gettext_noop("Set the e-mail address for order notices"))
     @app_commands.guild_only()

@@ -20,6 +20,7 @@ from botproject.bot.status import runtime
 from botproject.models import Guild, HelperRecord, OutboxMessage
 from points.models import LedgerEntry
 from tests.conftest import eventually
+from tests.test_claim_e2e import make_order
 from tickets import services as tickets
 from tickets.models import Ticket
 
@@ -125,6 +126,34 @@ def test_a_dropped_connection_after_an_answer_is_asked_again_and_found_given(fau
     assert callbacks(emu, rec) == [0, 400]
     assert_answered_once(emu, rec)
     assert runtime.errors == errors
+
+
+@pytest.mark.parametrize("status", [500, 0])
+def test_a_defer_whose_reply_was_lost_still_gets_the_work_done_and_answered(faults, status):
+    """Discord showed "thinking" but the bot never heard so: the retry's 40060 means deferred, and the work goes on."""
+    emu, world = faults.emulator, faults.world
+    emu.set_member_roles(world.guild_id, world.member, [world.verified_role])
+    emu.inject("POST", CALLBACK, status=status, after_processing=True)
+    rec = faults.slash("admin", "helper add", member=world.member, timeout=10)
+    settle(emu)
+    assert rec.deferred and rec.content == f"<@{world.member}> is now a helper."
+    assert callbacks(emu, rec) == [status, 400]
+    assert_answered_once(emu, rec)
+    assert world.helper_role in emu.member(world.guild_id, world.member).roles
+    assert HelperRecord.objects.filter(user_id=world.member).count() == 1
+
+
+def test_a_claim_whose_defer_and_answer_replies_are_lost_credits_once_and_answers_once(faults):
+    emu, world = faults.emulator, faults.world
+    make_order(world, "LOST-REPLY-2345", amount="9")
+    emu.inject("POST", CALLBACK, status=500, after_processing=True)  # the defer
+    emu.inject("PATCH", ORIGINAL, status=502, after_processing=True)  # the answer
+    rec = faults.slash("member", "claim", code="LOST-REPLY-2345", timeout=10)
+    settle(emu)
+    assert rec.content == "Order SO-1 claimed: +9 points. Your balance: 9."
+    assert_answered_once(emu, rec)
+    assert rec.followup_ids == []
+    assert list(LedgerEntry.objects.filter(kind="claim").values_list("delta", flat=True)) == [9]
 
 
 # ---- followups after a defer, and role changes --------------------------------------------------------------

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from botproject.bot.checks import require
 from botproject.bot.db import db_call
 from botproject.bot.preflight import require_bot_permissions
-from botproject.bot.replies import answer
+from botproject.bot.replies import answer, defer
 from botproject.bot.scope import guild_messageable
 from botproject.selectors import Access, ConfigSnapshot, MemberAccess
 
@@ -193,7 +193,7 @@ async def open_ticket(interaction: discord.Interaction, *, category_id: int, pan
     """A panel click: defer at once, reserve the ticket, create the channel, welcome, answer privately."""
     from . import ui
 
-    await interaction.response.defer(ephemeral=True, thinking=True)
+    await defer(interaction, ephemeral=True, thinking=True)
     access = await require(interaction, Access.MEMBER, refuse_blocked=True, module="tickets")
     ticket = await db_call(services.ticket_open)(guild_id=interaction.guild_id, category_id=category_id,
                                                  opener_id=interaction.user.id, panel_id=panel_id)

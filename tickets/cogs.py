@@ -16,7 +16,7 @@ from botproject.bot import pages
 from botproject.bot.checks import require
 from botproject.bot.db import db_call
 from botproject.bot.preflight import require_bot_permissions
-from botproject.bot.replies import answer
+from botproject.bot.replies import answer, defer
 from botproject.bot.scope import ForeignChannel, guild_channel
 from botproject.exceptions import DatabaseUnavailable
 from botproject.selectors import Access
@@ -51,7 +51,7 @@ async def post_panel(interaction: discord.Interaction, channel: discord.abc.Guil
     require_bot_permissions(interaction.guild, "view_channel", "send_messages", "embed_links", channel=target)
     panel = await db_call(services.panel_create)(guild_id=interaction.guild_id, channel_id=target.id,
                                                  title=title or "", actor_id=interaction.user.id)
-    await interaction.response.defer(ephemeral=True)
+    await defer(interaction, ephemeral=True)
     with translation.override(panel.language):
         embed, view = ui.panel_embed(panel), ui.panel_view(panel)
     # The nonce: discord.py's retry of a post whose reply was lost returns the first panel instead of a second.
@@ -88,7 +88,7 @@ class TicketGroup(app_commands.Group):
         ticket = await db_call(services.ticket_member_set)(
             guild_id=interaction.guild_id, ticket_id=ticket.id, actor_id=interaction.user.id,
             is_staff=channels.is_ticket_staff(access, interaction.user, ticket), member_id=member.id, present=present)
-        await interaction.response.defer(ephemeral=True)
+        await defer(interaction, ephemeral=True)
         await channels.set_member_access(interaction.channel, member, present)
         text = _("%(member)s can now see this ticket.") if present else _("%(member)s no longer sees this ticket.")
         await answer(interaction, text % {"member": member.mention}, ephemeral=True)

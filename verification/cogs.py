@@ -22,7 +22,7 @@ from botproject.bot.checks import REFUSALS, require
 from botproject.bot.db import db_call
 from botproject.bot.preflight import require_bot_permissions, require_manageable_role, require_safe_role
 from botproject.bot.ratelimit import SlidingWindow
-from botproject.bot.replies import answer
+from botproject.bot.replies import answer, defer
 from botproject.exceptions import DomainError, NotAllowed, RoleNotBelowActor, RoleTooPowerful
 from botproject.selectors import Access, ConfigSnapshot
 
@@ -143,7 +143,7 @@ class VerificationCog(commands.Cog):
             raise NotVerified()
         if not (purpose == "verify" and current is not None):  # that path asks nothing of Roblox
             self._count_check(interaction.user.id)
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await defer(interaction, ephemeral=True, thinking=True)
         if purpose == "verify" and current is not None:
             # Linked already: put the role and nickname right (an admin may have fixed the bot's role since).
             notes = await self._give(interaction, interaction.user, access.config, current)
@@ -182,7 +182,7 @@ class VerificationCog(commands.Cog):
         role = interaction.guild.get_role(access.config.verified_role_id or 0)
         if role is not None and role not in interaction.user.roles:  # refused before anything is written
             await require_safe_role(interaction, role, kind="verified", member=interaction.user, check_actor=False)
-        await interaction.response.defer()  # edits the code message when done; refusals come as new messages
+        await defer(interaction)  # edits the code message when done; refusals come as new messages
         profile = await self.roblox.profile(attempt.roblox_id, fresh=True)  # a cached description may be stale
         link = await db_call(services.attempt_complete)(
             attempt_id=attempt.id, guild_id=interaction.guild_id, user_id=interaction.user.id, roblox_id=profile.id,
@@ -208,7 +208,7 @@ class VerificationCog(commands.Cog):
             raise NotAllowed(REFUSALS[Access.STAFF])
         link = await db_call(services.link_unlink)(guild_id=interaction.guild_id, user_id=target.id,
                                                    actor_id=interaction.user.id)
-        await interaction.response.defer(ephemeral=True, thinking=True)
+        await defer(interaction, ephemeral=True, thinking=True)
         notes = await self._take(interaction.guild, target, access.config, link.roblox_name)
         if target.id == interaction.user.id:
             text = _("You are no longer linked to %(account)s. The link stays in the history.")

@@ -18,6 +18,27 @@ ALREADY_ACKNOWLEDGED = 40060  # Discord: "Interaction has already been acknowled
 ANSWERED = "botproject.answered"  # interaction.extras: the deferred message already carries an answer
 
 
+async def defer(interaction: discord.Interaction, *, ephemeral: bool = False, thinking: bool = False) -> None:
+    """Acknowledge now and answer later, also when Discord's reply to the acknowledgement is lost.
+
+    A defer Discord carried out but whose reply was lost (a 5xx after it, retried by discord.py, or a dropped
+    connection, asked again here) comes back as 40060 "already acknowledged": the interaction IS deferred, so
+    the work goes on (discord.py would otherwise raise, and the member would watch "thinking..." forever).
+    """
+    try:
+        try:
+            await interaction.response.defer(ephemeral=ephemeral, thinking=thinking)
+        except aiohttp.ClientConnectionError:
+            await interaction.response.defer(ephemeral=ephemeral, thinking=thinking)
+    except discord.HTTPException as error:
+        if error.code != ALREADY_ACKNOWLEDGED:
+            raise
+        component = interaction.type in (discord.InteractionType.component, discord.InteractionType.modal_submit)
+        kind = (discord.InteractionResponseType.deferred_message_update if component and not thinking
+                else discord.InteractionResponseType.deferred_channel_message)
+        interaction.response._response_type = kind  # what discord.py records after a defer it saw succeed
+
+
 def _deferred_unanswered(interaction: discord.Interaction) -> bool:
     return (interaction.response.type is discord.InteractionResponseType.deferred_channel_message
             and not interaction.extras.get(ANSWERED))

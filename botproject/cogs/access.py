@@ -13,7 +13,7 @@ from ..bot import pages
 from ..bot.checks import access_of, require
 from ..bot.db import db_call
 from ..bot.preflight import require_manageable_role, require_safe_role
-from ..bot.replies import answer
+from ..bot.replies import answer, defer
 from ..exceptions import InvalidConfigValue, NotAllowed
 from ..selectors import Access
 
@@ -102,7 +102,7 @@ class HelperGroup(app_commands.Group):
             raise InvalidConfigValue(_("Bots cannot be helpers."))
         role = await self._helper_role(interaction)
         await require_safe_role(interaction, role, kind="helper", member=member)
-        await interaction.response.defer(ephemeral=True)
+        await defer(interaction, ephemeral=True)
         await member.add_roles(role, reason=f"/helper add by {interaction.user} ({interaction.user.id})")
         await _remember_user(interaction.guild_id, member)
         await db_call(services.helper_add)(guild_id=interaction.guild_id, user_id=member.id,
@@ -117,7 +117,7 @@ class HelperGroup(app_commands.Group):
         role = await self._helper_role(interaction)
         if role not in member.roles:
             raise InvalidConfigValue(_("%(member)s is not a helper."), member=member.mention)
-        await interaction.response.defer(ephemeral=True)
+        await defer(interaction, ephemeral=True)
         await member.remove_roles(role, reason=f"/helper remove by {interaction.user} ({interaction.user.id})")
         await db_call(services.helper_remove)(guild_id=interaction.guild_id, user_id=member.id,
                                               actor_id=interaction.user.id)
