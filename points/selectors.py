@@ -160,21 +160,29 @@ def rank_of(*, guild_id: int, balance: int) -> int:
 
 
 def standing(*, guild_id: int, user_id: int) -> MemberStanding:
-    """The member's standing; a member with no profile yet has 0 points and no rank."""
+    """The member's standing; a member with no profile yet has 0 points and no rank.
+
+    One statement reads the profile, the member counter, the achievements and how many are above the
+    member, counting at most _NEAR_THE_TOP of them; only a member further down than that is ranked by `_rank`.
+    """
+    profile = _table(MemberProfile)
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT g.id, COALESCE((SELECT s.members FROM {_table(GuildPointsStats)} s WHERE s.guild_id = g.id), 0), "
             f"p.id, p.display_name, p.balance, p.earned_total, p.spent_total, p.entries, p.last_activity_at, "
-            f"p.notifications_enabled, (SELECT COUNT(*) FROM {_table(MemberAchievement)} a WHERE a.member_id = p.id) "
-            f"FROM {_table(Guild)} g LEFT JOIN {_table(MemberProfile)} p ON p.guild_id = g.id AND p.user_id = %s "
-            f"WHERE g.discord_id = %s", [user_id, guild_id])
+            f"p.notifications_enabled, (SELECT COUNT(*) FROM {_table(MemberAchievement)} a WHERE a.member_id = p.id), "
+            f"(SELECT COUNT(*) FROM (SELECT 1 FROM {profile} q WHERE q.guild_id = g.id AND q.balance > p.balance "
+            f"LIMIT %s) above) "
+            f"FROM {_table(Guild)} g LEFT JOIN {profile} p ON p.guild_id = g.id AND p.user_id = %s "
+            f"WHERE g.discord_id = %s", [_NEAR_THE_TOP, user_id, guild_id])
         row = cursor.fetchone()
     if row is None or row[2] is None:
         return MemberStanding(user_id, "", 0, None, row[1] if row else 0, 0, 0, 0, None, 0, True)
-    guild_pk, members, _pk, name, balance, earned, spent, entries, last_activity, notifications, achieved = row
+    guild_pk, members, _pk, name, balance, earned, spent, entries, last_activity, notifications, achieved, above = row
+    rank = above + 1 if above < _NEAR_THE_TOP else _rank(guild_pk, balance, members)
     return MemberStanding(
-        user_id, name, balance, _rank(guild_pk, balance, members), members, earned, spent, entries,
-        _aware(last_activity), achieved, bool(notifications),
+        user_id, name, balance, rank, members, earned, spent, entries, _aware(last_activity), achieved,
+        bool(notifications),
     )
 
 
