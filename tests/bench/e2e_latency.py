@@ -5,9 +5,11 @@
 The mix, drawn at random (fixed seed) over MEMBERS members of one guild: 35 % `/balance`, 15 % `/leaderboard`,
 20 % `/points add` (by a member with Manage Server, to a random member), 10 % `/history`, 10 % `/status`,
 10 % `/pads`. RATE interactions per second for SECONDS, sent at a fixed pace (not waiting for answers),
-first to the floor — a bare discord.py bot answering the same commands with embeds of the same shape from
-in-memory dicts, no Django — and then to the project's bot, in the same process and on the same event
-loop as the emulator, each after a warm-up. Both start from the same balances, ledger and pad sessions.
+to the floor — a bare discord.py bot answering the same commands with embeds of the same shape from
+in-memory dicts, no Django — and to the project's bot, in the same process and on the same event loop as
+the emulator, each after a warm-up. The floor runs the plan's first half before the project's run and its
+second half after it (the project runs the whole plan), so both see the machine alike. Both start from the
+same balances, ledger and pad sessions.
 
 Latency is the emulator's: from the websocket send of INTERACTION_CREATE to the interaction callback
 arriving at the emulator's REST endpoint. The emulator's 3 s interaction deadline is on, so an answer later
@@ -17,6 +19,10 @@ Targets (the project's bot): every interaction answered, with the expected kind 
 `/points add` in the ledger exactly once; p50 ≤ 3 × the floor's p50; p99 ≤ 25 ms. Prints p50/p99/max per
 command for both bots and exits 1 when a target is missed. Without --database-url a throw-away SQLite file
 is used; a PostgreSQL URL gets its own database `bench_latency_<pid>` on that server (dropped at the end).
+
+`--processes` runs the floor and then `manage.py runbot` as processes of their own (the floor once, before).
+`--timings` adds, for the project's run, each database call's time queued and running, garbage collections
+and event-loop stalls; `--profile PREFIX` writes a cProfile of each of its threads.
 """
 
 from __future__ import annotations
@@ -622,9 +628,16 @@ def main() -> int:
             duration = args.seconds + args.warmup + 60
             timings = BridgeTimings() if args.timings else None
             if not args.processes or args.profile or timings:
-                floor = harness.run(measure_floor(harness.emu, scene, plan, warmup, args.rate), timeout=duration)
+                # The floor takes the plan's first half before the project's run and its second half after,
+                # so a machine that gets busier or quieter during the run moves both alike.
+                half = len(plan) // 2
+                before = harness.run(measure_floor(harness.emu, scene, plan[:half], warmup, args.rate),
+                                     timeout=duration)
                 ours = harness.run(measure_project(harness.emu, scene, plan, warmup, args.rate,
                                                    Profiles(args.profile), timings), timeout=duration)
+                after = harness.run(measure_floor(harness.emu, scene, plan[half:], warmup, args.rate),
+                                    timeout=duration)
+                floor = (before[0] + after[0], before[1] + after[1])
             else:
                 floor, ours = measure_in_processes(harness, scene, plan, warmup, args.rate, url, duration)
             rate_limited = harness.get(lambda: dict(harness.emu.stats))
