@@ -286,42 +286,31 @@ def _new_profile(limits: Limits, guild_id: int, user_id: int, display_name: str 
 def _achievements_after(guild_id: int, guild_pk: int, result: LedgerResult) -> LedgerResult:
     """After a change by the short path: award what the member now qualifies for (same rules as `_achievements`).
 
-    The member's open achievements are one query; only when one of them is now met does the general
-    `_achievements` run (with the ORM), in the caller's transaction.
+    One statement tells whether any of the member's open achievements is now met; only then does the
+    general `_achievements` run (with the ORM), in the caller's transaction.
     """
     quote = connection.ops.quote_name
+    ledger = quote(LedgerEntry._meta.db_table)
+    Condition = Achievement.Condition
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT p.id, p.balance, p.earned_total, a.condition, a.threshold "
-            f"FROM {quote(MemberProfile._meta.db_table)} p JOIN {quote(Achievement._meta.db_table)} a "
+            f"SELECT p.id FROM {quote(MemberProfile._meta.db_table)} p JOIN {quote(Achievement._meta.db_table)} a "
             f"ON a.guild_id = p.guild_id AND a.active "
             f"WHERE p.guild_id = %s AND p.user_id = %s AND NOT EXISTS (SELECT 1 FROM "
-            f"{quote(MemberAchievement._meta.db_table)} m WHERE m.achievement_id = a.id AND m.member_id = p.id)",
-            [guild_pk, result.user_id])
-        pending = cursor.fetchall()
-    if not pending:
-        return result
-    profile_pk, balance, earned = pending[0][:3]
-    counts: dict[str, int] = {}
-
-    def count(kind: str) -> int:
-        if kind not in counts:
-            with connection.cursor() as cursor:
-                cursor.execute(f"SELECT COUNT(*) FROM {quote(LedgerEntry._meta.db_table)} WHERE member_id = %s "
-                               f"AND kind = %s AND delta > 0", [profile_pk, kind])
-                counts[kind] = cursor.fetchone()[0]
-        return counts[kind]
-
-    values = {Achievement.Condition.BALANCE_REACHED: lambda: balance,
-              Achievement.Condition.POINTS_EARNED: lambda: earned,
-              Achievement.Condition.CLAIMS_MADE: lambda: count(Kind.CLAIM),
-              Achievement.Condition.TICKETS_HELPED: lambda: count(Kind.HELPER)}
-    if not any(values[condition]() >= threshold for *_member, condition, threshold in pending):
+            f"{quote(MemberAchievement._meta.db_table)} m WHERE m.achievement_id = a.id AND m.member_id = p.id) "
+            f"AND CASE a.condition WHEN %s THEN p.balance WHEN %s THEN p.earned_total "
+            f"WHEN %s THEN (SELECT COUNT(*) FROM {ledger} l WHERE l.member_id = p.id AND l.kind = %s AND l.delta > 0) "
+            f"WHEN %s THEN (SELECT COUNT(*) FROM {ledger} l WHERE l.member_id = p.id AND l.kind = %s AND l.delta > 0) "
+            f"END >= a.threshold LIMIT 1",
+            [guild_pk, result.user_id, Condition.BALANCE_REACHED.value, Condition.POINTS_EARNED.value,
+             Condition.CLAIMS_MADE.value, Kind.CLAIM.value, Condition.TICKETS_HELPED.value, Kind.HELPER.value])
+        met = cursor.fetchone()
+    if met is None:
         return result
     config = ensure_guild(guild_id)
-    profile = MemberProfile.objects.get(pk=profile_pk)
+    profile = MemberProfile.objects.get(pk=met[0])
     earned_names = _achievements(config, profile)
-    balance = MemberProfile.objects.values_list("balance", flat=True).get(pk=profile_pk)
+    balance = MemberProfile.objects.values_list("balance", flat=True).get(pk=profile.pk)
     return dataclasses.replace(result, balance=balance, achievements=tuple(earned_names))
 
 

@@ -1,0 +1,67 @@
+"""The award's short path for members seen for the first time and for guilds with achievements: same results
+as the general path (profile and counter, achievements by every condition, replays)."""
+
+from __future__ import annotations
+
+import pytest
+
+from botproject.services import config_row
+from points.models import Achievement, GuildPointsStats, LedgerEntry, MemberAchievement, MemberProfile
+from points.services import points_award
+from points.services.ledger import forget_achievement_cache
+
+pytestmark = pytest.mark.django_db
+
+GUILD = 8101
+
+
+@pytest.fixture(autouse=True)
+def _fresh_caches():
+    # Earlier tests' guilds (rolled back, so no signal) may have left answers in the per-process caches.
+    forget_achievement_cache()
+    yield
+    forget_achievement_cache()
+
+
+def _award(user_id: int, key: str, amount: int = 1, kind: str = "admin_add"):
+    return points_award(guild_id=GUILD, user_id=user_id, amount=amount, reason="test", idempotency_key=key,
+                        kind=kind, display_name=f"user {user_id}")
+
+
+def test_a_first_award_creates_the_profile_and_counts_the_member_once():
+    _award(1, "a")
+    first = _award(2, "b", amount=5)
+    assert (first.balance, first.replayed) == (5, False)
+    profile = MemberProfile.objects.get(guild__discord_id=GUILD, user_id=2)
+    assert (profile.display_name, profile.balance, profile.earned_total, profile.entries) == ("user 2", 5, 5, 1)
+    assert GuildPointsStats.objects.get(guild__discord_id=GUILD).members == 2
+    again = _award(2, "b", amount=5)  # a replay: nothing new
+    assert (again.entry_id, again.balance, again.replayed) == (first.entry_id, 5, True)
+    assert GuildPointsStats.objects.get(guild__discord_id=GUILD).members == 2
+    assert LedgerEntry.objects.filter(member=profile).count() == 1
+
+
+def test_achievements_of_every_condition_are_awarded_once_when_met():
+    guild = config_row(GUILD).guild
+    for name, condition, threshold, bonus in (("Rich", "balance_reached", 10, 3), ("Earner", "points_earned", 20, 0),
+                                              ("Buyer", "claims_made", 2, 0), ("Helper", "tickets_helped", 1, 0)):
+        Achievement.objects.create(guild=guild, name=name, condition=condition, threshold=threshold,
+                                   bonus_points=bonus)
+    assert _award(7, "1", amount=9).achievements == ()  # a member seen for the first time, nothing met
+    rich = _award(7, "2", amount=1)
+    assert rich.achievements == ("Rich",) and rich.balance == 13  # the bonus is in the balance
+    assert _award(7, "3", amount=1, kind="claim").achievements == ()
+    assert _award(7, "4", amount=1, kind="claim").achievements == ("Buyer",)
+    assert _award(7, "5", amount=3).achievements == ()  # earned 18 with the bonus, not yet 20
+    assert _award(7, "6", amount=5).achievements == ("Earner",)
+    assert _award(7, "7", amount=1, kind="helper").achievements == ("Helper",)
+    assert _award(7, "8", amount=1).achievements == ()  # everything earned: nothing twice
+    earned = MemberAchievement.objects.filter(member__user_id=7).values_list("achievement__name", flat=True)
+    assert sorted(earned) == ["Buyer", "Earner", "Helper", "Rich"]
+    assert LedgerEntry.objects.filter(member__user_id=7, kind="achievement").count() == 1
+
+
+def test_an_achievement_created_later_is_awarded_on_the_next_change():
+    _award(9, "x", amount=50)
+    Achievement.objects.create(guild=config_row(GUILD).guild, name="Late", condition="balance_reached", threshold=40)
+    assert _award(9, "y").achievements == ("Late",)
