@@ -236,9 +236,11 @@ def _adjust(*, guild_id: int, user_id: int, amount: int, sign: int, reason: str,
         with transaction.atomic():
             result = apply_to_known_member(limits, guild_id=guild_id, **fields)
             if result is None and _new_profile(limits, guild_id, user_id, display_name):
-                # A member seen for the first time: their profile (and the guild's member counter), then the
-                # same few statements as for everyone else, all in this transaction.
+                # A member seen for the first time: their profile, the same few statements as for everyone
+                # else, and the guild's member counter last (every newcomer's award updates that one row, so
+                # its lock is held for as short a time as can be), all in this transaction.
                 result = apply_to_known_member(limits, guild_id=guild_id, **fields)
+                _count_new_member(limits)
             if result is not None and with_achievements:
                 result = _achievements_after(guild_id, limits.guild_pk, result)
             if result is None:
@@ -259,7 +261,7 @@ def _adjust(*, guild_id: int, user_id: int, amount: int, sign: int, reason: str,
 
 
 def _new_profile(limits: Limits, guild_id: int, user_id: int, display_name: str | None) -> bool:
-    """Create the member's profile if there is none (counting them in the guild's counter); True when created.
+    """Create the member's profile if there is none; True when created (the caller then counts them).
 
     Only while the cached limits still name this guild's row (else nothing is written and the general path
     decides with the configuration as it is).
@@ -274,13 +276,23 @@ def _new_profile(limits: Limits, guild_id: int, user_id: int, display_name: str 
             f"{connection.ops.quote_name(Guild._meta.db_table)} g WHERE g.id = %s AND g.discord_id = %s) "
             f"ON CONFLICT (guild_id, user_id) DO NOTHING RETURNING id",
             [limits.guild_pk, user_id, (display_name or "")[:100], False, True, now, limits.guild_pk, guild_id])
-        created = cursor.fetchone() is not None
-        if created:  # the exact member count ranks need, in the same transaction as the new profile
-            cursor.execute(f"UPDATE {connection.ops.quote_name(GuildPointsStats._meta.db_table)} "
-                           f"SET members = members + 1 WHERE guild_id = %s", [limits.guild_pk])
-            if not cursor.rowcount:
-                points_recount_members(guild_id=guild_id)
-    return created
+        return cursor.fetchone() is not None
+
+
+def _count_new_member(limits: Limits) -> None:
+    """One more member in the guild's counter (the exact count ranks need), in the new profile's transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {connection.ops.quote_name(GuildPointsStats._meta.db_table)} "
+                       f"SET members = members + 1 WHERE guild_id = %s", [limits.guild_pk])
+        if not cursor.rowcount:
+            # No counter yet: start it from the profiles there are (this one included). A newcomer's award in
+            # another transaction that gets here too finds the row at conflict and adds itself after ours.
+            stats = connection.ops.quote_name(GuildPointsStats._meta.db_table)
+            cursor.execute(
+                f"INSERT INTO {stats} (guild_id, members) SELECT %s, COUNT(*) FROM "
+                f"{connection.ops.quote_name(MemberProfile._meta.db_table)} WHERE guild_id = %s "
+                f"ON CONFLICT (guild_id) DO UPDATE SET members = {stats}.members + 1",
+                [limits.guild_pk, limits.guild_pk])
 
 
 def _achievements_after(guild_id: int, guild_pk: int, result: LedgerResult) -> LedgerResult:
