@@ -93,7 +93,7 @@ class PointsGroup(app_commands.Group):
                 "display_name": member.display_name}
 
     async def _reply(self, interaction: discord.Interaction, text: str) -> None:
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await answer(interaction, text, ephemeral=True, allowed_mentions=NO_MENTIONS)  # asked again if no reply came
 
     @app_commands.command(name="add", description=gettext_noop("Give a member points"))
     @app_commands.describe(member=gettext_noop("The member"), amount=gettext_noop("How many points"),

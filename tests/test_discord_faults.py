@@ -156,6 +156,20 @@ def test_a_claim_whose_defer_and_answer_replies_are_lost_credits_once_and_answer
     assert list(LedgerEntry.objects.filter(kind="claim").values_list("delta", flat=True)) == [9]
 
 
+def test_a_callback_that_got_no_reply_before_discord_had_it_is_sent_again(faults):
+    """The connection drops before Discord takes the answer: asked again, the member gets it (once)."""
+    emu, world = faults.emulator, faults.world
+    errors = runtime.errors
+    emu.inject("POST", CALLBACK, status=0)
+    rec = faults.slash("admin", "points add", member=world.member, amount=8, reason="no reply")
+    settle(emu)
+    assert rec.content == f"Added 8 points to <@{world.member}>. New balance: 8."
+    assert [s // 100 for s in callbacks(emu, rec)] == [0, 2]
+    assert_answered_once(emu, rec)
+    assert list(LedgerEntry.objects.values_list("delta", flat=True)) == [8]
+    assert runtime.errors == errors
+
+
 # ---- followups after a defer, and role changes --------------------------------------------------------------
 
 def _helper_role_put(world) -> str:

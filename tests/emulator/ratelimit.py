@@ -104,8 +104,8 @@ class RateLimitMixin:
                after_processing: bool = False) -> Fault:
         """Fail the next `times` requests matching method + path regex (or exact route template).
 
-        `after_processing`: the request is carried out first and only its answer is replaced (a lost response);
-        status 0 then drops the connection without any answer.
+        `after_processing`: the request is carried out first and only its answer is replaced (a lost response).
+        Status 0 drops the connection without any answer (before or after carrying the request out).
         """
         fault = Fault(method.upper(), path_pattern, status, retry_after, global_, times, body,
                       after_processing=after_processing)

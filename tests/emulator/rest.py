@@ -123,6 +123,8 @@ class RestMixin:
             await self._wait_if_held(request.method, path, rec.route)
             fault = self._take_fault(request.method, path, rec.route)
             if fault is not None and not fault.after_processing:
+                if fault.status == 0:  # the connection drops before Discord does anything
+                    return self._lost_answer(request, rec, fault)
                 status, body, headers = self._fault_response(fault)
             elif found is None:
                 self.unknown_routes.append(f"{request.method} {path}")
