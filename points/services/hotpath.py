@@ -27,7 +27,7 @@ from botproject.models import Guild, GuildConfig, OutboxMessage
 from botproject.services import config_row as ensure_guild
 from botproject.sql import insert_row
 
-from ..models import LedgerEntry, MemberProfile
+from ..models import Achievement, LedgerEntry, MemberAchievement, MemberProfile
 
 _BALANCE = "\x00balance\x00"  # stands for the new balance in a notice PostgreSQL completes
 _PG_NUMBER = "FM9,999,999,999,999,999,999,990"  # to_char's picture of Python's f"{n:,}"
@@ -124,7 +124,7 @@ def _profile_update(limits: Limits, user_id: int, delta: int, display_name: str 
     sql = (f"UPDATE {quote(MemberProfile._meta.db_table)} SET balance = balance + %s, "
            f"earned_total = earned_total + %s, spent_total = spent_total + %s, entries = entries + 1, "
            f"last_activity_at = %s, negative_allowed = %s, display_name = COALESCE(%s, display_name) "
-           f"WHERE {' AND '.join(guards)} RETURNING id, balance, notifications_enabled")
+           f"WHERE {' AND '.join(guards)} RETURNING id, balance, notifications_enabled, earned_total")
     params = [delta, max(delta, 0), max(-delta, 0), connection.ops.adapt_datetimefield_value(now),
               limits.allow_negative, (display_name or "")[:100] or None, *guard_params]
     return sql, params
@@ -134,6 +134,16 @@ def apply_to_known_member(limits: Limits, *, guild_id: int, user_id: int, delta:
                           actor_id: int | None, actor_user, display_name: str | None,
                           notify: bool) -> LedgerResult | None:
     """Apply the change, write its ledger row and DM notice; None when the general path must decide."""
+    return apply_and_check(limits, guild_id=guild_id, user_id=user_id, delta=delta, kind=kind, key=key,
+                           reason=reason, actor_id=actor_id, actor_user=actor_user, display_name=display_name,
+                           notify=notify)[0]
+
+
+def apply_and_check(limits: Limits, *, guild_id: int, user_id: int, delta: int, kind: str, key: str, reason: str,
+                    actor_id: int | None, actor_user, display_name: str | None, notify: bool,
+                    achievements: bool = False) -> tuple[LedgerResult | None, bool | None]:
+    """`apply_to_known_member`, and with `achievements` on PostgreSQL whether one of the member's open
+    achievements is now met, told by the same statement (None: not told; the caller checks)."""
     now = timezone.now()
     reason = reason[:500]
     entry = {"guild_id": limits.guild_pk, "delta": delta, "kind": kind, "actor_id": actor_id,
@@ -145,23 +155,23 @@ def apply_to_known_member(limits: Limits, *, guild_id: int, user_id: int, delta:
                              balance=_BALANCE)
     update_sql, update_params = _profile_update(limits, user_id, delta, display_name, now)
     if connection.vendor == "postgresql":
-        return _in_one_statement(limits, user_id, entry, notice, update_sql, update_params, now)
+        return _in_one_statement(limits, user_id, entry, notice, update_sql, update_params, now, achievements)
 
     with connection.cursor() as cursor:
         cursor.execute(update_sql, update_params)
         row = cursor.fetchone()
     if row is None:
-        return None
-    profile_pk, balance, notifications = row
+        return None, None
+    profile_pk, balance, notifications, _earned = row
     entry_id = insert_row(LedgerEntry, member_id=profile_pk, balance_after=balance, **entry)
     if notice is not None and notifications:
         outbox.enqueue_dm(guild=limits.guild_pk, user_id=user_id, content=notice.replace(_BALANCE, f"{balance:,}"),
                           dedupe_key=f"dm:ledger:{entry_id}")
-    return LedgerResult(entry_id, user_id, delta, balance, kind, False)
+    return LedgerResult(entry_id, user_id, delta, balance, kind, False), None
 
 
 def _in_one_statement(limits: Limits, user_id: int, entry: dict, notice: str | None, update_sql: str,
-                      update_params: list, now) -> LedgerResult | None:
+                      update_params: list, now, achievements: bool) -> tuple[LedgerResult | None, bool | None]:
     quote = connection.ops.quote_name
     ledger_columns = ["member_id", "balance_after", *entry]
     ledger_sql = (f"INSERT INTO {quote(LedgerEntry._meta.db_table)} ({', '.join(map(quote, ledger_columns))}) "
@@ -178,14 +188,39 @@ def _in_one_statement(limits: Limits, user_id: int, entry: dict, notice: str | N
             f"RETURNING id)")
         params += [limits.guild_pk, OutboxMessage.Kind.DM.value, user_id, before, after,
                    OutboxMessage.Status.PENDING.value, now, now]
+    met_sql = "NULL"
+    if achievements:
+        met_sql, met_params = _met_sql(limits, entry)
+        params += met_params
     sql = (f"WITH p AS ({update_sql}), e AS ({ledger_sql}){outbox_sql} "
-           f"SELECT e.id, p.balance, {'(SELECT count(*) FROM o)' if outbox_sql else '0'} FROM p, e")
+           f"SELECT e.id, p.balance, {'(SELECT count(*) FROM o)' if outbox_sql else '0'}, {met_sql} FROM p, e")
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row is None:
-        return None
-    entry_id, balance, notices = row
+        return None, None
+    entry_id, balance, notices, met = row
     if notices:
         transaction.on_commit(outbox.wake)
-    return LedgerResult(entry_id, user_id, entry["delta"], balance, entry["kind"], False)
+    return LedgerResult(entry_id, user_id, entry["delta"], balance, entry["kind"], False), met
+
+
+def _met_sql(limits: Limits, entry: dict) -> tuple[str, list]:
+    """EXISTS: an open achievement of the member's that the new balance, earnings or counts meet.
+
+    The statement cannot see its own ledger row, so this change is added to the claim and helper counts.
+    """
+    quote = connection.ops.quote_name
+    ledger = quote(LedgerEntry._meta.db_table)
+    condition = Achievement.Condition
+    counted = {kind: int(entry["kind"] == kind and entry["delta"] > 0)
+               for kind in (LedgerEntry.Kind.CLAIM, LedgerEntry.Kind.HELPER)}
+    count = f"(SELECT COUNT(*) FROM {ledger} l WHERE l.member_id = p.id AND l.kind = %s AND l.delta > 0) + %s"
+    sql = (f"EXISTS (SELECT 1 FROM {quote(Achievement._meta.db_table)} a WHERE a.guild_id = %s AND a.active "
+           f"AND NOT EXISTS (SELECT 1 FROM {quote(MemberAchievement._meta.db_table)} m "
+           f"WHERE m.achievement_id = a.id AND m.member_id = p.id) "
+           f"AND CASE a.condition WHEN %s THEN p.balance WHEN %s THEN p.earned_total "
+           f"WHEN %s THEN {count} WHEN %s THEN {count} END >= a.threshold)")
+    return sql, [limits.guild_pk, condition.BALANCE_REACHED.value, condition.POINTS_EARNED.value,
+                 condition.CLAIMS_MADE.value, LedgerEntry.Kind.CLAIM.value, counted[LedgerEntry.Kind.CLAIM],
+                 condition.TICKETS_HELPED.value, LedgerEntry.Kind.HELPER.value, counted[LedgerEntry.Kind.HELPER]]

@@ -27,7 +27,9 @@ from ..exceptions import (
     UnknownEntry,
 )
 from ..models import Achievement, GuildPointsStats, LedgerEntry, MemberAchievement, MemberProfile
-from .hotpath import LedgerResult, Limits, apply_to_known_member, forget_limits, limits_for, notice_text
+from .hotpath import (
+    LedgerResult, Limits, apply_and_check, apply_to_known_member, forget_limits, limits_for, notice_text,
+)
 
 Kind = LedgerEntry.Kind
 MAX_ACHIEVEMENT_ROUNDS = 10
@@ -234,15 +236,16 @@ def _adjust(*, guild_id: int, user_id: int, amount: int, sign: int, reason: str,
             if (result := apply_to_known_member(limits, guild_id=guild_id, **fields)) is not None:
                 return result
         with transaction.atomic():
-            result = apply_to_known_member(limits, guild_id=guild_id, **fields)
+            # On PostgreSQL the change's own statement also tells whether an open achievement is now met.
+            result, met = apply_and_check(limits, guild_id=guild_id, achievements=with_achievements, **fields)
             if result is None and _new_profile(limits, guild_id, user_id, display_name):
                 # A member seen for the first time: their profile, the same few statements as for everyone
                 # else, and the guild's member counter last (every newcomer's award updates that one row, so
                 # its lock is held for as short a time as can be), all in this transaction.
-                result = apply_to_known_member(limits, guild_id=guild_id, **fields)
+                result, met = apply_and_check(limits, guild_id=guild_id, achievements=with_achievements, **fields)
                 _count_new_member(limits)
-            if result is not None and with_achievements:
-                result = _achievements_after(guild_id, limits.guild_pk, result)
+            if result is not None and with_achievements and met is not False:
+                result = _achievements_after(guild_id, limits.guild_pk, result, met=bool(met))
             if result is None:
                 # A refusal to explain, or a configuration changed since it was cached (re-read next time):
                 # the general path, with the configuration as it is.
@@ -295,12 +298,15 @@ def _count_new_member(limits: Limits) -> None:
                 [limits.guild_pk, limits.guild_pk])
 
 
-def _achievements_after(guild_id: int, guild_pk: int, result: LedgerResult) -> LedgerResult:
+def _achievements_after(guild_id: int, guild_pk: int, result: LedgerResult, *, met: bool = False) -> LedgerResult:
     """After a change by the short path: award what the member now qualifies for (same rules as `_achievements`).
 
-    One statement tells whether any of the member's open achievements is now met; only then does the
-    general `_achievements` run (with the ORM), in the caller's transaction.
+    One statement tells whether any of the member's open achievements is now met (unless the change's own
+    statement told already: `met`); only then does the general `_achievements` run (with the ORM), in the
+    caller's transaction.
     """
+    if met:
+        return _achievements_now(guild_id, guild_pk, result)
     quote = connection.ops.quote_name
     ledger = quote(LedgerEntry._meta.db_table)
     Condition = Achievement.Condition
@@ -317,10 +323,13 @@ def _achievements_after(guild_id: int, guild_pk: int, result: LedgerResult) -> L
             [guild_pk, result.user_id, Condition.BALANCE_REACHED.value, Condition.POINTS_EARNED.value,
              Condition.CLAIMS_MADE.value, Kind.CLAIM.value, Condition.TICKETS_HELPED.value, Kind.HELPER.value])
         met = cursor.fetchone()
-    if met is None:
-        return result
+    return result if met is None else _achievements_now(guild_id, guild_pk, result)
+
+
+def _achievements_now(guild_id: int, guild_pk: int, result: LedgerResult) -> LedgerResult:
+    """Run the general achievement check for the member and return the result with what they earned."""
     config = ensure_guild(guild_id)
-    profile = MemberProfile.objects.get(pk=met[0])
+    profile = MemberProfile.objects.get(guild_id=guild_pk, user_id=result.user_id)
     earned_names = _achievements(config, profile)
     balance = MemberProfile.objects.values_list("balance", flat=True).get(pk=profile.pk)
     return dataclasses.replace(result, balance=balance, achievements=tuple(earned_names))
