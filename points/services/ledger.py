@@ -28,7 +28,7 @@ from ..exceptions import (
 )
 from ..models import Achievement, GuildPointsStats, LedgerEntry, MemberAchievement, MemberProfile
 from .hotpath import (
-    LedgerResult, Limits, apply_and_check, apply_to_known_member, forget_limits, limits_for, notice_text,
+    LedgerResult, Limits, apply_and_check, forget_limits, limits_for, notice_text,
 )
 
 Kind = LedgerEntry.Kind
@@ -230,11 +230,13 @@ def _adjust(*, guild_id: int, user_id: int, amount: int, sign: int, reason: str,
               "actor_id": actor_id, "actor_user": actor_user, "display_name": display_name, "notify": notify}
     try:
         with_achievements = _has_achievements(limits.guild_pk)
-        if not with_achievements and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
             # On PostgreSQL the known-member path is a single statement, and a statement outside a
             # transaction block is its own transaction: no BEGIN/COMMIT round trips on the hottest write.
-            if (result := apply_to_known_member(limits, guild_id=guild_id, **fields)) is not None:
-                return result
+            # In a guild with achievements the same statement tells whether the change met one.
+            result, met = apply_and_check(limits, guild_id=guild_id, achievements=with_achievements, **fields)
+            if result is not None:
+                return _achievements_after_commit(guild_id, limits.guild_pk, result) if met else result
         with transaction.atomic():
             # On PostgreSQL the change's own statement also tells whether an open achievement is now met.
             result, met = apply_and_check(limits, guild_id=guild_id, achievements=with_achievements, **fields)
@@ -324,6 +326,23 @@ def _achievements_after(guild_id: int, guild_pk: int, result: LedgerResult, *, m
              Condition.CLAIMS_MADE.value, Kind.CLAIM.value, Condition.TICKETS_HELPED.value, Kind.HELPER.value])
         met = cursor.fetchone()
     return result if met is None else _achievements_now(guild_id, guild_pk, result)
+
+
+def _achievements_after_commit(guild_id: int, guild_pk: int, result: LedgerResult) -> LedgerResult:
+    """Award the achievements a saved change unlocked, in a transaction of their own.
+
+    The change's own statement was its transaction (PostgreSQL's short path); should this one not happen
+    (the process stopped in between), the member's next change awards them, as `_achievements` looks at every
+    open achievement each time. Another change of the member's that got there first has awarded them: the
+    unique (achievement, member) constraint refuses them twice, and the result then carries none.
+    """
+    try:
+        with transaction.atomic():
+            return _achievements_now(guild_id, guild_pk, result)
+    except IntegrityError:
+        balance = MemberProfile.objects.values_list("balance", flat=True).get(guild_id=guild_pk,
+                                                                             user_id=result.user_id)
+        return dataclasses.replace(result, balance=balance)
 
 
 def _achievements_now(guild_id: int, guild_pk: int, result: LedgerResult) -> LedgerResult:
