@@ -271,7 +271,7 @@ def summarise(records: list) -> dict:
 
 
 async def measure_floor(emu, scene: Scene, plan: list, warmup: list, rate: float) -> tuple[list, float]:
-    """Run the floor bot through the warm-up and the plan; (records, send seconds, ledger rows of the plan)."""
+    """Run the floor bot through the warm-up and the plan; (records, seconds the sending took)."""
     from botproject.bot import endpoints
 
     endpoints.configure(api_base_url=emu.api_url, gateway_url=emu.gateway_url)
