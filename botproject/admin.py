@@ -14,13 +14,28 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from . import overview, selectors, services
-from .admin_scoping import GuildScopedAdminMixin, NamesMixin, ScopedGuildAdmin, discord_ids, name_column, named
-from .admin_scoping import sees_all_guilds, unseen_id_error
+from . import overview, registry, selectors, services
+from .admin_scoping import (
+    GuildScopedAdminMixin,
+    NamesMixin,
+    ScopedGuildAdmin,
+    discord_ids,
+    name_column,
+    named,
+    sees_all_guilds,
+    unseen_id_error,
+)
 from .exceptions import DomainError
 from .login_lockout import LockoutAuthenticationForm
 from .models import (
-    AuditEntry, BlockEntry, CommandSyncState, DiscordName, Guild, GuildConfig, HelperRecord, OutboxMessage,
+    AuditEntry,
+    BlockEntry,
+    CommandSyncState,
+    DiscordName,
+    Guild,
+    GuildConfig,
+    HelperRecord,
+    OutboxMessage,
     PermissionGrant,
 )
 
@@ -77,14 +92,17 @@ class GuildAdmin(NamesMixin, ScopedGuildAdmin):
         return sees_all_guilds(request.user) and super().has_delete_permission(request, obj)
 
 
-CONFIG_NAMES = {
-    "staff_role_id": ROLE, "helper_role_id": ROLE, "verified_role_id": ROLE, "admin_role_ids": ROLE,
-    "log_channel_id": CHANNEL, "tickets_category_id": CHANNEL, "pads_channel_id": CHANNEL,
-}
+CONFIG_ROLE_FIELDS = ("staff_role_id", "helper_role_id", "verified_role_id", "admin_role_ids")
 
 
-CONFIG_CHANNEL_TYPES = {"log_channel_id": {"text", "news"}, "tickets_category_id": {"category"},
-                        "pads_channel_id": {"text", "news"}}
+def config_names() -> dict[str, str]:
+    """The GuildConfig fields holding Discord ids and what each names: the roles, then the registered channels."""
+    return {**dict.fromkeys(CONFIG_ROLE_FIELDS, ROLE), **{c.field: CHANNEL for c in registry.channels()}}
+
+
+def config_channel_types() -> dict[str, set[str]]:
+    """Which Discord channel types each configurable channel field accepts (botproject.registry)."""
+    return {c.field: set(c.types) for c in registry.channels()}
 
 
 class ServiceRefused(Exception):
@@ -127,10 +145,11 @@ class GuildConfigForm(forms.ModelForm):
         if self.refusal:
             raise ValidationError(self.refusal)
         # Ids typed here must be roles and channels the bot has seen in this guild (never another guild's).
-        for field in set(self.changed_data) & set(CONFIG_NAMES):
-            types = CONFIG_CHANNEL_TYPES.get(field)
+        names, channel_types = config_names(), config_channel_types()
+        for field in set(self.changed_data) & set(names):
+            types = channel_types.get(field)
             for discord_id in discord_ids(cleaned.get(field)):
-                if error := unseen_id_error(self.instance.guild, CONFIG_NAMES[field], discord_id, types):
+                if error := unseen_id_error(self.instance.guild, names[field], discord_id, types):
                     self.add_error(field, error)
                     break
         return cleaned
@@ -141,33 +160,47 @@ class GuildConfigAdmin(NamesMixin, GuildScopedAdminMixin, admin.ModelAdmin):
     """Guild configuration: changes are saved, audited and announced by the config_update service."""
 
     form = GuildConfigForm
-    name_fields = tuple(CONFIG_NAMES)
     staff_named = name_column("staff_role_id", ROLE, _("staff role"))
     helper_named = name_column("helper_role_id", ROLE, _("helper role"))
     log_named = name_column("log_channel_id", CHANNEL, _("log channel"))
     list_display = ("guild", "language", staff_named, helper_named, log_named, "updated_at")
-    list_filter = ("guild", "language", "points_enabled", "tickets_enabled", "pads_enabled", "verification_enabled")
     search_fields = ("guild__name", "guild__discord_id__exact")
     list_select_related = ("guild",)
     ordering = ("guild__name", "guild__discord_id")
     readonly_fields = ("guild", "updated_at")
-    fieldsets = (
-        (None, {"fields": ("guild", "language", "prefix", "updated_at")}),
-        (_("Roles"), {"fields": ("staff_role_id", "helper_role_id", "verified_role_id", "admin_role_ids")}),
-        (_("Channels"), {"fields": ("log_channel_id", "tickets_category_id", "pads_channel_id")}),
-        (_("Modules"), {"fields": ("points_enabled", "tickets_enabled", "pads_enabled", "verification_enabled")}),
-        (_("Limits"), {"fields": ("points_max_adjustment", "points_max_balance", "points_allow_negative",
-                                  "tickets_max_open_per_member", "tickets_delete_delay_seconds",
-                                  "pads_max_duration_minutes")}),
-        (_("Verification"), {"fields": ("verification_set_nickname", "verification_allow_shared_accounts")}),
-    )
+
+    # The apps register their channels, module switches and settings (botproject.registry) after this module is
+    # imported (the admin autodiscovers first), so these are built per request, not as class attributes.
+    @property
+    def name_fields(self) -> tuple[str, ...]:
+        return tuple(config_names())
+
+    @property
+    def list_filter(self) -> tuple[str, ...]:
+        return ("guild", "language", *(m.enabled_field for m in registry.modules()))
+
+    @property
+    def fieldsets(self) -> list:
+        sections = [
+            (None, ("guild", "language", "prefix", "updated_at")),
+            (_("Roles"), CONFIG_ROLE_FIELDS),
+            (_("Channels"), tuple(c.field for c in registry.channels())),
+            (_("Modules"), tuple(m.enabled_field for m in registry.modules())),
+            *registry.settings_sections(),
+        ]
+        listed = {name for _title, fields in sections for name in fields}
+        rest = tuple(f.name for f in GuildConfig._meta.concrete_fields if f.editable and f.name not in listed
+                     and f.name != "guild")
+        if rest:  # a setting no app placed still shows, at the end
+            sections.append((None, rest))
+        return [(title, {"fields": fields}) for title, fields in sections if fields]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         form.refusal = getattr(request, "_config_refusal", None)
         if obj is not None:
             # modelform_factory made fresh fields for this request, so per-object help text is safe here.
-            for field, kind in CONFIG_NAMES.items():
+            for field, kind in config_names().items():
                 value = getattr(obj, field)
                 if field in form.base_fields and value not in (None, "", []):
                     # The admin renders help text as HTML and these names come from Discord: escape them.

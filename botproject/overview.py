@@ -1,26 +1,30 @@
 """The admin landing page's overview: one row of cards per guild the user may see, from a registry of cards.
 
-Each app adds its own numbers from its AppConfig.ready()::
+Each app adds its own numbers from its AppConfig.ready() (botproject.registry)::
 
-    from botproject.overview import register_card
-    register_card("open_tickets", _("Open tickets"), lambda guild: Ticket.objects.filter(guild=guild, ...).count())
+    from botproject import registry
+    registry.register_card("open_tickets", _("Open tickets"), selectors.open_tickets_count)
 
 A provider gets a Guild and returns the value to show, or None when it has nothing measured (the card
 then says so instead of showing a zero nobody measured). Registering a key again replaces that card's
-title and provider and keeps its place, so an app takes over the placeholder the core registered for it.
+title and provider and keeps its place. The core registers only what it measures itself (members, in
+botproject/apps.py).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
+from . import registry
 from .admin_scoping import visible_guilds
 from .models import Guild
+from .registry import Card, register_card, registered_cards, unregister_card
+
+__all__ = ["Card", "build_overview", "install", "register_card", "registered_cards", "unregister_card"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,32 +33,7 @@ Provider = Callable[[Guild], Any]
 MAX_GUILDS = 50
 
 
-@dataclass(frozen=True)
-class Card:
-    """A registered overview card: a title and how to measure it for one guild."""
-
-    key: str
-    title: Any
-    provider: Provider
-    empty_text: Any
-
-
-_cards: dict[str, Card] = {}
-
-
-def register_card(key: str, title, provider: Provider, *, empty_text=None) -> None:
-    """Add or replace the card `key`; provider(guild) returns the value, or None when not measured."""
-    _cards[key] = Card(key, title, provider, empty_text if empty_text is not None else _("Not measured yet."))
-
-
-def unregister_card(key: str) -> None:
-    """Remove a card (tests, or an app switched off)."""
-    _cards.pop(key, None)
-
-
-def registered_cards() -> list[Card]:
-    """The cards in the order they were first registered."""
-    return list(_cards.values())
+_cards = registry.cards  # the registry itself (tests swap a card and put it back)
 
 
 def _measure(card: Card, guild: Guild) -> dict:
@@ -94,18 +73,3 @@ def install(site) -> None:
 
     index.adds_guild_overview = True
     site.index = index
-
-
-def _not_yet(guild: Guild) -> None:
-    return None
-
-
-register_card("members", _("Members"), lambda guild: guild.member_count)
-register_card("points_week", _("Points issued in the last 7 days"), _not_yet,
-              empty_text=_("Not measured yet — arrives with the points app."))
-register_card("open_tickets", _("Open tickets"), _not_yet,
-              empty_text=_("Not measured yet — arrives with the tickets app."))
-register_card("active_pads", _("Active pads"), _not_yet,
-              empty_text=_("Not measured yet — arrives with the pads app."))
-register_card("verified_members", _("Verified members"), _not_yet,
-              empty_text=_("Not measured yet — arrives with the verification app."))

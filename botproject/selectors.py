@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, make_dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.utils.translation import gettext_lazy as _
 
+from . import registry
 from .exceptions import DomainError, NotAllowed
 from .models import BlockEntry, CommandSyncState, DiscordName, Guild, GuildConfig, HelperRecord, PermissionGrant
 from .paging import Page, paginate
@@ -30,60 +33,44 @@ class Access(enum.IntEnum):
     GRANTED = 10
 
 
-_PLAIN_FIELDS = (
-    "points_enabled", "tickets_enabled", "pads_enabled", "verification_enabled", "points_max_adjustment",
-    "points_max_balance", "points_allow_negative", "tickets_max_open_per_member", "tickets_delete_delay_seconds",
-    "pads_max_duration_minutes", "verification_set_nickname", "verification_allow_shared_accounts",
+def _snapshot_fields() -> list:
+    """GuildConfig's settings: every concrete field but the guild link and the bookkeeping (not editable)."""
+    return [f for f in GuildConfig._meta.concrete_fields if f.name != "guild" and f.editable]
+
+
+def _snapshot_value(model_field, value: Any) -> Any:
+    """A field's value as a snapshot holds it: lists become tuples of ints (the admin role ids, immutable)."""
+    if isinstance(value, list):
+        return tuple(int(v) for v in value)
+    if isinstance(value, enum.Enum):  # a choices default (Language.EN): the stored value
+        return value.value
+    return value
+
+
+def _module_enabled(self, module: str) -> bool:
+    """Whether the guild has the module (as apps registered them, botproject.registry) switched on."""
+    registered = registry.module(module)
+    return bool(getattr(self, registered.enabled_field if registered else f"{module}_enabled"))
+
+
+def _from_model(cls, config: GuildConfig):
+    """Copy a GuildConfig row."""
+    return cls(guild_id=config.guild.discord_id,
+               **{f.name: _snapshot_value(f, getattr(config, f.attname)) for f in _snapshot_fields()})
+
+
+# An immutable copy of a guild's configuration, safe to hand to async code: `guild_id` and one attribute per
+# GuildConfig setting, with the model's defaults (the defaults when the guild has no configuration yet). Built
+# from the model, so a setting added to GuildConfig appears here without naming it.
+ConfigSnapshot = make_dataclass(
+    "ConfigSnapshot",
+    [("guild_id", int),
+     *((f.name, Any, dataclass_field(default=_snapshot_value(f, f.get_default()))) for f in _snapshot_fields())],
+    frozen=True,
+    namespace={"module_enabled": _module_enabled, "from_model": classmethod(_from_model),
+               "__doc__": "An immutable copy of a guild's configuration, safe to hand to async code.",
+               "__module__": __name__},
 )
-
-
-@dataclass(frozen=True)
-class ConfigSnapshot:
-    """An immutable copy of a guild's configuration, safe to hand to async code."""
-
-    guild_id: int
-    language: str = "en"
-    prefix: str = "!"
-    staff_role_id: int | None = None
-    helper_role_id: int | None = None
-    verified_role_id: int | None = None
-    admin_role_ids: tuple[int, ...] = field(default_factory=tuple)
-    log_channel_id: int | None = None
-    tickets_category_id: int | None = None
-    pads_channel_id: int | None = None
-    points_enabled: bool = True
-    tickets_enabled: bool = True
-    pads_enabled: bool = True
-    verification_enabled: bool = True
-    points_max_adjustment: int = 100_000
-    points_max_balance: int = 1_000_000_000
-    points_allow_negative: bool = False
-    tickets_max_open_per_member: int = 1
-    tickets_delete_delay_seconds: int = 5
-    pads_max_duration_minutes: int = 120
-    verification_set_nickname: bool = False
-    verification_allow_shared_accounts: bool = False
-
-    def module_enabled(self, module: str) -> bool:
-        """Whether the guild has the module (points, tickets, pads, verification) switched on."""
-        return bool(getattr(self, f"{module}_enabled"))
-
-    @classmethod
-    def from_model(cls, config: GuildConfig) -> ConfigSnapshot:
-        """Copy a GuildConfig row."""
-        return cls(
-            guild_id=config.guild.discord_id,
-            language=config.language,
-            prefix=config.prefix,
-            staff_role_id=config.staff_role_id,
-            helper_role_id=config.helper_role_id,
-            verified_role_id=config.verified_role_id,
-            admin_role_ids=tuple(int(r) for r in config.admin_role_ids),
-            log_channel_id=config.log_channel_id,
-            tickets_category_id=config.tickets_category_id,
-            pads_channel_id=config.pads_channel_id,
-            **{name: getattr(config, name) for name in _PLAIN_FIELDS},
-        )
 
 
 def config_get(*, guild_id: int) -> ConfigSnapshot:
@@ -132,14 +119,10 @@ def member_access(
     return MemberAccess(level=level, blocked=blocked, config=config, granted=granted)
 
 
-_SNAPSHOT_FIELDS = ("language", "prefix", "staff_role_id", "helper_role_id", "verified_role_id", "admin_role_ids",
-                    "log_channel_id", "tickets_category_id", "pads_channel_id", *_PLAIN_FIELDS)
-
-
 def _access_row(guild_id: int, user_id: int, roles: set[int]) -> tuple[ConfigSnapshot, bool, bool]:
     """(configuration, blocked, granted) in one statement; the defaults when the guild has no configuration."""
     quote = connection.ops.quote_name
-    fields = [GuildConfig._meta.get_field(name) for name in _SNAPSHOT_FIELDS]
+    fields = _snapshot_fields()
     role_list = sorted(roles)
     role_clause = (f" OR (p.kind = %s AND p.target_id IN ({', '.join(['%s'] * len(role_list))}))"
                    if role_list else "")
@@ -164,11 +147,11 @@ def _access_row(guild_id: int, user_id: int, roles: set[int]) -> tuple[ConfigSna
         return ConfigSnapshot(guild_id=guild_id), bool(blocked), bool(granted)
     data = {}
     for field_, value in zip(fields, values, strict=True):
-        if field_.name == "admin_role_ids":
-            value = tuple(int(r) for r in (field_.from_db_value(value, None, connection) or ()))
+        if hasattr(field_, "from_db_value"):  # JSON columns come back as text
+            value = field_.from_db_value(value, None, connection)
         elif field_.get_internal_type() == "BooleanField":
             value = bool(value)
-        data[field_.name] = value
+        data[field_.name] = _snapshot_value(field_, value)
     return ConfigSnapshot(guild_id=guild_id, **data), bool(blocked), bool(granted)
 
 
@@ -276,7 +259,7 @@ def helpers_page(*, guild_id: int, with_role: list[int], page: int = 1, per_page
 
 @dataclass(frozen=True)
 class HelperStats:
-    """What is known about a helper's work; ticket and points figures arrive with those apps."""
+    """What is known about a helper's work, with the figures the installed apps measure."""
 
     user_id: int
     helper_since: datetime | None
@@ -285,15 +268,11 @@ class HelperStats:
     figures: dict[str, int]
 
 
-# Apps add (label, function(guild_id, user_id) -> int) pairs here from their AppConfig.ready().
-HELPER_FIGURES: list[tuple[str, object]] = []
-
-
 def helper_stats(*, guild_id: int, user_id: int) -> HelperStats:
     """A helper's record and whatever figures the installed apps measure."""
     records = HelperRecord.objects.filter(guild__discord_id=guild_id, user_id=user_id)
     current = records.filter(removed_at__isnull=True).first()
-    figures = {str(label): provider(guild_id, user_id) for label, provider in HELPER_FIGURES}
+    figures = {str(f.label): f.provider(guild_id, user_id) for f in registry.helper_figures()}
     return HelperStats(user_id, current.added_at if current else None, current.added_by_id if current else None,
                        records.count(), figures)
 

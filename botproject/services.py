@@ -14,17 +14,22 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from . import outbox
+from . import outbox, registry
 from .exceptions import AlreadyDone, DomainError, InvalidConfigValue, NotFound
-from .models import AuditEntry, BlockEntry, CommandSyncState, DiscordName, Guild, GuildConfig, HelperRecord, Language
-from .models import PermissionGrant
+from .models import (
+    AuditEntry,
+    BlockEntry,
+    CommandSyncState,
+    DiscordName,
+    Guild,
+    GuildConfig,
+    HelperRecord,
+    Language,
+    PermissionGrant,
+)
 from .selectors import ConfigSnapshot
 
 ROLE_KINDS = ("staff", "helper", "admin", "verified")
-# Which Discord channel types each configurable channel accepts.
-CHANNEL_KINDS = {"log": {"text", "news"}, "tickets": {"category"}, "pads": {"text", "news"}}
-CHANNEL_FIELDS = {"log": "log_channel_id", "tickets": "tickets_category_id", "pads": "pads_channel_id"}
-CHANNEL_LABELS = {"log": _("log channel"), "tickets": _("tickets category"), "pads": _("pads channel")}
 CHANNEL_TYPE_LABELS = {
     "text": _("a text channel"),
     "news": _("an announcement channel"),
@@ -34,16 +39,12 @@ CHANNEL_TYPE_LABELS = {
     "forum": _("a forum"),
     "media": _("a media channel"),
 }
-MODULES = ("points", "tickets", "pads", "verification")
 MAX_ADMIN_ROLES = 25
-# Fields config_update may change (everything an admin edits; not the guild link or timestamps).
-EDITABLE_FIELDS = {
-    "language", "prefix", "staff_role_id", "helper_role_id", "verified_role_id", "admin_role_ids", "log_channel_id",
-    "tickets_category_id", "pads_channel_id", "points_enabled", "tickets_enabled", "pads_enabled",
-    "verification_enabled", "points_max_adjustment", "points_max_balance", "points_allow_negative",
-    "tickets_max_open_per_member", "tickets_delete_delay_seconds", "pads_max_duration_minutes",
-    "verification_set_nickname", "verification_allow_shared_accounts",
-}
+
+
+def editable_fields() -> set[str]:
+    """The settings config_update may change: every editable GuildConfig field but the guild link."""
+    return {f.name for f in GuildConfig._meta.concrete_fields if f.editable and f.name != "guild"}
 
 
 def _ensure(guild_id: int, name: str | None = None, owner_id: int | None = None,
@@ -110,7 +111,15 @@ def _describe(field: str, value: Any) -> str:
 
 
 ROLE_FIELDS = ("staff_role_id", "helper_role_id", "verified_role_id")
-CHANNEL_KIND_OF_FIELD = {field: kind for kind, field in CHANNEL_FIELDS.items()}
+
+
+def _wrong_channel_type(setting: registry.ChannelSetting, actual: str) -> InvalidConfigValue:
+    return InvalidConfigValue(
+        _("The %(kind)s must be %(expected)s, and that channel is %(actual)s. Nothing was changed."),
+        kind=setting.noun,
+        expected=_("a category") if setting.types == ("category",) else _("a text channel"),
+        actual=CHANNEL_TYPE_LABELS.get(actual, actual),
+    )
 
 
 def _check_references(config: GuildConfig, changes: dict[str, Any]) -> None:
@@ -123,6 +132,7 @@ def _check_references(config: GuildConfig, changes: dict[str, Any]) -> None:
         for row in DiscordName.objects.filter(guild=config.guild, deleted=False).exclude(kind=DiscordName.Kind.USER)
     }
     kinds_known = {kind for kind, _id in known}
+    channel_of_field = {setting.field: setting for setting in registry.channels()}
     for field, value in changes.items():
         ids = value if field == "admin_role_ids" else [value]
         if field in ROLE_FIELDS or field == "admin_role_ids":
@@ -136,23 +146,19 @@ def _check_references(config: GuildConfig, changes: dict[str, Any]) -> None:
                 if role_id is not None and DiscordName.Kind.ROLE in kinds_known and (DiscordName.Kind.ROLE, role_id) not in known:
                     raise InvalidConfigValue(_("There is no role with id %(id)s in this server. Nothing was changed."),
                                              id=role_id)
-        elif field in CHANNEL_KIND_OF_FIELD and value is not None:
+        elif field in channel_of_field and value is not None:
             row = known.get((DiscordName.Kind.CHANNEL, value))
             if DiscordName.Kind.CHANNEL in kinds_known and row is None:
                 raise InvalidConfigValue(_("There is no channel with id %(id)s in this server. Nothing was changed."),
                                          id=value)
-            kind = CHANNEL_KIND_OF_FIELD[field]
-            if row is not None and row.channel_type and row.channel_type not in CHANNEL_KINDS[kind]:
-                raise InvalidConfigValue(
-                    _("The %(kind)s must be %(expected)s, and that channel is %(actual)s. Nothing was changed."),
-                    kind=CHANNEL_LABELS[kind],
-                    expected=_("a category") if CHANNEL_KINDS[kind] == {"category"} else _("a text channel"),
-                    actual=CHANNEL_TYPE_LABELS.get(row.channel_type, row.channel_type),
-                )
+            setting = channel_of_field[field]
+            if row is not None and row.channel_type and row.channel_type not in setting.types:
+                raise _wrong_channel_type(setting, row.channel_type)
 
 
 def _apply(config: GuildConfig, changes: dict[str, Any], *, actor_id: int | None, actor_user) -> ConfigSnapshot:
-    unknown = set(changes) - EDITABLE_FIELDS
+    editable = editable_fields()
+    unknown = set(changes) - editable
     if unknown:
         raise InvalidConfigValue(_("Unknown setting: %(name)s."), name=", ".join(sorted(unknown)))
     before = {field: getattr(config, field) for field in changes}
@@ -162,7 +168,7 @@ def _apply(config: GuildConfig, changes: dict[str, Any], *, actor_id: int | None
         config.full_clean(exclude=["guild"])
     except ValidationError as error:
         field, messages = next(iter(error.message_dict.items()))
-        label = GuildConfig._meta.get_field(field).verbose_name if field in EDITABLE_FIELDS else field
+        label = GuildConfig._meta.get_field(field).verbose_name if field in editable else field
         raise InvalidConfigValue(
             _("%(setting)s: %(problem)s Nothing was changed."), setting=label, problem=" ".join(messages)
         ) from None
@@ -283,18 +289,13 @@ def config_set_admin_roles(*, guild_id: int, role_ids: list[int], actor_id: int 
 @transaction.atomic
 def config_set_channel(*, guild_id: int, kind: str, channel_id: int, channel_type: str,
                        actor_id: int | None = None) -> ConfigSnapshot:
-    """Set the log channel, the tickets category or the pads channel, checking the channel's type."""
-    allowed = CHANNEL_KINDS.get(kind)
-    if allowed is None:
+    """Set one of the configurable channels (the log channel, and those the apps registered), checking its type."""
+    setting = registry.channel(kind)
+    if setting is None:
         raise InvalidConfigValue(_("Unknown channel kind: %(kind)s."), kind=kind)
-    if channel_type not in allowed:
-        raise InvalidConfigValue(
-            _("The %(kind)s must be %(expected)s, and that channel is %(actual)s. Nothing was changed."),
-            kind=CHANNEL_LABELS[kind],
-            expected=_("a category") if allowed == {"category"} else _("a text channel"),
-            actual=CHANNEL_TYPE_LABELS.get(channel_type, channel_type),
-        )
-    return _apply(_ensure(guild_id), {CHANNEL_FIELDS[kind]: channel_id}, actor_id=actor_id, actor_user=None)
+    if channel_type not in setting.types:
+        raise _wrong_channel_type(setting, channel_type)
+    return _apply(_ensure(guild_id), {setting.field: channel_id}, actor_id=actor_id, actor_user=None)
 
 
 @transaction.atomic
@@ -307,15 +308,16 @@ def config_set_language(*, guild_id: int, language: str, actor_id: int | None = 
 
 @transaction.atomic
 def config_set_module(*, guild_id: int, module: str, enabled: bool, actor_id: int | None = None) -> ConfigSnapshot:
-    """Switch a module (points, tickets, pads, verification) on or off for the guild."""
-    if module not in MODULES:
+    """Switch a module (as the apps registered them, botproject.registry) on or off for the guild."""
+    registered = registry.module(module)
+    if registered is None:
         raise InvalidConfigValue(_("Unknown module: %(module)s."), module=module)
-    return _apply(_ensure(guild_id), {f"{module}_enabled": enabled}, actor_id=actor_id, actor_user=None)
+    return _apply(_ensure(guild_id), {registered.enabled_field: enabled}, actor_id=actor_id, actor_user=None)
 
 
 @transaction.atomic
 def grant_add(*, guild_id: int, kind: str, target_id: int, actor_id: int | None = None) -> PermissionGrant:
-    """Grant a role or a user the restricted commands (pads)."""
+    """Grant a role or a user the restricted commands."""
     if kind not in PermissionGrant.Kind.values:
         raise InvalidConfigValue(_("Unknown grant kind: %(kind)s."), kind=kind)
     if kind == PermissionGrant.Kind.ROLE and target_id == guild_id:

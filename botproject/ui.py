@@ -7,7 +7,7 @@ import re
 import discord
 from django.utils.translation import gettext as _
 
-from . import services
+from . import registry, services
 from .bot import pages
 from .bot.checks import require
 from .bot.db import db_call
@@ -16,11 +16,10 @@ from .bot.ui import SafeDynamicItem
 from .selectors import Access, ConfigSnapshot
 
 ROLE_FIELDS = ("staff", "helper", "admin", "verified")
-CHANNEL_FIELDS = {
-    "tickets": [discord.ChannelType.category],
-    "log": [discord.ChannelType.text, discord.ChannelType.news],
-    "pads": [discord.ChannelType.text, discord.ChannelType.news],
-}
+
+
+def _channel_types(setting: registry.ChannelSetting) -> list[discord.ChannelType]:
+    return [getattr(discord.ChannelType, name) for name in setting.types]
 
 
 def _labels() -> dict[str, str]:
@@ -29,9 +28,8 @@ def _labels() -> dict[str, str]:
         "helper": _("Helper role"),
         "admin": _("Admin roles"),
         "verified": _("Verified role"),
-        "tickets": _("Tickets category"),
-        "log": _("Log channel"),
-        "pads": _("Pads channel"),
+        # The log channel and the channels the apps registered (botproject.registry).
+        **{c.kind: str(c.label) for c in registry.channels()},
         "language": _("Language"),
     }
 
@@ -50,9 +48,7 @@ def _values(config: ConfigSnapshot) -> dict[str, str | None]:
         "admin": pages.join_lines([f"<@&{r}>" for r in config.admin_role_ids], pages.FIELD_VALUE - 2, sep=", ")
         if config.admin_role_ids else None,
         "verified": role(config.verified_role_id),
-        "tickets": channel(config.tickets_category_id),
-        "log": channel(config.log_channel_id),
-        "pads": channel(config.pads_channel_id),
+        **{c.kind: channel(getattr(config, c.field)) for c in registry.channels()},
         "language": {"en": _("English"), "vi": _("Vietnamese")}.get(config.language, config.language),
     }
 
@@ -114,19 +110,23 @@ class SetupRoleSelect(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.RoleSel
         await show_setup_page(interaction, config, page=1)
 
 
-class SetupChannelSelect(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.ChannelSelect], template=r"setup:channel:(?P<field>tickets|log|pads)"):
-    """Pick the tickets category, the log channel or the pads channel; saves at once."""
+# Only the channels registered when the Discord side loads (after every app's ready()) match.
+_CHANNEL_KINDS = "|".join(re.escape(c.kind) for c in registry.channels())
+
+
+class SetupChannelSelect(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.ChannelSelect],
+                         template=rf"setup:channel:(?P<field>{_CHANNEL_KINDS})"):
+    """Pick one of the configurable channels (the log channel, those the apps registered); saves at once."""
 
     def __init__(self, field: str, config: ConfigSnapshot | None = None) -> None:
-        current_id = None
-        if config is not None:
-            current_id = {"tickets": config.tickets_category_id, "log": config.log_channel_id,
-                          "pads": config.pads_channel_id}[field]
+        setting = registry.channel(field)
+        assert setting is not None, field  # the template matches registered kinds only
+        current_id = getattr(config, setting.field) if config is not None else None
         super().__init__(
             discord.ui.ChannelSelect(
                 custom_id=f"setup:channel:{field}",
                 placeholder=_labels()[field],
-                channel_types=CHANNEL_FIELDS[field],
+                channel_types=_channel_types(setting),
                 default_values=[discord.Object(id=current_id, type=discord.abc.GuildChannel)] if current_id else [],
             )
         )
@@ -209,8 +209,8 @@ def setup_view(config: ConfigSnapshot, page: int) -> discord.ui.View:
             view.add_item(SetupRoleSelect(field, config))
         view.add_item(SetupPageButton(2))
     else:
-        for field in CHANNEL_FIELDS:
-            view.add_item(SetupChannelSelect(field, config))
+        for setting in registry.channels():
+            view.add_item(SetupChannelSelect(setting.kind, config))
         view.add_item(SetupLanguageSelect(config))
         view.add_item(SetupPageButton(1))
     return view

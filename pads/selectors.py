@@ -56,3 +56,8 @@ def sessions_unannounced(*, started_before: datetime) -> list[SessionView]:
     return [SessionView.of(s) for s in PadSession.objects.select_related("guild").filter(
         channel_id__isnull=False, message_id__isnull=True, started_at__lt=started_before,
         started_at__gte=timezone.now() - timedelta(days=1)).order_by("pk")[:50]]
+
+
+def active_sessions_count(*, guild_id: int) -> int:
+    """How many of the guild's pads have a session running (the admin overview's card)."""
+    return PadSession.objects.filter(guild__discord_id=guild_id, ended_at__isnull=True).count()

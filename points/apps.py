@@ -17,13 +17,14 @@ class PointsConfig(AppConfig):
     verbose_name = _("Points")
 
     def ready(self) -> None:
-        from botproject.overview import register_card
-        from botproject.selectors import HELPER_FIGURES
+        from botproject import registry
 
         from .legacy import load  # noqa: F401  (what loaddata does with a legacy fixture's points)
         from .selectors import helper_points
 
-        # Takes over the placeholder card the core registered under the same key (keeps its place).
-        register_card("points_week", _("Points issued in the last 7 days"), _points_week)
-        if all(provider is not helper_points for _label, provider in HELPER_FIGURES):
-            HELPER_FIGURES.append((_("Helper points"), helper_points))
+        # What the core shows of this app (botproject.registry): its switch, settings, card and /helper stats figure.
+        registry.register_module("points", _("Points"), "points_enabled")
+        registry.register_settings("limits", _("Limits"), ("points_max_adjustment", "points_max_balance",
+                                                           "points_allow_negative"))
+        registry.register_card("points_week", _("Points issued in the last 7 days"), _points_week)
+        registry.register_helper_figure(_("Helper points"), helper_points)

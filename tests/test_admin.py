@@ -319,10 +319,12 @@ def test_overview_shows_only_the_staff_users_guild_with_honest_cards(staff_clien
     page = staff_client.get(reverse("admin:index")).content.decode()
     assert 'data-guild="111"' in page and 'data-guild="222"' not in page and "Bravo" not in page
     assert '<p class="overview-value">42</p>' in page
-    # The points app measures its card (no points issued yet: a real 0); verification has no app yet.
-    points_card = page.split('data-card="points_week"')[1].split("data-card=")[0]
-    assert '<p class="overview-value">0</p>' in points_card
-    assert "Not measured yet — arrives with the verification app." in page
+    # Every app measures its own card (nothing issued, open, running or linked yet: a real 0), and no card
+    # promises an app that "arrives" later.
+    for key in ("points_week", "open_tickets", "active_pads", "verified_members"):
+        card = page.split(f'data-card="{key}"')[1].split("data-card=")[0]
+        assert '<p class="overview-value">0</p>' in card, key
+    assert "arrives with" not in page
     assert "app-botproject" in page  # the normal app list stays below the cards
 
 
@@ -350,7 +352,7 @@ def test_apps_can_register_their_own_cards(admin_client, world):
 
 def test_overview_speaks_the_admins_language(staff_client, world):
     page = staff_client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="vi").content.decode()
-    assert "Chưa đo — sẽ có khi có ứng dụng xác minh." in page and "Thành viên" in page
+    assert "Thành viên đã xác minh" in page and "Thành viên" in page and "Verified members" not in page
 
 
 def test_overview_of_a_staff_user_without_guilds_says_so(client, world):

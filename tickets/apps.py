@@ -11,18 +11,19 @@ class TicketsConfig(AppConfig):
     verbose_name = _("Tickets")
 
     def ready(self) -> None:
-        from botproject.overview import register_card
-        from botproject.selectors import HELPER_FIGURES
+        from botproject import registry
 
         from . import selectors
         from .legacy import load  # noqa: F401  (guards for loading the old bot's tickets with loaddata)
 
-        # Takes over the placeholder card the core registered under the same key (keeps its place).
-        register_card("open_tickets", _("Open tickets"), selectors.open_tickets_count)
-        figures = [(_("Tickets claimed"), selectors.helper_claims),
-                   (_("Claimed tickets closed as resolved"), selectors.helper_resolved),
-                   (_("Tickets closed as staff"), selectors.helper_closes),
-                   (_("Helper points from tickets"), selectors.helper_ticket_points)]
-        for label, provider in figures:
-            if all(existing is not provider for _label, existing in HELPER_FIGURES):
-                HELPER_FIGURES.append((label, provider))
+        # What the core shows of this app (botproject.registry): its switch, channel, settings, card, helper figures.
+        registry.register_module("tickets", _("Tickets"), "tickets_enabled")
+        registry.register_channel("tickets", _("Tickets category"), _("tickets category"), "tickets_category_id",
+                                  ("category",))
+        registry.register_settings("limits", _("Limits"), ("tickets_max_open_per_member",
+                                                           "tickets_delete_delay_seconds"))
+        registry.register_card("open_tickets", _("Open tickets"), selectors.open_tickets_count)
+        registry.register_helper_figure(_("Tickets claimed"), selectors.helper_claims)
+        registry.register_helper_figure(_("Claimed tickets closed as resolved"), selectors.helper_resolved)
+        registry.register_helper_figure(_("Tickets closed as staff"), selectors.helper_closes)
+        registry.register_helper_figure(_("Helper points from tickets"), selectors.helper_ticket_points)

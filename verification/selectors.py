@@ -138,3 +138,8 @@ def member_record(*, guild_id: int, user_id: int, limit: int = 10, page: int = 1
     return MemberRecord(user_id, active_link(guild_id=guild_id, user_id=user_id), rows, result.total,
                         result.number, result.pages)
 
+
+
+def verified_members_count(*, guild_id: int) -> int:
+    """How many members of the guild are linked to a Roblox account now (the admin overview's card)."""
+    return RobloxLink.objects.filter(guild__discord_id=guild_id, unlinked_at__isnull=True).count()

@@ -9,6 +9,7 @@ import discord
 from discord.ext import commands
 from django.utils.translation import gettext_lazy as _
 
+from botproject import registry
 from botproject.exceptions import DomainError, ModuleDisabled, NotAllowed
 from botproject.selectors import Access, MemberAccess, member_access
 
@@ -62,12 +63,10 @@ def _who(interaction: discord.Interaction | commands.Context) -> dict:
     }
 
 
-MODULE_LABELS = {
-    "points": _("Points"),
-    "tickets": _("Tickets"),
-    "pads": _("Pads"),
-    "verification": _("Verification"),
-}
+def module_label(module: str):
+    """The name of a module as its app registered it (botproject.registry)."""
+    registered = registry.module(module)
+    return registered.label if registered is not None else module
 
 
 async def require(
@@ -100,7 +99,7 @@ async def require_then(
 
 def _decide(access: MemberAccess, level: Access, *, refuse_blocked: bool, module: str | None) -> MemberAccess:
     if module is not None and not access.config.module_enabled(module):
-        raise ModuleDisabled(module=MODULE_LABELS[module])
+        raise ModuleDisabled(module=module_label(module))
     if refuse_blocked and access.blocked and not access.at_least(Access.STAFF):
         raise Blocked()
     if not access.at_least(level):

@@ -8,13 +8,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands, tasks
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import gettext_noop, pgettext_lazy
 
-from .. import selectors, services, ui
-from ..bot.checks import MODULE_LABELS, require
-from ..bot.preflight import require_manageable_role, require_safe_role
+from .. import registry, selectors, services, ui
+from ..bot.checks import module_label, require
 from ..bot.db import db_call
+from ..bot.preflight import require_manageable_role, require_safe_role
 from ..bot.status import runtime
 from ..exceptions import DatabaseUnavailable, InvalidConfigValue
 from ..selectors import Access
@@ -101,11 +100,8 @@ class ConfigGroup(app_commands.Group):
 
     @app_commands.command(name="channel", description=gettext_noop("Set the log channel, tickets category or pads channel"))
     @app_commands.describe(kind=gettext_noop("Which channel to set"), channel=gettext_noop("The channel or category"))
-    @app_commands.choices(kind=[
-        app_commands.Choice(name=gettext_noop("log"), value="log"),
-        app_commands.Choice(name=gettext_noop("tickets"), value="tickets"),
-        app_commands.Choice(name=gettext_noop("pads"), value="pads"),
-    ])
+    # The log channel and those the apps registered (botproject.registry); the kind is the choice's (translated) name.
+    @app_commands.choices(kind=[app_commands.Choice(name=c.kind, value=c.kind) for c in registry.channels()])
     async def channel(
         self, interaction: discord.Interaction, kind: app_commands.Choice[str], channel: app_commands.AppCommandChannel
     ) -> None:
@@ -136,12 +132,8 @@ class ConfigGroup(app_commands.Group):
 
     @app_commands.command(name="module", description=gettext_noop("Switch a module on or off in this server"))
     @app_commands.describe(name=gettext_noop("The module"), enabled=gettext_noop("On or off"))
-    @app_commands.choices(name=[
-        app_commands.Choice(name=gettext_noop("points"), value="points"),
-        app_commands.Choice(name=gettext_noop("tickets"), value="tickets"),
-        app_commands.Choice(name=gettext_noop("pads"), value="pads"),
-        app_commands.Choice(name=gettext_noop("verification"), value="verification"),
-    ])
+    # The modules the apps registered (botproject.registry); the module's name is the choice's (translated) name.
+    @app_commands.choices(name=[app_commands.Choice(name=m.name, value=m.name) for m in registry.modules()])
     async def module_(self, interaction: discord.Interaction, name: app_commands.Choice[str], enabled: bool) -> None:
         await require(interaction, Access.ADMIN)
         config = await db_call(services.config_set_module)(
@@ -149,7 +141,7 @@ class ConfigGroup(app_commands.Group):
         )
         interaction.client.remember_config(config)  # type: ignore[attr-defined]
         text = _("%(module)s is now on.") if enabled else _("%(module)s is now off: its commands answer that it is not enabled here.")
-        await interaction.response.send_message(text % {"module": MODULE_LABELS[name.value]}, ephemeral=True)
+        await interaction.response.send_message(text % {"module": module_label(name.value)}, ephemeral=True)
 
 
 class CoreCog(commands.Cog):
