@@ -7,6 +7,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .natural_keys import remembered
+
 
 def snowflake(verbose_name, **kwargs) -> models.BigIntegerField:
     """Return a field for a Discord id (64-bit, never negative)."""
@@ -24,8 +26,6 @@ class GuildManager(models.Manager):
     """Look guilds up by their Discord id in fixtures (remembered while a legacy fixture loads)."""
 
     def get_by_natural_key(self, discord_id: int) -> "Guild":
-        from .natural_keys import remembered
-
         table = remembered("guilds", dict) if self._db in (None, "default") else None
         if table is not None and discord_id in table:
             return table[discord_id]

@@ -9,6 +9,9 @@ managers answer from a memo instead: a guild by its Discord id, and a guild's ti
 The memo belongs to the loaddata transaction block that was open when `begin()` ran: once that block has
 ended (loaddata finished, or failed and rolled back), `memo()` is None and every lookup queries again. Nothing
 else writes tickets or claims inside that block, so the memo cannot go stale.
+
+This module sits below the models (botproject.models imports it for GuildManager): it imports no models
+module back, and finds the Guild model through the app registry when it needs one.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import threading
 import weakref
 from typing import Any
 
+from django.apps import apps
 from django.db import connection
 
 _local = threading.local()
@@ -59,12 +63,11 @@ def remember(kind: str, key: Any, value: Any) -> None:
 
 def guild_discord_id(guild_pk: int) -> int:
     """The Discord id of the guild with this primary key (for natural_key() methods)."""
-    from .models import Guild
-
     table = remembered("guild_ids", dict)
     if table is not None and guild_pk in table:
         return table[guild_pk]
-    discord_id = Guild.objects.filter(pk=guild_pk).values_list("discord_id", flat=True).get()
+    guilds = apps.get_model("botproject", "Guild")._default_manager
+    discord_id = guilds.filter(pk=guild_pk).values_list("discord_id", flat=True).get()
     if table is not None:
         table[guild_pk] = discord_id
     return discord_id
