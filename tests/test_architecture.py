@@ -1,65 +1,223 @@
-"""The dependency rules of the design card, checked over the source tree."""
+"""The dependency rules of the design card, checked over the import graph of the project's modules.
+
+The graph has one node per module of the apps (migrations left out) and an edge for every import, at module
+level or inside a function (both run), except those under `if TYPE_CHECKING:` (never run). An import names the
+most specific project module it reaches: `from botproject import outbox` is an edge to botproject.outbox,
+`from points.models import Member` one to points.models.
+"""
+
+from __future__ import annotations
 
 import ast
 import importlib
+from functools import cache
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ["botproject", "points", "tickets", "pads", "verification"]
+CORE = "botproject"
+APPS = ("points", "tickets", "pads", "verification")  # the feature apps; the core is CORE
+BRIDGE = "botproject.bot.db"  # the one module allowed to call sync_to_async on the bot side
 
 
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+@cache
+def _sources() -> dict[str, Path]:
+    """Module name -> file, for every module of the core and the apps (migrations left out)."""
+    found = {}
+    for top in (CORE, *APPS):
+        for path in sorted((ROOT / top).rglob("*.py")):
+            if "migrations" not in path.relative_to(ROOT).parts:
+                found[_module_name(path)] = path
+    return found
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    test = getattr(node, "test", None)
+    return isinstance(node, ast.If) and (
+        (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
+
+
+def _import_nodes(tree: ast.AST):
+    """Every import statement that can run: module level, in functions and classes; not under TYPE_CHECKING."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            yield node
+        for child in ast.iter_child_nodes(node):
+            if not _is_type_checking(child):
+                stack.append(child)
+
+
+@cache
+def _imports(module: str) -> frozenset[str]:
+    """The absolute names `module` imports: `import a.b` gives a.b; `from a import b` gives a.b when that is a
+    module of the project (a submodule), else a (b is a name defined in a)."""
+    path = _sources()[module]
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     names = set()
-    for node in ast.walk(tree):
+    for node in _import_nodes(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(("." * node.level) + node.module)
-    return names
+            continue
+        base = node.module or ""
+        if node.level:
+            anchor = package.split(".")
+            anchor = anchor[: len(anchor) - (node.level - 1)]
+            base = ".".join([*anchor, base] if base else anchor)
+        for alias in node.names:
+            names.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in _sources() else base)
+    return frozenset(names)
 
 
-def _files(pattern: str) -> list[Path]:
-    return sorted(p for app in APPS for p in (ROOT / app).rglob(pattern) if "migrations" not in p.parts)
+def _project_target(name: str) -> str | None:
+    """The most specific project module an imported name reaches (a.b.c when a module, else a.b, ...)."""
+    modules = _sources()
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name or None
 
 
-def test_layout_is_as_designed():
-    for name in ["manage.py", "botproject", "points", "tickets", "pads", "verification", "templates", "tests",
-                 "requirements.txt", "README.md"]:
-        assert (ROOT / name).exists(), name
-    for app in APPS[1:]:
-        for module in ["apps.py", "models.py", "admin.py", "services.py", "cogs.py"]:
-            package = ROOT / app / module.removesuffix(".py") / "__init__.py"  # split past ~400 lines
-            assert (ROOT / app / module).is_file() or package.is_file(), f"{app}/{module}"
+@cache
+def _graph() -> dict[str, frozenset[str]]:
+    """Project module -> the project modules it imports."""
+    graph = {}
+    for module in _sources():
+        targets = {_project_target(name) for name in _imports(module)}
+        graph[module] = frozenset(t for t in targets if t is not None and t != module)
+    return graph
 
 
-@pytest.mark.parametrize("path", _files("services.py") + _files("services/*.py") + _files("selectors.py"), ids=str)
-def test_services_and_selectors_never_import_discord(path):
-    assert not any(name == "discord" or name.startswith("discord.") for name in _imports(path))
+def _imports_discord(module: str) -> bool:
+    return any(name == "discord" or name.startswith("discord.") for name in _imports(module))
 
 
-@pytest.mark.parametrize("path", _files("cogs.py") + _files("ui.py") + _files("cogs/*.py"), ids=str)
-def test_discord_surface_never_touches_the_orm(path):
-    assert ".objects." not in path.read_text(encoding="utf-8")
-    assert not any(name.endswith("models") for name in _imports(path)), "cogs/ui go through services and selectors"
+def _is_models(module: str) -> bool:
+    return "models" in module.split(".")
 
 
-def test_bot_plumbing_imports_no_app_models():
-    for path in (ROOT / "botproject" / "bot").rglob("*.py"):
-        for name in _imports(path):
-            assert not name.endswith("models"), f"{path} imports {name}"
-            assert name.split(".")[0] not in APPS[1:], f"{path} imports {name}"
+def _app_of(module: str) -> str:
+    return module.split(".")[0]
 
 
-def test_only_the_bridge_calls_sync_to_async_in_bot_code():
-    bot_side = _files("cogs.py") + _files("cogs/*.py") + _files("ui.py") + sorted((ROOT / "botproject" / "bot").glob("*.py"))
-    offenders = [p for p in bot_side if "sync_to_async" in p.read_text(encoding="utf-8") and p.name != "db.py"]
+def _cycles(graph: dict[str, frozenset[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found = []
+    counter = 0
+
+    def visit(start: str) -> None:
+        nonlocal counter
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = counter
+        counter += 1
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            for child in children:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    if len(component) > 1:
+                        found.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return found
+
+
+# --- the graph itself ----------------------------------------------------------------------------------------
+def test_the_graph_sees_function_level_and_relative_imports():
+    graph = _graph()
+    assert "botproject.natural_keys" in graph["botproject.models"]  # module level, relative
+    assert "botproject.outbox" in graph["botproject.services"]  # `from . import outbox`
+    assert "points.selectors" in graph["points.apps"]  # inside ready()
+    assert "botproject.registry" in graph["pads.apps"]  # inside ready(), absolute
+
+
+def test_there_is_no_import_cycle():
+    assert _cycles(_graph()) == []
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert _cycles({"a": frozenset({"b"}), "b": frozenset({"c"}), "c": frozenset({"a"}), "d": frozenset({"a"})}) == [
+        ["a", "b", "c"]]
+
+
+# --- layers --------------------------------------------------------------------------------------------------
+def test_a_module_that_imports_discord_imports_no_models():
+    offenders = {module: sorted(t for t in _graph()[module] if _is_models(t))
+                 for module in _sources() if _imports_discord(module)}
+    assert {m: t for m, t in offenders.items() if t} == {}, "the Discord side goes through services and selectors"
+
+
+def test_an_app_imports_another_apps_models_only_through_its_services_and_selectors():
+    """Apps reach each other through services and selectors; the core's models (botproject.models: Guild,
+    snowflake) are shared by design, so every app may import them. The core imports no app's models."""
+    offenders = sorted(
+        (module, target) for module, targets in _graph().items() for target in targets
+        if _is_models(target) and _app_of(target) in APPS and _app_of(target) != _app_of(module))
     assert offenders == []
 
 
+def test_services_and_selectors_never_import_discord():
+    layer = [m for m in _sources() if {"services", "selectors"} & set(m.split("."))]
+    assert layer, "no services or selectors found"
+    assert [m for m in layer if _imports_discord(m)] == []
+
+
+def test_bot_plumbing_imports_no_app_and_no_models():
+    plumbing = [m for m in _sources() if m.startswith(f"{CORE}.bot.") or m == f"{CORE}.bot"]
+    assert plumbing
+    offenders = sorted((m, t) for m in plumbing for t in _graph()[m] if _app_of(t) in APPS or _is_models(t))
+    assert offenders == []
+
+
+def test_the_discord_side_never_touches_the_orm():
+    surface = [m for m in _sources() if _imports_discord(m)]
+    assert surface
+    assert [m for m in surface if ".objects." in _sources()[m].read_text(encoding="utf-8")] == []
+
+
+def test_only_the_bridge_calls_sync_to_async_on_the_discord_side():
+    surface = [m for m in _sources() if _imports_discord(m) and m != BRIDGE]
+    assert [m for m in surface if "sync_to_async" in _sources()[m].read_text(encoding="utf-8")] == []
+
+
+# --- the Discord extensions load ----------------------------------------------------------------------------
 @pytest.mark.parametrize("name", settings.DISCORD_EXTENSIONS)
 def test_every_extension_imports_and_has_setup(name):
     module = importlib.import_module(name)
@@ -67,5 +225,5 @@ def test_every_extension_imports_and_has_setup(name):
 
 
 def test_every_app_cogs_module_is_a_loadable_extension():
-    for app in APPS[1:]:
+    for app in APPS:
         assert callable(importlib.import_module(f"{app}.cogs").setup)
