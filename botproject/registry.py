@@ -1,9 +1,10 @@
 """What the apps show through the core, registered by each app from its AppConfig.ready().
 
 The core knows no app by name: an app adds its module switch, the channels it needs configured, its
-overview cards and its /helper stats figures here, and the core's services, selectors, admin and Discord
-surface read them back. Registering the same key again replaces it and keeps its place (idempotent, so a
-test may re-register). Apps register in INSTALLED_APPS order, which is the order everything is shown in.
+settings, overview cards, /helper stats figures and legacy-file converters here, and the core's services,
+selectors, admin, convert_legacy and Discord surface read them back. Registering the same key again replaces
+it and keeps its place (idempotent, so a test may re-register). Apps register in INSTALLED_APPS order, which
+is the order everything is shown in.
 
     from botproject import registry
     registry.register_module("pads", _("Pads"), "pads_enabled")
@@ -66,11 +67,52 @@ class HelperFigure:
     provider: Callable[[int, int], int]
 
 
+@dataclass(frozen=True)
+class LegacyFile:
+    """An old bot's file an app converts: `manage.py convert_legacy <option> FILE`.
+
+    `role` names the file in the report and its backup (and is the option's argparse dest);
+    count(source) says how many records it holds (the progress bar's total).
+    """
+
+    role: str
+    option: str
+    help: str
+    count: Callable[[Any], int]
+
+
+@dataclass
+class LegacyPart:
+    """What one app's converter brings to the fixture.
+
+    `payload` is what the fixture's checksum covers; objects(key) are the fixture rows (given that checksum);
+    `figures` go to the report and the import's record.
+    """
+
+    payload: list
+    figures: dict[str, int]
+    objects: Callable[[str], list[dict]]
+
+
+@dataclass(frozen=True)
+class LegacyConverter:
+    """An app's part of convert_legacy: its files, and convert(sources, guild_id, report, bar, now) -> LegacyPart.
+
+    `sources` holds only the app's files that were given (role -> Source); with none it returns an empty part.
+    """
+
+    app: str
+    files: tuple[LegacyFile, ...]
+    convert: Callable[..., LegacyPart]
+
+
 _modules: dict[str, Module] = {}
 _channels: dict[str, ChannelSetting] = {}
 _settings: dict[str, tuple[Any, list[str]]] = {}
 cards: dict[str, Card] = {}
 _figures: dict[Any, HelperFigure] = {}
+_legacy: dict[str, LegacyConverter] = {}
+_legacy_record: list[Callable[..., dict]] = []
 
 
 def register_module(name: str, label: Any, enabled_field: str) -> None:
@@ -144,3 +186,23 @@ def register_helper_figure(label: Any, provider: Callable[[int, int], int]) -> N
 def helper_figures() -> list[HelperFigure]:
     """The registered /helper stats figures, in registration order."""
     return list(_figures.values())
+
+
+def register_legacy_source(app: str, files: tuple[LegacyFile, ...], convert: Callable[..., LegacyPart]) -> None:
+    """Add (or replace) an app's converter of the old bots' files (manage.py convert_legacy)."""
+    _legacy[app] = LegacyConverter(app, tuple(files), convert)
+
+
+def legacy_sources() -> list[LegacyConverter]:
+    """The registered converters, in registration order (the order their rows take in the fixture)."""
+    return list(_legacy.values())
+
+
+def register_legacy_record(header: Callable[..., dict]) -> None:
+    """Name the app row that records a legacy import: header(guild_id, key, *, sources, figures, converted_at)."""
+    _legacy_record[:] = [header]
+
+
+def legacy_record() -> Callable[..., dict] | None:
+    """The registered import record's builder, or None when no app keeps one."""
+    return _legacy_record[0] if _legacy_record else None

@@ -15,6 +15,7 @@ class TicketsConfig(AppConfig):
 
         from . import selectors
         from .legacy import load  # noqa: F401  (guards for loading the old bot's tickets with loaddata)
+        from .legacy import part as legacy_part
 
         # What the core shows of this app (botproject.registry): its switch, channel, settings, card, helper figures.
         registry.register_module("tickets", _("Tickets"), "tickets_enabled")
@@ -27,3 +28,5 @@ class TicketsConfig(AppConfig):
         registry.register_helper_figure(_("Claimed tickets closed as resolved"), selectors.helper_resolved)
         registry.register_helper_figure(_("Tickets closed as staff"), selectors.helper_closes)
         registry.register_helper_figure(_("Helper points from tickets"), selectors.helper_ticket_points)
+        # manage.py convert_legacy: ticket_numbers.json and data/tickets.json.
+        registry.register_legacy_source("tickets", legacy_part.FILES, legacy_part.convert)

@@ -3,7 +3,8 @@
     python manage.py convert_legacy --guild ID [--points points.json] [--ticket-numbers ticket_numbers.json]
         [--tickets data/tickets.json] --out legacy.json [--allow-partial] [--max-file-mb 32]
 
-Checks every record of the given files (see botproject.legacy, points.legacy, tickets.legacy), then writes next
+The files and how each is converted come from the apps (botproject.registry.register_legacy_source, in each
+app's ready()). Checks every record of the given files (see botproject.legacy), then writes next
 to --out: a byte-for-byte backup of each input (`<out>.<role>-backup.json`) and the report
 (`<out>.report.txt`, `<out>.report.json`: records read, converted, rejected with JSON path and reason,
 skipped (another guild's), warnings, dropped fields); and the fixture itself only when no record was
@@ -25,6 +26,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from botproject import registry
 from botproject.legacy.fixture import backup_path, iso, write_backup, write_fixture
 from botproject.legacy.progress import Bar
 from botproject.legacy.report import Report
@@ -34,31 +36,29 @@ SHOWN_ISSUES = 50
 
 
 class Command(BaseCommand):
-    help = "Convert the old bots' points.json, ticket_numbers.json and data/tickets.json into a fixture for loaddata."
+    help = "Convert the old bots' JSON files (one option each, as the apps register them) into a fixture for loaddata."
 
     def add_arguments(self, parser):
         parser.add_argument("--guild", required=True, metavar="ID", help="the guild's Discord id")
-        parser.add_argument("--points", metavar="FILE", help="points.json of the helper-points bot (seed 000)")
-        parser.add_argument("--ticket-numbers", metavar="FILE", help="ticket_numbers.json (seed 000)")
-        parser.add_argument("--tickets", metavar="FILE", help="data/tickets.json of the ticket bot (seed 004)")
+        for file in _files():
+            parser.add_argument(file.option, dest=file.role, metavar="FILE", help=file.help)
         parser.add_argument("--out", required=True, metavar="FIXTURE", help="the fixture to write (a .json file)")
         parser.add_argument("--allow-partial", action="store_true",
                             help="write the fixture without the rejected records (they stay in the report)")
         parser.add_argument("--max-file-mb", type=float, default=DEFAULT_MAX_MB, metavar="MB",
                             help=f"refuse larger input files (default {DEFAULT_MAX_MB})")
 
-    def handle(self, *args, guild, points, ticket_numbers, tickets, out, allow_partial, max_file_mb, **options):
-        from points.legacy import convert as points_legacy
-        from tickets.legacy import convert as tickets_legacy
-
+    def handle(self, *args, guild, out, allow_partial, max_file_mb, **options):
         try:
             guild_id = snowflake(guild, "--guild")
         except Invalid as error:
             raise CommandError(str(error), returncode=2) from None
-        inputs = [(role, path) for role, path in (("points", points), ("ticket_numbers", ticket_numbers),
-                                                  ("tickets", tickets)) if path]
+        files = _files()
+        inputs = [(file.role, options[file.role]) for file in files if options.get(file.role)]
         if not inputs:
-            raise CommandError("Give at least one file: --points, --ticket-numbers or --tickets.", returncode=2)
+            names = [file.option for file in files]
+            listed = f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else "".join(names)
+            raise CommandError(f"Give at least one file: {listed}.", returncode=2)
         out = Path(out)
         if out.suffix != ".json" or not out.parent.is_dir():
             raise CommandError(f"--out {out}: give a .json file in an existing folder.", returncode=2)
@@ -67,8 +67,7 @@ class Command(BaseCommand):
 
         started, now = time.perf_counter(), timezone.now()
         report = Report(guild_id)
-        counters = {"points": points_legacy.records, "ticket_numbers": tickets_legacy.numbers_records,
-                    "tickets": tickets_legacy.tickets_records}
+        counters = {file.role: file.count for file in files}
         sources, total = {}, 0
         for role, path in inputs:
             try:
@@ -82,40 +81,32 @@ class Command(BaseCommand):
             self._fail(report, out, "A file could not be used")
 
         bar = Bar(total, "records checked", self.stderr)
-        points_plan = points_legacy.PointsPlan()
-        tickets_plan = tickets_legacy.TicketsPlan()
-        try:
-            if "points" in sources:
-                points_plan = points_legacy.convert(sources["points"], guild_id, report, bar)
-            if "ticket_numbers" in sources:
-                tickets_plan.counter = tickets_legacy.convert_numbers(sources["ticket_numbers"], guild_id, report, bar)
-            if "tickets" in sources:
-                counter = tickets_plan.counter
-                tickets_plan = tickets_legacy.convert_tickets(sources["tickets"], guild_id, report, bar, now=now)
-                tickets_plan.counter = counter
-                tickets_legacy.number_tickets(tickets_plan, guild_id, "tickets", report)
-            elif tickets_plan.counter is not None:
-                report.notes.append("Only the counter: the guild's tickets continue after it (never below their "
-                                    "highest number).")
-        except SourceError as error:
-            report.fatal("tickets", sources["tickets"].name, str(error))
-            self._fail(report, out, "A file could not be used")
+        parts = []
+        for converter in registry.legacy_sources():
+            given = {file.role: sources[file.role] for file in converter.files if file.role in sources}
+            try:
+                parts.append(converter.convert(given, guild_id, report, bar, now))
+            except SourceError as error:  # a file readable as JSON that turned out unusable as a whole
+                role = list(given)[-1]
+                report.fatal(role, given[role].name, str(error))
+                self._fail(report, out, "A file could not be used")
         bar.finish()
 
-        report.figures = _figures(points_plan, tickets_plan)
+        report.figures = {name: value for part in parts for name, value in part.figures.items()}
         if report.rejected and not allow_partial:
             self._fail(report, out, f"{sum(f.rejected for f in report.files.values())} records were rejected",
                        hint=" Fix them, or run again with --allow-partial to leave them out.")
 
-        payload = [points_plan.rows, tickets_legacy.fixture_objects(tickets_plan, guild_id)]
+        payload = [part.payload for part in parts]
         key = hashlib.sha256(json.dumps([guild_id, payload], sort_keys=True).encode()).hexdigest()
         figures = {**report.figures, "rejected": sum(f.rejected for f in report.files.values())}
-        header = points_legacy.header_object(guild_id, key, converted_at=iso(now), figures=figures, sources=[
+        record = registry.legacy_record()
+        header = [record(guild_id, key, converted_at=iso(now), figures=figures, sources=[
             {"role": s.role, "file": str(s.path), "bytes": len(s.raw), "sha256": s.sha256,
              "records": report.files[s.role].records, "converted": report.files[s.role].converted,
-             "rejected": report.files[s.role].rejected} for s in sources.values()])
-        objects = [{"model": "botproject.guild", "fields": {"discord_id": guild_id, "joined_at": iso(now)}}, header,
-                   *points_legacy.batch_objects(guild_id, key, points_plan), *payload[1]]
+             "rejected": report.files[s.role].rejected} for s in sources.values()])] if record else []
+        objects = [{"model": "botproject.guild", "fields": {"discord_id": guild_id, "joined_at": iso(now)}}, *header,
+                   *(row for part in parts for row in part.objects(key))]
         count = write_fixture(out, objects)
         text_path, json_path = report.write(out.with_suffix(""))
         self.stdout.write(report.text(limit=SHOWN_ISSUES))
@@ -134,16 +125,6 @@ class Command(BaseCommand):
         raise CommandError(f"{what}: no fixture was written.{removed}{hint} Report: {text_path}", returncode=1)
 
 
-def _figures(points_plan, tickets_plan) -> dict[str, int]:
-    """What the fixture brings (also the LegacyImport's figures and the load's progress total)."""
-    figures: dict[str, int] = {}
-    if points_plan.rows:
-        figures.update(members=points_plan.members, points=points_plan.points, ledger_entries=points_plan.entries)
-    statuses = [t.status for t in tickets_plan.tickets]
-    if tickets_plan.tickets or tickets_plan.panels:
-        figures.update(tickets=len(statuses), tickets_open=statuses.count("open"),
-                       tickets_need_help=statuses.count("need_help"), tickets_closed=statuses.count("closed"),
-                       claims=sum(t.claimer is not None for t in tickets_plan.tickets), panels=len(tickets_plan.panels))
-    if tickets_plan.counter is not None:
-        figures["ticket_counter"] = tickets_plan.counter
-    return figures
+def _files() -> list[registry.LegacyFile]:
+    """Every file an app converts, in registration order."""
+    return [file for converter in registry.legacy_sources() for file in converter.files]
