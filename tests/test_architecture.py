@@ -193,6 +193,13 @@ def test_an_app_imports_another_apps_models_only_through_its_services_and_select
     assert offenders == []
 
 
+def test_the_core_imports_no_app():
+    """The core knows no app by name: the apps register what it shows (botproject.registry)."""
+    offenders = sorted((m, t) for m, targets in _graph().items() if _app_of(m) == CORE for t in targets
+                       if _app_of(t) in APPS)
+    assert offenders == []
+
+
 def test_services_and_selectors_never_import_discord():
     layer = [m for m in _sources() if {"services", "selectors"} & set(m.split("."))]
     assert layer, "no services or selectors found"

@@ -142,7 +142,7 @@ class HelperGroup(app_commands.Group):
         for label, value in stats.figures.items():
             embed.add_field(name=pages.truncate(label, pages.FIELD_NAME), value=str(value))
         if not stats.figures:
-            embed.set_footer(text=_("Ticket and points figures appear once the tickets and points modules record them."))
+            embed.set_footer(text=_("No module records figures for helpers yet."))
         await _reply(interaction, embed=pages.fit(embed))
 
 
@@ -152,7 +152,7 @@ class AccessCog(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
 
-    @app_commands.command(name="addrole", description=gettext_noop("Grant a role the restricted commands (pads)"))
+    @app_commands.command(name="addrole", description=gettext_noop("Grant a role the restricted commands"))
     @app_commands.describe(role=gettext_noop("The role"))
     @app_commands.guild_only()
     @app_commands.default_permissions(administrator=True)
@@ -164,7 +164,7 @@ class AccessCog(commands.Cog):
                                           target_id=role.id, actor_id=interaction.user.id)
         await _reply(interaction, _("%(target)s now has access to the restricted commands.") % {"target": role.mention})
 
-    @app_commands.command(name="allowusers", description=gettext_noop("Grant one member the restricted commands (pads)"))
+    @app_commands.command(name="allowusers", description=gettext_noop("Grant one member the restricted commands"))
     @app_commands.describe(user=gettext_noop("The member"))
     @app_commands.guild_only()
     @app_commands.default_permissions(administrator=True)
@@ -177,7 +177,7 @@ class AccessCog(commands.Cog):
                                           target_id=user.id, actor_id=interaction.user.id)
         await _reply(interaction, _("%(target)s now has access to the restricted commands.") % {"target": user.mention})
 
-    @app_commands.command(name="block", description=gettext_noop("Block a member from tickets, claims, pads and verification"))
+    @app_commands.command(name="block", description=gettext_noop("Block a member from the member-facing commands"))
     @app_commands.describe(user=gettext_noop("The member"), reason=gettext_noop("Why (kept in the history)"))
     @app_commands.guild_only()
     async def block(self, interaction: discord.Interaction, user: discord.Member,

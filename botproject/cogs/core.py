@@ -98,7 +98,7 @@ class ConfigGroup(app_commands.Group):
                 else _("%(kind)s role set to %(role)s.")) % {"role": role.mention, "kind": _(kind.name)}
         await interaction.response.send_message(text, embed=ui.config_embed(config), ephemeral=True)
 
-    @app_commands.command(name="channel", description=gettext_noop("Set the log channel, tickets category or pads channel"))
+    @app_commands.command(name="channel", description=gettext_noop("Set one of the server's channels: the log, or one a module uses"))
     @app_commands.describe(kind=gettext_noop("Which channel to set"), channel=gettext_noop("The channel or category"))
     # The log channel and those the apps registered (botproject.registry); the kind is the choice's (translated) name.
     @app_commands.choices(kind=[app_commands.Choice(name=c.kind, value=c.kind) for c in registry.channels()])

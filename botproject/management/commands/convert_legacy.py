@@ -1,7 +1,9 @@
 """manage.py convert_legacy: the old bots' JSON files → a fixture for `manage.py loaddata`.
 
-    python manage.py convert_legacy --guild ID [--points points.json] [--ticket-numbers ticket_numbers.json]
-        [--tickets data/tickets.json] --out legacy.json [--allow-partial] [--max-file-mb 32]
+    python manage.py convert_legacy --guild ID [--<file option> FILE ...] --out legacy.json [--allow-partial]
+        [--max-file-mb 32]
+
+(`--help` lists the file options the installed apps registered.)
 
 The files and how each is converted come from the apps (botproject.registry.register_legacy_source, in each
 app's ready()). Checks every record of the given files (see botproject.legacy), then writes next
