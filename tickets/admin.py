@@ -26,6 +26,7 @@ from botproject.models import DiscordName
 
 from . import metrics, services
 from .models import Ticket, TicketCategory, TicketClaim, TicketPanel, TicketTranscript
+from .transcripts import admin_closer_text
 
 USER = DiscordName.Kind.USER
 
@@ -128,8 +129,9 @@ class TicketAdmin(ReadOnlyMixin, NamesMixin, GuildScopedAdminMixin, admin.ModelA
     """Tickets (read-only; closed with the action), with their transcripts."""
 
     opener_named = name_column("opener_id", USER, _("opener"))
+    closer_named = staticmethod(name_column("closed_by_id", USER, _("closed by")))
     list_display = ("number", "code", "guild", "category_name", opener_named, "status", "created_at", "closed_at",
-                    "close_path", "transcript_link")
+                    "close_path", "closer", "transcript_link")
     list_filter = ("guild", "status", "close_path", "category")
     search_fields = ("code", "=opener_id", "=number", "=channel_id")
     inlines = (ClaimInline,)
@@ -138,6 +140,18 @@ class TicketAdmin(ReadOnlyMixin, NamesMixin, GuildScopedAdminMixin, admin.ModelA
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
+
+    @admin.display(description=_("closed by"))
+    def closer(self, obj):
+        """The Discord member who closed the ticket, or the admin site user when it was closed here."""
+        if obj.closed_by_id:
+            return self.closer_named(obj)
+        if obj.close_path == Ticket.ClosePath.ADMIN:
+            return admin_closer_text(obj.closed_by_admin, markdown=False)
+        return None
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("closed_by_admin")
 
     @admin.display(description=_("transcript"))
     def transcript_link(self, obj):

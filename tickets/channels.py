@@ -1,30 +1,23 @@
-"""Discord side of a ticket's channel: create it privately (overflow categories, limits), announce closes.
+"""Ticket channel helpers (Discord side): create a ticket's private channel (overflow categories, limits, twins
+a retried request made), give or take a member's access, and know which channels are ticket channels.
 
-Channel creation may wait a long time on Discord's rate limit, so the click is deferred first and the
-member is answered with a followup. Creations in one guild go one at a time (a lock per guild), which
-keeps the overflow category count right and never bursts into 429s.
+The flows that use them (open a ticket, close it, post its transcript) are in `tickets/flows.py`. Creations in
+one guild go one at a time (a lock per guild), which keeps the overflow category count right and never bursts
+into 429s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import time
 
 import aiohttp
 import discord
-from django.utils import translation
-from django.utils.translation import gettext as _
 
-from botproject.bot.checks import require
-from botproject.bot.db import db_call
 from botproject.bot.preflight import require_bot_permissions
-from botproject.bot.replies import answer, defer
-from botproject.bot.scope import guild_messageable
-from botproject.selectors import Access, ConfigSnapshot, MemberAccess
+from botproject.selectors import ConfigSnapshot
 
-from . import services
 from .exceptions import ChannelFailed, ChannelLimit
 from .selectors import TicketView
 
@@ -63,16 +56,6 @@ def archive_lock(channel_id: int | None) -> asyncio.Lock:
     """The archive lock of a ticket channel."""
     return ARCHIVE_LOCKS.setdefault(channel_id or 0, asyncio.Lock())
 _recent: dict[int, dict[int, float]] = {}  # category id → {channel id just created: when}
-
-
-def is_ticket_staff(access: MemberAccess, member: discord.abc.User, ticket: TicketView) -> bool:
-    """Admins; the category's staff role when it has one; otherwise the server's staff."""
-    if access.at_least(Access.ADMIN):
-        return True
-    override = ticket.category.staff_role_id if ticket.category else None
-    if override:
-        return any(role.id == override for role in getattr(member, "roles", []))
-    return access.at_least(Access.STAFF)
 
 
 def _member_overwrite() -> discord.PermissionOverwrite:
@@ -187,88 +170,6 @@ async def _remove_twins(client: discord.Client, guild: discord.Guild, name: str,
             pass
         except discord.HTTPException:
             log.warning("could not delete the extra channel %s (%s)", channel.id, name, exc_info=True)
-
-
-async def open_ticket(interaction: discord.Interaction, *, category_id: int, panel_id: int | None = None) -> None:
-    """A panel click: defer at once, reserve the ticket, create the channel, welcome, answer privately."""
-    from . import ui
-
-    await defer(interaction, ephemeral=True, thinking=True)
-    access = await require(interaction, Access.MEMBER, refuse_blocked=True, module="tickets")
-    ticket = await db_call(services.ticket_open)(guild_id=interaction.guild_id, category_id=category_id,
-                                                 opener_id=interaction.user.id, panel_id=panel_id)
-    try:
-        channel = await create_channel(interaction.guild, ticket, access.config, interaction.user,
-                                       interaction.client)
-    except BaseException as error:
-        await db_call(services.ticket_fail)(ticket_id=ticket.id, error=repr(error))
-        raise
-    try:
-        ticket = await db_call(services.ticket_channel_created)(guild_id=interaction.guild_id, ticket_id=ticket.id,
-                                                                channel_id=channel.id)
-    except BaseException:
-        # Never an orphan channel: the row could not take it, so it goes.
-        await channel.delete(reason="ticket could not be recorded")
-        await db_call(services.ticket_fail)(ticket_id=ticket.id, error="could not record the channel")
-        raise
-    TICKET_CHANNELS[channel.id] = (ticket.id, interaction.guild_id)
-    with translation.override(ticket.language):
-        embed, view = ui.welcome_embed(ticket), ui.ticket_view(ticket.id)
-    # The nonce makes discord.py's retry of a send whose reply was lost return the first message, not post twice.
-    message = await channel.send(interaction.user.mention, embed=embed, view=view, nonce=f"tw{ticket.id}",
-                                 allowed_mentions=discord.AllowedMentions(users=[interaction.user]))
-    await db_call(services.ticket_welcome_sent)(ticket_id=ticket.id, message_id=message.id)
-    await answer(interaction, _("Your ticket is ready: %(channel)s") % {"channel": channel.mention}, ephemeral=True)
-
-
-async def announce_close(interaction: discord.Interaction, result: services.CloseResult) -> None:
-    """The public notice in the ticket channel, then the log note with the transcript file (best effort)."""
-    ticket = result.ticket
-    with translation.override(ticket.language):
-        if result.path == "works":
-            embed = discord.Embed(title=_("✅ Problem solved"), colour=discord.Colour.green(),
-                                  description=_("%(user)s confirmed the solution.") % {"user": f"<@{result.closed_by_id}>"})
-        else:
-            embed = discord.Embed(title=_("🔒 Ticket closed"), colour=discord.Colour.red(),
-                                  description=_("Closed by: %(user)s") % {"user": f"<@{result.closed_by_id}>"})
-            if result.reason:
-                embed.add_field(name=_("Reason"), value=result.reason[:1024])
-        if result.awarded:
-            embed.add_field(name=_("Helper points"), value=", ".join(
-                f"<@{user}> +{points}" for user, points in result.awarded), inline=False)
-        embed.set_footer(text=_("This channel will be deleted in %(seconds)s seconds.") % {
-            "seconds": result.delay_seconds})
-    await answer(interaction, embed=embed, allowed_mentions=discord.AllowedMentions.none())
-    await post_transcript(interaction.client, result)
-
-
-async def post_transcript(bot: discord.Client, result: services.CloseResult) -> None:
-    """Post the close note with the HTML transcript in the log channel right after the close committed.
-
-    The note is also an outbox row due a minute later: if this fails (or the bot stops first), the
-    outbox still sends the note (without the file); the transcript stays in the admin either way.
-    """
-    if not result.log_channel_id or result.log_outbox_id is None:
-        return
-    channel = await guild_messageable(bot, result.ticket.guild_id, result.log_channel_id)
-    if channel is None:
-        return
-    name = f"ticket-{result.ticket.number}-{result.ticket.code}.html"
-    try:
-        # Stored right after the close committed (this returns it; it renders it if that failed).
-        html = await db_call(services.transcript_store)(ticket_id=result.ticket.id)
-    except Exception:  # noqa: BLE001 - the outbox sends the note; the sweep stores the transcript
-        log.exception("could not store the transcript of ticket %s", result.ticket.id)
-        return
-    try:
-        message = await channel.send(result.log_text, file=discord.File(io.BytesIO(html.encode()), filename=name),
-                                     nonce=f"ob{result.log_outbox_id}",
-                                     allowed_mentions=discord.AllowedMentions.none())
-    except discord.HTTPException:
-        log.warning("could not post the transcript of ticket %s; the outbox sends the note", result.ticket.id,
-                    exc_info=True)
-        return
-    await db_call(services.ticket_log_posted)(outbox_id=result.log_outbox_id, discord_message_id=message.id)
 
 
 async def set_member_access(channel: discord.TextChannel, member: discord.Member, present: bool) -> None:

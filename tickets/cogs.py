@@ -21,7 +21,7 @@ from botproject.bot.scope import ForeignChannel, guild_channel
 from botproject.exceptions import DatabaseUnavailable
 from botproject.selectors import Access
 
-from . import channels, metrics, selectors, services, ui
+from . import channels, flows, metrics, selectors, services, ui
 from .exceptions import NotATicket
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class TicketGroup(app_commands.Group):
         ticket = await _here(interaction)
         ticket = await db_call(services.ticket_member_set)(
             guild_id=interaction.guild_id, ticket_id=ticket.id, actor_id=interaction.user.id,
-            is_staff=channels.is_ticket_staff(access, interaction.user, ticket), member_id=member.id, present=present)
+            is_staff=flows.is_ticket_staff(access, interaction.user, ticket), member_id=member.id, present=present)
         await defer(interaction, ephemeral=True)
         await channels.set_member_access(interaction.channel, member, present)
         text = _("%(member)s can now see this ticket.") if present else _("%(member)s no longer sees this ticket.")
@@ -105,15 +105,11 @@ class TicketGroup(app_commands.Group):
 
     @app_commands.command(name="close", description=gettext_noop("Close this ticket"))
     @app_commands.describe(reason=gettext_noop("Why (kept with the ticket)"))
-    async def close(self, interaction: discord.Interaction, reason: app_commands.Range[str, 1, 500] | None = None) -> None:
+    async def close(self, interaction: discord.Interaction,
+                    reason: app_commands.Range[str, 1, 500] | None = None) -> None:
         access = await require(interaction, Access.MEMBER, module="tickets")
         ticket = await _here(interaction)
-        async with channels.archive_lock(ticket.channel_id):
-            result = await db_call(services.ticket_close)(
-                guild_id=interaction.guild_id, ticket_id=ticket.id, actor_id=interaction.user.id,
-                is_staff=channels.is_ticket_staff(access, interaction.user, ticket), reason=reason or "",
-                opener_may=True)
-        await channels.announce_close(interaction, result)
+        await flows.close_ticket(interaction, access, ticket, reason=reason or "", opener_may=True)
 
     @app_commands.command(name="stats", description=gettext_noop("Ticket metrics"))
     @app_commands.describe(days=gettext_noop("How many days back (default 30)"))
@@ -210,16 +206,6 @@ class TicketsCog(commands.Cog):
         await post_panel(interaction, channel, title)
 
     # --- the transcript ------------------------------------------------------------------------------
-    async def _is_staff(self, message: discord.Message) -> bool:
-        member = message.author
-        if not isinstance(member, discord.Member):
-            return False
-        if member.guild_permissions.manage_guild:
-            return True
-        config = await self.bot.guild_config(message.guild.id)  # type: ignore[attr-defined]
-        roles = {r.id for r in member.roles}
-        return bool(roles & ({config.staff_role_id} | set(config.admin_role_ids)))
-
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         ticket_id = channels.ticket_of_channel(message.channel.id, message.guild.id if message.guild else None)
@@ -236,8 +222,7 @@ class TicketsCog(commands.Cog):
             await db_call(services.transcript_message)(
                 ticket_id=ticket_id, message_id=message.id, author_id=message.author.id,
                 author_name=message.author.display_name, is_bot=message.author.bot, content=message.content,
-                embeds=embeds, attachments=attachments, staff=await self._is_staff(message),
-                created_at=message.created_at)
+                embeds=embeds, attachments=attachments, created_at=message.created_at, **_author_roles(message))
         except Exception:  # noqa: BLE001 - a lost transcript line must not break anything else
             log.exception("could not archive message %s", message.id)
 
@@ -344,13 +329,23 @@ class TicketsCog(commands.Cog):
             if welcome is None:
                 opener = discord.Object(id=ticket.opener_id)
                 with translation.override(ticket.language):
-                    embed, view = ui.welcome_embed(ticket), ui.ticket_view(ticket.id)
+                    embed, view = ui.welcome_message(ticket)
                 welcome = await channel.send(f"<@{ticket.opener_id}>", embed=embed, view=view, nonce=f"tw{ticket.id}",
                                              allowed_mentions=discord.AllowedMentions(users=[opener]))
         except discord.HTTPException:
             log.warning("ticket %s: could not settle its welcome; next round", ticket.id, exc_info=True)
             return
         await db_call(services.ticket_welcome_sent)(ticket_id=ticket.id, message_id=welcome.id)
+
+
+def _author_roles(message: discord.Message) -> dict:
+    """What the transcript needs to tell whether the author is the ticket's staff (the service applies the rule)."""
+    member = message.author
+    if not isinstance(member, discord.Member):
+        return {}
+    return {"author_role_ids": [role.id for role in member.roles],
+            "author_manages_guild": member.guild_permissions.manage_guild,
+            "author_is_owner": member.guild.owner_id == member.id}
 
 
 def _base36(number: int) -> str:

@@ -44,6 +44,7 @@ class TicketStats:
     top_members: tuple[tuple[int, int], ...]
     helpers: tuple[HelperFigures, ...]
     per_day: tuple[tuple[str, int], ...]
+    admin_closers: tuple[tuple[str, int], ...] = ()  # (admin site user's name, closes) for closes on the admin site
 
 
 def _avg_median(values: list[float]) -> tuple[float | None, float | None]:
@@ -75,6 +76,8 @@ def ticket_stats(*, guild_id: int, days: int = 30) -> TicketStats:
     for created in tickets.values_list("created_at", flat=True):
         key = created.date().isoformat()
         day_counts[key] = day_counts.get(key, 0) + 1
+    admin_closers = tuple((name or "–", n) for name, n in closed.filter(close_path="admin").values_list(
+        "closed_by_admin__username").annotate(n=Count("id")).order_by("-n", "closed_by_admin__username"))
     works = paths.get("works", 0)
     after_help, staff = paths.get("staff_after_help", 0), paths.get("staff", 0)
     return TicketStats(
@@ -84,4 +87,5 @@ def ticket_stats(*, guild_id: int, days: int = 30) -> TicketStats:
         resolution_avg=_avg_median(resolution)[0], resolution_median=_avg_median(resolution)[1],
         response_avg=_avg_median(response)[0], response_median=_avg_median(response)[1],
         per_category=per_category, per_member=(sum(n for _u, n in members) / len(members)) if members else 0.0,
-        top_members=tuple(members[:10]), helpers=tuple(helpers), per_day=tuple(sorted(day_counts.items())))
+        top_members=tuple(members[:10]), helpers=tuple(helpers), per_day=tuple(sorted(day_counts.items())),
+        admin_closers=admin_closers)

@@ -9,6 +9,7 @@ Invariants live in the database:
   that names the channel (`ticket-<code>`).
 """
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -191,6 +192,10 @@ class Ticket(models.Model):
     first_responder_id = snowflake(_("first responder"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, db_index=True)
     closed_by_id = snowflake(_("closed by"), null=True, blank=True)
+    closed_by_admin = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("closed by (admin site)"),
+        help_text=_("The admin site user who closed the ticket (closed by is then empty: no Discord member)."))
     close_path = models.CharField(_("closed how"), max_length=16, choices=ClosePath.choices, blank=True)
     close_reason = models.CharField(_("close reason"), max_length=500, blank=True)
     resolved = models.BooleanField(_("resolved"), default=False)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
+
+from botproject.selectors import Access, MemberAccess
 
 from .models import OPEN_STATUSES, Ticket, TicketCategory, TicketClaim, TicketPanel
 
@@ -86,6 +89,19 @@ class PanelView:
     title: str
     categories: tuple[CategoryView, ...]
     language: str
+
+
+def is_ticket_staff(*, access: MemberAccess, role_ids: Collection[int], category_staff_role_id: int | None) -> bool:
+    """The one rule for who is staff of a ticket (close it, add members, count as its first staff response).
+
+    Admins always; when the ticket's category names a staff role, the members holding that role (it replaces the
+    server's staff role for that category); otherwise the server's staff.
+    """
+    if access.at_least(Access.ADMIN):
+        return True
+    if category_staff_role_id:
+        return category_staff_role_id in set(role_ids)
+    return access.at_least(Access.STAFF)
 
 
 def _tickets():

@@ -21,6 +21,17 @@ def _when(moment) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "–"
 
 
+def admin_closer_text(user, *, markdown: bool) -> str:
+    """How a close from the admin site names its closer: the site and the admin user's name (None: the site only).
+
+    `markdown`: for Discord (the log note), the name as inline code, so it is never markup or a mention.
+    """
+    if user is None:
+        return gettext("the admin site")
+    name = user.get_username()
+    return gettext("the admin site (%(user)s)") % {"user": f"`{name.replace('`', chr(39))}`" if markdown else name}
+
+
 def render_transcript(ticket, messages, claims) -> str:
     """The HTML transcript of `ticket` in its guild's language."""
     config = getattr(ticket.guild, "config", None)
@@ -30,7 +41,9 @@ def render_transcript(ticket, messages, claims) -> str:
             gettext("Category: %(category)s") % {"category": escape(ticket.category_name or "–")},
             gettext("Opened by %(user)s at %(when)s") % {"user": ticket.opener_id, "when": _when(ticket.created_at)},
             gettext("Closed by %(user)s at %(when)s (%(path)s)") % {
-                "user": ticket.closed_by_id or "–", "when": _when(ticket.closed_at),
+                "user": ticket.closed_by_id or (escape(admin_closer_text(ticket.closed_by_admin, markdown=False))
+                                                if ticket.close_path == "admin" else "–"),
+                "when": _when(ticket.closed_at),
                 "path": escape(ticket.get_close_path_display())},
             gettext("Helpers: %(list)s") % {"list": ", ".join(str(c.user_id) for c in claims) or "–"},
         ]

@@ -19,7 +19,8 @@ from botproject.bot.db import db_call
 from botproject.bot.ui import SafeDynamicItem
 from botproject.selectors import Access
 
-from . import channels, selectors, services
+from . import flows, selectors, services
+from .exceptions import NotATicket
 from .selectors import CategoryView, PanelView, TicketView
 
 WELCOME_COLOUR = discord.Colour(5814783)
@@ -67,7 +68,7 @@ class TicketOpenButton(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button
         return cls(int(match["id"]))
 
     async def run(self, interaction: discord.Interaction) -> None:
-        await channels.open_ticket(interaction, category_id=self.category_id)
+        await flows.open_ticket(interaction, category_id=self.category_id, welcome=welcome_message)
 
 
 class TicketPickSelect(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Select], template=r"ticket:pick:(?P<id>\d+)"):
@@ -88,7 +89,7 @@ class TicketPickSelect(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Select
 
     async def run(self, interaction: discord.Interaction) -> None:
         value = self.item.values[0] if self.item.values else "0"
-        await channels.open_ticket(interaction, category_id=int(value), panel_id=self.panel_id)
+        await flows.open_ticket(interaction, category_id=int(value), panel_id=self.panel_id, welcome=welcome_message)
 
 
 def welcome_embed(ticket: TicketView) -> discord.Embed:
@@ -106,6 +107,11 @@ def welcome_embed(ticket: TicketView) -> discord.Embed:
     return embed
 
 
+def welcome_message(ticket: TicketView) -> tuple[discord.Embed, discord.ui.View]:
+    """The welcome embed and the ticket's buttons (in the guild's language: activate it before calling)."""
+    return welcome_embed(ticket), ticket_view(ticket.id)
+
+
 def ticket_view(ticket_id: int) -> discord.ui.View:
     """It works! · Need help · Close · Claim."""
     view = discord.ui.View(timeout=None)
@@ -118,7 +124,6 @@ async def _ticket(interaction: discord.Interaction, ticket_id: int) -> tuple:
     access = await require(interaction, Access.MEMBER, module="tickets")
     ticket = await db_call(selectors.ticket_get)(guild_id=interaction.guild_id, ticket_id=ticket_id)
     if ticket is None:
-        from .exceptions import NotATicket
         raise NotATicket()
     return access, ticket
 
@@ -149,10 +154,7 @@ class WorksButton(_TicketButton, SafeDynamicItem, discord.ui.DynamicItem[discord
 
     async def run(self, interaction: discord.Interaction) -> None:
         _access, ticket = await _ticket(interaction, self.ticket_id)
-        async with channels.archive_lock(ticket.channel_id):
-            result = await db_call(services.ticket_works)(guild_id=interaction.guild_id, ticket_id=self.ticket_id,
-                                                          actor_id=interaction.user.id)
-        await channels.announce_close(interaction, result)
+        await flows.close_works(interaction, ticket)
 
 
 class HelpButton(_TicketButton, SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button],
@@ -188,11 +190,7 @@ class CloseButton(_TicketButton, SafeDynamicItem, discord.ui.DynamicItem[discord
 
     async def run(self, interaction: discord.Interaction) -> None:
         access, ticket = await _ticket(interaction, self.ticket_id)
-        async with channels.archive_lock(ticket.channel_id):
-            result = await db_call(services.ticket_close)(
-                guild_id=interaction.guild_id, ticket_id=self.ticket_id, actor_id=interaction.user.id,
-                is_staff=channels.is_ticket_staff(access, interaction.user, ticket))
-        await channels.announce_close(interaction, result)
+        await flows.close_ticket(interaction, access, ticket)
 
 
 class ClaimButton(_TicketButton, SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button],
@@ -203,9 +201,10 @@ class ClaimButton(_TicketButton, SafeDynamicItem, discord.ui.DynamicItem[discord
 
     async def run(self, interaction: discord.Interaction) -> None:
         access, ticket = await _ticket(interaction, self.ticket_id)
-        may = access.at_least(Access.HELPER) or channels.is_ticket_staff(access, interaction.user, ticket)
-        ticket = await db_call(services.ticket_claim)(guild_id=interaction.guild_id, ticket_id=self.ticket_id,
-                                                      actor_id=interaction.user.id, may_claim=may and not access.blocked)
+        may = access.at_least(Access.HELPER) or flows.is_ticket_staff(access, interaction.user, ticket)
+        ticket = await db_call(services.ticket_claim)(
+            guild_id=interaction.guild_id, ticket_id=self.ticket_id, actor_id=interaction.user.id,
+            may_claim=may and not access.blocked)
         slots = ticket.category.helper_slots if ticket.category else 1
         with translation.override(ticket.language):
             text = _("🙋 %(user)s claimed this ticket (%(taken)s/%(slots)s helpers).") % {

@@ -6,11 +6,27 @@
 """
 
 from .lifecycle import (  # noqa: F401
-    HELP_PING_INTERVAL, LOG_NOTE_GRACE, CloseResult, HelpResult, new_code, ticket_channel_created, ticket_claim,
-    ticket_close, ticket_close_from_admin, ticket_fail, ticket_member_set, ticket_need_help, ticket_open,
-    ticket_welcome_sent, ticket_works,
+    HELP_PING_INTERVAL,
+    LOG_NOTE_GRACE,
+    CloseResult,
+    HelpResult,
+    new_code,
+    ticket_channel_created,
+    ticket_claim,
+    ticket_close,
+    ticket_close_from_admin,
+    ticket_fail,
+    ticket_member_set,
+    ticket_need_help,
+    ticket_open,
+    ticket_welcome_sent,
+    ticket_works,
 )
 from .panels import category_create, panel_create, panel_record_message, panel_request, panel_request_done  # noqa: F401
 from .transcript import (  # noqa: F401
-    ticket_log_posted, transcript_delete, transcript_edit, transcript_message, transcript_store,
+    ticket_log_posted,
+    transcript_delete,
+    transcript_edit,
+    transcript_message,
+    transcript_store,
 )

@@ -27,14 +27,28 @@ from botproject import outbox
 from botproject.exceptions import DomainError
 from botproject.models import OutboxMessage
 from botproject.services import config_row
+from points.services import Kind as LedgerKind
+from points.services import points_award
 
 from ..exceptions import (
-    AddRefused, AlreadyClaimed, AtLimit, CannotRemoveOpener, ClaimRefused, NotATicket, NotOpener, OwnTicket,
-    SlotsFull, StaffOnly, TicketClosed, TooManyOpens, UnknownCategory, UnknownPanel,
+    AddRefused,
+    AlreadyClaimed,
+    AtLimit,
+    CannotRemoveOpener,
+    ClaimRefused,
+    NotATicket,
+    NotOpener,
+    OwnTicket,
+    SlotsFull,
+    StaffOnly,
+    TicketClosed,
+    TooManyOpens,
+    UnknownCategory,
+    UnknownPanel,
 )
-from ..models import OPEN_STATUSES, Ticket, TicketCategory, TicketClaim, TicketCounter, TicketPanel
-from ..models import TranscriptMessage
+from ..models import OPEN_STATUSES, Ticket, TicketCategory, TicketClaim, TicketCounter, TicketPanel, TranscriptMessage
 from ..selectors import TicketView
+from ..transcripts import admin_closer_text
 from .transcript import transcript_store_after_close
 
 log = logging.getLogger(__name__)
@@ -158,9 +172,6 @@ class CloseResult:
 
 
 def _award_helpers(ticket: Ticket, config) -> list[tuple[int, int]]:
-    from points.models import LedgerEntry
-    from points.services import points_award
-
     amount = ticket.category.helper_points if ticket.category_id else 0
     if not amount or not config.points_enabled:
         return []
@@ -172,7 +183,7 @@ def _award_helpers(ticket: Ticket, config) -> list[tuple[int, int]]:
         try:
             points_award(guild_id=config.guild.discord_id, user_id=claim.user_id, amount=amount, reason=reason,
                          idempotency_key=f"ticket:{ticket.pk}:helper:{claim.user_id}",
-                         kind=LedgerEntry.Kind.HELPER)
+                         kind=LedgerKind.HELPER)
         except DomainError as error:  # e.g. the balance cap: the close still happens
             log.warning("ticket %s: no helper points for %s: %s", ticket.pk, claim.user_id, error)
             continue
@@ -181,11 +192,13 @@ def _award_helpers(ticket: Ticket, config) -> list[tuple[int, int]]:
     return awarded
 
 
-def _close(ticket: Ticket, *, path: str, actor_id: int | None, reason: str, resolved: bool) -> CloseResult:
+def _close(ticket: Ticket, *, path: str, actor_id: int | None, reason: str, resolved: bool,
+           admin_user=None) -> CloseResult:
     now = timezone.now()
     if not Ticket.objects.filter(pk=ticket.pk, status__in=OPEN_STATUSES).update(
             status=Ticket.Status.CLOSED, closed_at=now, closed_by_id=actor_id, close_path=path,
-            close_reason=reason[:500], resolved=resolved):
+            close_reason=reason[:500], resolved=resolved,
+            closed_by_admin=admin_user if admin_user is not None and admin_user.pk else None):
         raise TicketClosed()
     ticket.refresh_from_db()
     config = ticket.guild.config
@@ -204,7 +217,8 @@ def _close(ticket: Ticket, *, path: str, actor_id: int | None, reason: str, reso
     with translation.override(config.language):
         text = gettext("🎫 Ticket #%(number)s (%(category)s) of <@%(opener)s> closed by %(actor)s: %(path)s.") % {
             "number": ticket.number, "category": ticket.category_name, "opener": ticket.opener_id,
-            "actor": f"<@{actor_id}>" if actor_id else gettext("the admin site"), "path": ticket.get_close_path_display()}
+            "actor": f"<@{actor_id}>" if actor_id else admin_closer_text(admin_user, markdown=True),
+            "path": ticket.get_close_path_display()}
         if reason:
             text += " " + gettext("Reason: %(reason)s") % {"reason": reason}
         if awarded:
@@ -251,13 +265,14 @@ def ticket_close(*, guild_id: int, ticket_id: int, actor_id: int, is_staff: bool
 
 @transaction.atomic
 def ticket_close_from_admin(*, ticket_id: int, actor_user=None) -> CloseResult:
-    """Close from the admin site (the channel is deleted by the bot through the outbox)."""
+    """Close from the admin site (the channel is deleted by the bot through the outbox); `actor_user` (the admin
+    site user) is recorded as the ticket's `closed_by_admin` and named in the log note and the transcript."""
     ticket = Ticket.objects.select_related("guild").get(pk=ticket_id)
     ticket = _locked(ticket.guild.discord_id, ticket_id)
     if not ticket.is_open:
         raise TicketClosed()
     return _close(ticket, path=Ticket.ClosePath.ADMIN, actor_id=None, reason=gettext("closed from the admin site"),
-                  resolved=False)
+                  resolved=False, admin_user=actor_user)
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
@@ -10,8 +11,10 @@ from django.utils import timezone
 
 from botproject import outbox
 from botproject.models import OutboxMessage
+from botproject.selectors import member_access
 
 from ..models import Ticket, TicketClaim, TicketTranscript, TranscriptMessage
+from ..selectors import is_ticket_staff
 from ..transcripts import render_transcript
 
 log = logging.getLogger(__name__)
@@ -24,17 +27,27 @@ MAX_VERSION_CHARS = 4000  # Discord's longest message (Nitro); anything longer i
 # --- the transcript -------------------------------------------------------------------------------
 @transaction.atomic
 def transcript_message(*, ticket_id: int, message_id: int, author_id: int, author_name: str, is_bot: bool,
-                       content: str, embeds: list, attachments: list, staff: bool = False,
+                       content: str, embeds: list, attachments: list, author_role_ids: Collection[int] = (),
+                       author_manages_guild: bool = False, author_is_owner: bool = False,
                        created_at: datetime | None = None) -> None:
-    """Archive a message of a ticket channel as it arrives (and note the first staff response)."""
-    ticket = Ticket.objects.filter(pk=ticket_id).first()
+    """Archive a message of a ticket channel as it arrives (and note the first staff response).
+
+    Whether the author is the ticket's staff is decided by the one rule (`selectors.is_ticket_staff`: admins, the
+    category's staff role when it has one, else the server's staff), read only while no staff has answered yet.
+    """
+    ticket = Ticket.objects.select_related("guild", "category").filter(pk=ticket_id).first()
     if ticket is None:
         return
     TranscriptMessage.objects.get_or_create(message_id=message_id, defaults={
         "ticket": ticket, "author_id": author_id, "author_name": author_name[:100], "author_is_bot": is_bot,
         "content": content[:MAX_VERSION_CHARS], "embeds": embeds, "attachments": attachments,
         "created_at": created_at or timezone.now()})
-    if staff and not is_bot and author_id != ticket.opener_id and ticket.first_response_at is None:
+    if is_bot or author_id == ticket.opener_id or ticket.first_response_at is not None:
+        return
+    access = member_access(guild_id=ticket.guild.discord_id, user_id=author_id, role_ids=list(author_role_ids),
+                           is_owner=author_is_owner, can_manage_guild=author_manages_guild)
+    category_role = ticket.category.staff_role_id if ticket.category_id else None
+    if is_ticket_staff(access=access, role_ids=author_role_ids, category_staff_role_id=category_role):
         Ticket.objects.filter(pk=ticket.pk, first_response_at__isnull=True).update(
             first_response_at=created_at or timezone.now(), first_responder_id=author_id)
 
@@ -75,7 +88,8 @@ def transcript_store(*, ticket_id: int) -> str:
     stored = TicketTranscript.objects.filter(pk=ticket_id).values_list("html", flat=True).first()
     if stored is not None:
         return stored
-    ticket = Ticket.objects.select_related("guild__config").get(pk=ticket_id, status=Ticket.Status.CLOSED)
+    ticket = Ticket.objects.select_related("guild__config", "closed_by_admin").get(
+        pk=ticket_id, status=Ticket.Status.CLOSED)
     messages = list(TranscriptMessage.objects.filter(ticket=ticket).order_by("created_at", "message_id"))
     claims = list(TicketClaim.objects.filter(ticket=ticket).order_by("slot"))
     html = render_transcript(ticket, messages, claims)
