@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+
 
 @dataclass(frozen=True)
 class Module:
@@ -161,11 +163,7 @@ def settings_sections() -> list[tuple[Any, tuple[str, ...]]]:
 
 def register_card(key: str, title: Any, provider: Callable[[Any], Any], *, empty_text: Any = None) -> None:
     """Add or replace the overview card `key`; provider(guild) returns the value, or None when not measured."""
-    if empty_text is None:
-        from django.utils.translation import gettext_lazy
-
-        empty_text = gettext_lazy("Not measured yet.")
-    cards[key] = Card(key, title, provider, empty_text)
+    cards[key] = Card(key, title, provider, _("Not measured yet.") if empty_text is None else empty_text)
 
 
 def unregister_card(key: str) -> None:

@@ -38,7 +38,7 @@ def _snapshot_fields() -> list:
     return [f for f in GuildConfig._meta.concrete_fields if f.name != "guild" and f.editable]
 
 
-def _snapshot_value(model_field, value: Any) -> Any:
+def _snapshot_value(value: Any) -> Any:
     """A field's value as a snapshot holds it: lists become tuples of ints (the admin role ids, immutable)."""
     if isinstance(value, list):
         return tuple(int(v) for v in value)
@@ -56,7 +56,7 @@ def _module_enabled(self, module: str) -> bool:
 def _from_model(cls, config: GuildConfig):
     """Copy a GuildConfig row."""
     return cls(guild_id=config.guild.discord_id,
-               **{f.name: _snapshot_value(f, getattr(config, f.attname)) for f in _snapshot_fields()})
+               **{f.name: _snapshot_value(getattr(config, f.attname)) for f in _snapshot_fields()})
 
 
 # An immutable copy of a guild's configuration, safe to hand to async code: `guild_id` and one attribute per
@@ -65,7 +65,7 @@ def _from_model(cls, config: GuildConfig):
 ConfigSnapshot = make_dataclass(
     "ConfigSnapshot",
     [("guild_id", int),
-     *((f.name, Any, dataclass_field(default=_snapshot_value(f, f.get_default()))) for f in _snapshot_fields())],
+     *((f.name, Any, dataclass_field(default=_snapshot_value(f.get_default()))) for f in _snapshot_fields())],
     frozen=True,
     namespace={"module_enabled": _module_enabled, "from_model": classmethod(_from_model),
                "__doc__": "An immutable copy of a guild's configuration, safe to hand to async code.",
@@ -151,7 +151,7 @@ def _access_row(guild_id: int, user_id: int, roles: set[int]) -> tuple[ConfigSna
             value = field_.from_db_value(value, None, connection)
         elif field_.get_internal_type() == "BooleanField":
             value = bool(value)
-        data[field_.name] = _snapshot_value(field_, value)
+        data[field_.name] = _snapshot_value(value)
     return ConfigSnapshot(guild_id=guild_id, **data), bool(blocked), bool(granted)
 
 
