@@ -101,7 +101,7 @@ def _describe(field: str, value: Any) -> str:
         return f"<@&{value}>"
     if field == "admin_role_ids":
         return ", ".join(f"<@&{v}>" for v in value)
-    if field.endswith("_channel_id") or field.endswith("_category_id"):
+    if field.endswith(("_channel_id", "_category_id")):
         return f"<#{value}>"
     if isinstance(value, bool):
         return gettext("on") if value else gettext("off")
