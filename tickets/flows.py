@@ -53,7 +53,7 @@ async def open_ticket(interaction: discord.Interaction, *, category_id: int, wel
                                                  opener_id=interaction.user.id, panel_id=panel_id)
     try:
         channel = await channels.create_channel(interaction.guild, ticket, access.config, interaction.user,
-                                       interaction.client)
+                                                interaction.client)
     except BaseException as error:
         await db_call(services.ticket_fail)(ticket_id=ticket.id, error=repr(error))
         raise
