@@ -16,6 +16,7 @@ web process and for bursts of work).
 from __future__ import annotations
 
 import functools
+import select
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -39,10 +40,35 @@ def _bounded(getconn: Callable[..., Any]) -> Callable[..., Any]:
     return getconn_within
 
 
+def _quiet_and_idle(conn: Any) -> bool:
+    """Whether an idle pooled connection shows no sign of trouble, without a round trip to the server.
+
+    A server that ends a connection (restart, failover, `pg_terminate_backend`, idle timeouts) sends its last
+    message and closes the socket, so the socket of a connection the server dropped is readable. A live idle
+    connection has nothing to read. What this cannot see (a server that vanished without a word) fails on the
+    first statement, which the bridge repeats on a fresh connection when nothing can have been saved.
+    """
+    from psycopg.pq import TransactionStatus
+
+    if conn.closed or conn.broken or conn.info.transaction_status != TransactionStatus.IDLE:
+        return False
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
 def check_and_drain(conn: Any) -> None:
-    """The pool's connection check; on a dead connection, discard every dead idle connection too."""
+    """The pool's connection check; on a dead connection, discard every dead idle connection too.
+
+    A quiet idle socket passes without a round trip (see `_quiet_and_idle`); anything else gets the pool's own
+    check (an empty query), which also reads whatever the server sent.
+    """
     from psycopg_pool import ConnectionPool
 
+    if _quiet_and_idle(conn):
+        return
     try:
         ConnectionPool.check_connection(conn)
     except Exception:
