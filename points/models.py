@@ -111,6 +111,8 @@ class LedgerEntry(models.Model):
         indexes = [
             models.Index(fields=["member", "-created_at"], name="ledger_member_recent"),
             models.Index(fields=["guild", "kind", "created_at"], name="ledger_guild_kind_time"),
+            # Achievements count a member's claims and tickets helped on every award: an index-only count.
+            models.Index(fields=["member", "kind"], condition=Q(delta__gt=0), name="ledger_member_gains"),
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(delta=0) | Q(kind="admin_set") | Q(kind="season_reset"),
@@ -288,6 +290,32 @@ class GuildPointsStats(models.Model):
 
     def __str__(self) -> str:
         return f"{self.guild}: {self.members}"
+
+
+class MemberCountShard(models.Model):
+    """Members counted by the award that created their profile, spread over SHARDS rows per guild.
+
+    Every newcomer's award updating the one GuildPointsStats row would queue those awards behind each other's
+    commits; a shard picked by the member's id spreads them. A guild's member count is its
+    GuildPointsStats.members plus the sum of its shards (a recount folds the shards into the former).
+    """
+
+    SHARDS = 64
+
+    guild = models.ForeignKey(Guild, on_delete=models.CASCADE, related_name="+")
+    shard = models.PositiveSmallIntegerField(_("shard"))
+    members = models.BigIntegerField(_("members counted here"), default=0)
+
+    class Meta:
+        verbose_name = _("member count shard")
+        verbose_name_plural = _("member count shards")
+        constraints = [
+            models.UniqueConstraint(fields=["guild", "shard"], name="member_count_shard_unique"),
+            models.CheckConstraint(condition=Q(shard__lt=64), name="member_count_shard_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.guild} #{self.shard}: {self.members}"
 
 
 class LegacyImportManager(models.Manager):

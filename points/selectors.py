@@ -13,7 +13,9 @@ from django.utils.dateparse import parse_datetime
 from botproject.models import Guild
 from botproject.paging import Page, bounds, paginate
 
-from .models import Achievement, GuildPointsStats, LedgerEntry, MemberAchievement, MemberProfile
+from .models import (
+    Achievement, GuildPointsStats, LedgerEntry, MemberAchievement, MemberCountShard, MemberProfile,
+)
 
 PAGE_SIZE = 10
 
@@ -41,9 +43,27 @@ def _guild_pk(guild_id: int) -> int | None:
     return Guild.objects.filter(discord_id=guild_id).values_list("pk", flat=True).first()
 
 
+def member_count(*, guild_id: int) -> int:
+    """How many members of the guild have a points profile (the count ranks show: "#3 of 120")."""
+    guild_pk = _guild_pk(guild_id)
+    return 0 if guild_pk is None else _member_count(guild_pk)
+
+
 def _member_count(guild_pk: int) -> int:
     """How many members have a profile (a counter kept with the profiles: counting is slow at 1M)."""
-    return GuildPointsStats.objects.filter(guild_id=guild_pk).values_list("members", flat=True).first() or 0
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {_members_sql('%s')}", [guild_pk, guild_pk])
+        return cursor.fetchone()[0]
+
+
+def _members_sql(guild_pk: str) -> str:
+    """SQL for a guild's member count: its GuildPointsStats.members plus its MemberCountShard rows.
+
+    `guild_pk` is the SQL for the guild's primary key (a column, or `%s`: then it takes two parameters).
+    """
+    return (f"(COALESCE((SELECT s.members FROM {_table(GuildPointsStats)} s WHERE s.guild_id = {guild_pk}), 0) "
+            f"+ CAST(COALESCE((SELECT SUM(c.members) FROM {_table(MemberCountShard)} c "
+            f"WHERE c.guild_id = {guild_pk}), 0) AS BIGINT))")
 
 
 def _table(model) -> str:
@@ -58,7 +78,7 @@ def _guild_and_members(guild_id: int) -> tuple[int | None, int]:
     """
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT g.id, COALESCE((SELECT s.members FROM {_table(GuildPointsStats)} s WHERE s.guild_id = g.id), 0) "
+            f"SELECT g.id, {_members_sql('g.id')} "
             f"FROM {_table(Guild)} g WHERE g.discord_id = %s", [guild_id])
         row = cursor.fetchone()
     return (None, 0) if row is None else (row[0], row[1])
@@ -168,7 +188,7 @@ def standing(*, guild_id: int, user_id: int) -> MemberStanding:
     profile = _table(MemberProfile)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT g.id, COALESCE((SELECT s.members FROM {_table(GuildPointsStats)} s WHERE s.guild_id = g.id), 0), "
+            f"SELECT g.id, {_members_sql('g.id')}, "
             f"p.id, p.display_name, p.balance, p.earned_total, p.spent_total, p.entries, p.last_activity_at, "
             f"p.notifications_enabled, (SELECT COUNT(*) FROM {_table(MemberAchievement)} a WHERE a.member_id = p.id), "
             f"(SELECT COUNT(*) FROM (SELECT 1 FROM {profile} q WHERE q.guild_id = g.id AND q.balance > p.balance "

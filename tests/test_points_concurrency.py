@@ -156,3 +156,29 @@ def test_concurrent_deductions_never_take_the_balance_below_zero():
     after = sorted(LedgerEntry.objects.filter(kind="admin_remove").values_list("balance_after", flat=True))
     assert after == list(range(2, 100, 7))
     assert_ledger_consistent()
+
+
+def test_members_seen_for_the_first_time_at_once_are_each_counted_once():
+    """Newcomers' first awards (one statement each on PostgreSQL, counted in the guild's shards) racing each
+    other, replays of the same first award, and a deduction from a newcomer (refused: nothing written)."""
+    from botproject.services import config_row
+    from points.models import Achievement
+
+    Achievement.objects.create(guild=config_row(G).guild, name="First steps", condition="balance_reached",
+                               threshold=3, bonus_points=1)
+    newcomers = [5000 + i for i in range(200)]
+    jobs = [(user, f"first:{user}") for user in newcomers] + [(user, f"first:{user}") for user in newcomers[:50]]
+    random.Random(7).shuffle(jobs)
+    results, errors = run_threads(THREADS, jobs, lambda job: award(job[0], 3, job[1]))
+    assert errors == []
+    assert selectors.member_count(guild_id=G) == MemberProfile.objects.filter(guild__discord_id=G).count() == 200
+    # Each newcomer once: 3 points and the achievement's bonus, whichever of a replayed pair came first.
+    assert sorted(set(MemberProfile.objects.values_list("balance", flat=True))) == [4]
+    assert LedgerEntry.objects.filter(reason="load").count() == 200
+    assert {result.achievements for result in results if not result.replayed} == {("First steps",)}
+    assert_ledger_consistent()
+
+    with pytest.raises(InsufficientPoints):
+        deduct(9999, 1, "newcomer:deduct")
+    assert not MemberProfile.objects.filter(user_id=9999).exists()
+    assert services.points_recount_members(guild_id=G) == selectors.member_count(guild_id=G) == 200

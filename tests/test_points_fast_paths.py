@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from botproject.services import config_row
-from points.models import Achievement, GuildPointsStats, LedgerEntry, MemberAchievement, MemberProfile
+from points.models import Achievement, LedgerEntry, MemberAchievement, MemberProfile
+from points.selectors import member_count
 from points.services import points_award
 from points.services.ledger import forget_achievement_cache
 
@@ -34,10 +35,10 @@ def test_a_first_award_creates_the_profile_and_counts_the_member_once():
     assert (first.balance, first.replayed) == (5, False)
     profile = MemberProfile.objects.get(guild__discord_id=GUILD, user_id=2)
     assert (profile.display_name, profile.balance, profile.earned_total, profile.entries) == ("user 2", 5, 5, 1)
-    assert GuildPointsStats.objects.get(guild__discord_id=GUILD).members == 2
+    assert member_count(guild_id=GUILD) == 2
     again = _award(2, "b", amount=5)  # a replay: nothing new
     assert (again.entry_id, again.balance, again.replayed) == (first.entry_id, 5, True)
-    assert GuildPointsStats.objects.get(guild__discord_id=GUILD).members == 2
+    assert member_count(guild_id=GUILD) == 2
     assert LedgerEntry.objects.filter(member=profile).count() == 1
 
 

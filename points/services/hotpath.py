@@ -27,7 +27,7 @@ from botproject.models import Guild, GuildConfig, OutboxMessage
 from botproject.services import config_row as ensure_guild
 from botproject.sql import insert_row
 
-from ..models import Achievement, LedgerEntry, MemberAchievement, MemberProfile
+from ..models import Achievement, LedgerEntry, MemberAchievement, MemberCountShard, MemberProfile
 
 _BALANCE = "\x00balance\x00"  # stands for the new balance in a notice PostgreSQL completes
 _PG_NUMBER = "FM9,999,999,999,999,999,999,990"  # to_char's picture of Python's f"{n:,}"
@@ -103,6 +103,33 @@ def forget_limits(guild_id: int) -> None:
     _cache.pop(guild_id, None)
 
 
+def _limits_hold(limits: Limits) -> tuple[str, list]:
+    """SQL (and its parameters) true while the guild's configuration is still what `limits` cached."""
+    quote = connection.ops.quote_name
+    sql = (f"EXISTS (SELECT 1 FROM {quote(Guild._meta.db_table)} g JOIN {quote(GuildConfig._meta.db_table)} c "
+           f"ON c.guild_id = g.id WHERE g.id = %s AND g.name = %s AND c.language = %s AND c.points_max_adjustment = %s "
+           f"AND c.points_max_balance = %s AND c.points_allow_negative = %s)")
+    return sql, [limits.guild_pk, limits.name, limits.language, limits.max_adjustment, limits.max_balance,
+                 limits.allow_negative]
+
+
+def _profile_insert(limits: Limits, user_id: int, delta: int, display_name: str | None, now) -> tuple[str, list]:
+    """INSERT of a newcomer's profile with the change already applied, RETURNING what `_profile_update` returns.
+
+    Nothing is inserted when the member has a profile after all, or the cached limits no longer hold.
+    """
+    quote = connection.ops.quote_name
+    limits_sql, limits_params = _limits_hold(limits)
+    sql = (f"INSERT INTO {quote(MemberProfile._meta.db_table)} (guild_id, user_id, display_name, balance, "
+           f"negative_allowed, earned_total, spent_total, entries, last_activity_at, email, notifications_enabled, "
+           f"created_at) SELECT %s, %s, %s, %s, %s, %s, %s, 1, %s, '', %s, %s WHERE {limits_sql} "
+           f"ON CONFLICT (guild_id, user_id) DO NOTHING RETURNING id, balance, notifications_enabled, earned_total")
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    params = [limits.guild_pk, user_id, (display_name or "")[:100], delta, limits.allow_negative, max(delta, 0),
+              max(-delta, 0), stamp, True, stamp, *limits_params]
+    return sql, params
+
+
 def _profile_update(limits: Limits, user_id: int, delta: int, display_name: str | None, now) -> tuple[str, list]:
     """UPDATE … RETURNING id, balance, notifications_enabled, guarded by the guild's floor and cap."""
     guards = ["guild_id = %s", "user_id = %s"]
@@ -115,12 +142,9 @@ def _profile_update(limits: Limits, user_id: int, delta: int, display_name: str 
         guard_params.append(limits.max_balance - delta)
     # The cached limits still hold: otherwise nothing is written and the caller re-reads them.
     quote = connection.ops.quote_name
-    guards.append(
-        f"EXISTS (SELECT 1 FROM {quote(Guild._meta.db_table)} g JOIN {quote(GuildConfig._meta.db_table)} c "
-        f"ON c.guild_id = g.id WHERE g.id = %s AND g.name = %s AND c.language = %s AND c.points_max_adjustment = %s "
-        f"AND c.points_max_balance = %s AND c.points_allow_negative = %s)")
-    guard_params += [limits.guild_pk, limits.name, limits.language, limits.max_adjustment, limits.max_balance,
-                     limits.allow_negative]
+    limits_sql, limits_params = _limits_hold(limits)
+    guards.append(limits_sql)
+    guard_params += limits_params
     sql = (f"UPDATE {quote(MemberProfile._meta.db_table)} SET balance = balance + %s, "
            f"earned_total = earned_total + %s, spent_total = spent_total + %s, entries = entries + 1, "
            f"last_activity_at = %s, negative_allowed = %s, display_name = COALESCE(%s, display_name) "
@@ -145,14 +169,8 @@ def apply_and_check(limits: Limits, *, guild_id: int, user_id: int, delta: int, 
     """`apply_to_known_member`, and with `achievements` on PostgreSQL whether one of the member's open
     achievements is now met, told by the same statement (None: not told; the caller checks)."""
     now = timezone.now()
-    reason = reason[:500]
-    entry = {"guild_id": limits.guild_pk, "delta": delta, "kind": kind, "actor_id": actor_id,
-             "actor_user_id": actor_user.pk if actor_user is not None else None, "reason": reason,
-             "idempotency_key": key, "reverses_id": None, "created_at": now}
-    notice = None
-    if notify:
-        notice = notice_text(limits.language, limits.guild_name(guild_id), delta=delta, reason=reason, kind=kind,
-                             balance=_BALANCE)
+    entry, notice = _entry_and_notice(limits, guild_id=guild_id, delta=delta, kind=kind, key=key, reason=reason,
+                                      actor_id=actor_id, actor_user=actor_user, notify=notify, now=now)
     update_sql, update_params = _profile_update(limits, user_id, delta, display_name, now)
     if connection.vendor == "postgresql":
         return _in_one_statement(limits, user_id, entry, notice, update_sql, update_params, now, achievements)
@@ -170,8 +188,45 @@ def apply_and_check(limits: Limits, *, guild_id: int, user_id: int, delta: int, 
     return LedgerResult(entry_id, user_id, delta, balance, kind, False), None
 
 
+def apply_to_newcomer(limits: Limits, *, guild_id: int, user_id: int, delta: int, kind: str, key: str, reason: str,
+                      actor_id: int | None, actor_user, display_name: str | None, notify: bool, achievements: bool,
+                      count_shard: int) -> tuple[LedgerResult | None, bool | None]:
+    """PostgreSQL, outside a transaction block: a member's first change in one statement (their profile with the
+    change applied, the ledger row, the notice and one more member in the guild's count shard `count_shard`).
+
+    (None, None) when it cannot apply: the member has a profile after all, a deduction below zero or above the
+    cap that needs explaining, or a configuration changed since it was cached; the general path then decides.
+    """
+    if (delta < 0 and not limits.allow_negative) or delta > limits.max_balance:
+        return None, None
+    now = timezone.now()
+    entry, notice = _entry_and_notice(limits, guild_id=guild_id, delta=delta, kind=kind, key=key, reason=reason,
+                                      actor_id=actor_id, actor_user=actor_user, notify=notify, now=now)
+    insert_sql, insert_params = _profile_insert(limits, user_id, delta, display_name, now)
+    shards = connection.ops.quote_name(MemberCountShard._meta.db_table)
+    count_sql = (f", c AS (INSERT INTO {shards} (guild_id, shard, members) SELECT %s, %s, 1 FROM p "
+                 f"ON CONFLICT (guild_id, shard) DO UPDATE SET members = {shards}.members + 1)")
+    return _in_one_statement(limits, user_id, entry, notice, insert_sql, insert_params, now, achievements,
+                             extra=(count_sql, [limits.guild_pk, count_shard]))
+
+
+def _entry_and_notice(limits: Limits, *, guild_id: int, delta: int, kind: str, key: str, reason: str,
+                      actor_id: int | None, actor_user, notify: bool, now) -> tuple[dict, str | None]:
+    """The ledger row's columns (but the member and balance) and the DM notice with the balance left open."""
+    reason = reason[:500]
+    entry = {"guild_id": limits.guild_pk, "delta": delta, "kind": kind, "actor_id": actor_id,
+             "actor_user_id": actor_user.pk if actor_user is not None else None, "reason": reason,
+             "idempotency_key": key, "reverses_id": None, "created_at": now}
+    notice = None
+    if notify:
+        notice = notice_text(limits.language, limits.guild_name(guild_id), delta=delta, reason=reason, kind=kind,
+                             balance=_BALANCE)
+    return entry, notice
+
+
 def _in_one_statement(limits: Limits, user_id: int, entry: dict, notice: str | None, update_sql: str,
-                      update_params: list, now, achievements: bool) -> tuple[LedgerResult | None, bool | None]:
+                      update_params: list, now, achievements: bool,
+                      extra: tuple[str, list] = ("", [])) -> tuple[LedgerResult | None, bool | None]:
     quote = connection.ops.quote_name
     ledger_columns = ["member_id", "balance_after", *entry]
     ledger_sql = (f"INSERT INTO {quote(LedgerEntry._meta.db_table)} ({', '.join(map(quote, ledger_columns))}) "
@@ -188,11 +243,13 @@ def _in_one_statement(limits: Limits, user_id: int, entry: dict, notice: str | N
             f"RETURNING id)")
         params += [limits.guild_pk, OutboxMessage.Kind.DM.value, user_id, before, after,
                    OutboxMessage.Status.PENDING.value, now, now]
+    extra_sql, extra_params = extra
+    params += extra_params
     met_sql = "NULL"
     if achievements:
         met_sql, met_params = _met_sql(limits, entry)
         params += met_params
-    sql = (f"WITH p AS ({update_sql}), e AS ({ledger_sql}){outbox_sql} "
+    sql = (f"WITH p AS ({update_sql}), e AS ({ledger_sql}){outbox_sql}{extra_sql} "
            f"SELECT e.id, p.balance, {'(SELECT count(*) FROM o)' if outbox_sql else '0'}, {met_sql} FROM p, e")
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -26,9 +26,11 @@ from ..exceptions import (
     AboveLimit, AlreadyReversed, BalanceCapReached, ConfirmationRequired, InsufficientPoints, InvalidAmount,
     UnknownEntry,
 )
-from ..models import Achievement, GuildPointsStats, LedgerEntry, MemberAchievement, MemberProfile
+from ..models import (
+    Achievement, GuildPointsStats, LedgerEntry, MemberAchievement, MemberCountShard, MemberProfile,
+)
 from .hotpath import (
-    LedgerResult, Limits, apply_and_check, forget_limits, limits_for, notice_text,
+    LedgerResult, Limits, apply_and_check, apply_to_newcomer, forget_limits, limits_for, notice_text,
 )
 
 Kind = LedgerEntry.Kind
@@ -235,6 +237,10 @@ def _adjust(*, guild_id: int, user_id: int, amount: int, sign: int, reason: str,
             # transaction block is its own transaction: no BEGIN/COMMIT round trips on the hottest write.
             # In a guild with achievements the same statement tells whether the change met one.
             result, met = apply_and_check(limits, guild_id=guild_id, achievements=with_achievements, **fields)
+            if result is None:
+                # No profile yet (the likely reason): a member seen for the first time is one statement too.
+                result, met = apply_to_newcomer(limits, guild_id=guild_id, achievements=with_achievements,
+                                                count_shard=user_id % MemberCountShard.SHARDS, **fields)
             if result is not None:
                 return _achievements_after_commit(guild_id, limits.guild_pk, result) if met else result
         with transaction.atomic():
@@ -242,10 +248,9 @@ def _adjust(*, guild_id: int, user_id: int, amount: int, sign: int, reason: str,
             result, met = apply_and_check(limits, guild_id=guild_id, achievements=with_achievements, **fields)
             if result is None and _new_profile(limits, guild_id, user_id, display_name):
                 # A member seen for the first time: their profile, the same few statements as for everyone
-                # else, and the guild's member counter last (every newcomer's award updates that one row, so
-                # its lock is held for as short a time as can be), all in this transaction.
+                # else, and one more member in one of the guild's count shards, all in this transaction.
                 result, met = apply_and_check(limits, guild_id=guild_id, achievements=with_achievements, **fields)
-                _count_new_member(limits)
+                _count_new_member(limits, user_id)
             if result is not None and with_achievements and met is not False:
                 result = _achievements_after(guild_id, limits.guild_pk, result, met=bool(met))
             if result is None:
@@ -284,20 +289,18 @@ def _new_profile(limits: Limits, guild_id: int, user_id: int, display_name: str 
         return cursor.fetchone() is not None
 
 
-def _count_new_member(limits: Limits) -> None:
-    """One more member in the guild's counter (the exact count ranks need), in the new profile's transaction."""
+def _count_new_member(limits: Limits, user_id: int) -> None:
+    """One more member in the guild's count (the exact count ranks need), in the new profile's transaction.
+
+    The count goes to one of the guild's shards, picked by the member's id, so newcomers' awards at the same
+    moment do not wait for each other's commits on one row (see MemberCountShard).
+    """
+    shards = connection.ops.quote_name(MemberCountShard._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {connection.ops.quote_name(GuildPointsStats._meta.db_table)} "
-                       f"SET members = members + 1 WHERE guild_id = %s", [limits.guild_pk])
-        if not cursor.rowcount:
-            # No counter yet: start it from the profiles there are (this one included). A newcomer's award in
-            # another transaction that gets here too finds the row at conflict and adds itself after ours.
-            stats = connection.ops.quote_name(GuildPointsStats._meta.db_table)
-            cursor.execute(
-                f"INSERT INTO {stats} (guild_id, members) SELECT %s, COUNT(*) FROM "
-                f"{connection.ops.quote_name(MemberProfile._meta.db_table)} WHERE guild_id = %s "
-                f"ON CONFLICT (guild_id) DO UPDATE SET members = {stats}.members + 1",
-                [limits.guild_pk, limits.guild_pk])
+        cursor.execute(
+            f"INSERT INTO {shards} (guild_id, shard, members) VALUES (%s, %s, 1) "
+            f"ON CONFLICT (guild_id, shard) DO UPDATE SET members = {shards}.members + 1",
+            [limits.guild_pk, user_id % MemberCountShard.SHARDS])
 
 
 def _achievements_after(guild_id: int, guild_pk: int, result: LedgerResult, *, met: bool = False) -> LedgerResult:
@@ -468,4 +471,5 @@ def points_recount_members(*, guild_id: int) -> int:
     guild = ensure_guild(guild_id).guild
     count = MemberProfile.objects.filter(guild=guild).count()
     GuildPointsStats.objects.update_or_create(guild=guild, defaults={"members": count})
+    MemberCountShard.objects.filter(guild=guild).delete()  # folded into the count above
     return count

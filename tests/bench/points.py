@@ -180,8 +180,8 @@ async def bench_awards(n: int, callers: int) -> dict:
 
 def check_award_invariants(n: int) -> list[str]:
     """Per service guild: balances equal their ledger sums, every award is in the ledger once, the counter is right."""
-    from points.models import GuildPointsStats, LedgerEntry, MemberProfile
-    from points.selectors import ledger_mismatches
+    from points.models import LedgerEntry, MemberProfile
+    from points.selectors import ledger_mismatches, member_count
 
     problems = []
     for scenario, (guild_id, _floor) in GUILDS.items():
@@ -191,7 +191,7 @@ def check_award_invariants(n: int) -> list[str]:
         if awards.count() != n or awards.values("idempotency_key").distinct().count() != n:
             problems.append(f"{scenario}: {awards.count()} awards in the ledger, expected {n}")
         profiles = MemberProfile.objects.filter(guild__discord_id=guild_id).count()
-        counter = GuildPointsStats.objects.filter(guild__discord_id=guild_id).values_list("members", flat=True).first()
+        counter = member_count(guild_id=guild_id)
         if counter != profiles:
             problems.append(f"{scenario}: member counter {counter}, profiles {profiles}")
     return problems
