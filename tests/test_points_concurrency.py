@@ -182,3 +182,21 @@ def test_members_seen_for_the_first_time_at_once_are_each_counted_once():
         deduct(9999, 1, "newcomer:deduct")
     assert not MemberProfile.objects.filter(user_id=9999).exists()
     assert services.points_recount_members(guild_id=G) == selectors.member_count(guild_id=G) == 200
+
+
+def test_an_achievement_met_by_many_changes_at_once_is_awarded_once_with_one_bonus():
+    """Concurrent awards to one member all see the threshold crossed; one grants it (and its bonus), the others
+    wait for it and find it granted."""
+    from botproject.services import config_row
+    from points.models import Achievement, MemberAchievement
+
+    Achievement.objects.create(guild=config_row(G).guild, name="Crowd", condition="balance_reached", threshold=10,
+                               bonus_points=7)
+    results, errors = run_threads(THREADS, [(HOT[0], f"crowd:{i}") for i in range(64)],
+                                  lambda job: award(job[0], 1, job[1]))
+    assert errors == []
+    assert MemberAchievement.objects.filter(member__user_id=HOT[0]).count() == 1
+    assert LedgerEntry.objects.filter(member__user_id=HOT[0], kind="achievement").count() == 1
+    assert MemberProfile.objects.get(guild__discord_id=G, user_id=HOT[0]).balance == 64 + 7
+    assert [result.achievements for result in results].count(("Crowd",)) == 1
+    assert_ledger_consistent()

@@ -137,31 +137,43 @@ def forget_achievement_cache(sender=None, instance: Achievement | None = None, *
         _guilds_with_achievements.pop(instance.guild_id, None)
 
 
-def _achievements(config: GuildConfig, profile: MemberProfile) -> list[str]:
-    """Award every achievement the member now qualifies for (bonuses may unlock more), once each."""
+def _achievements(config: GuildConfig, profile: MemberProfile, *, locked: bool = False) -> list[str]:
+    """Award every achievement the member now qualifies for (bonuses may unlock more), once each.
+
+    A bonus locks the member's row until the commit, and every other change to that member waits for it: so the
+    reads and the notices come first, and the rounds after a bonus are decided in memory (a bonus moves only the
+    balance and the earnings; the claim and helper counts stay as they are). With `locked` the caller has just
+    read `profile` with its row locked: it is not read again, and its balance is kept up to date here.
+    """
     earned: list[str] = []
     if not _has_achievements(config.guild_id):
         return earned
-    for _round in range(MAX_ACHIEVEMENT_ROUNDS):
-        pending = list(Achievement.objects.filter(guild=config.guild, active=True).exclude(awards__member=profile))
-        if not pending:
-            break
+    pending = list(Achievement.objects.filter(guild=config.guild, active=True).exclude(awards__member=profile))
+    if not pending:
+        return earned
+    if not locked:
         profile.refresh_from_db(fields=["balance", "earned_total"])
-        counts: dict[str, int] = {}
-        newly = []
-        for achievement in pending:
-            value = {
-                Achievement.Condition.BALANCE_REACHED: lambda: profile.balance,
-                Achievement.Condition.POINTS_EARNED: lambda: profile.earned_total,
-                Achievement.Condition.CLAIMS_MADE: lambda: counts.setdefault(
-                    "claims", profile.ledger.filter(kind=Kind.CLAIM, delta__gt=0).count()),
-                Achievement.Condition.TICKETS_HELPED: lambda: counts.setdefault(
-                    "helped", profile.ledger.filter(kind=Kind.HELPER, delta__gt=0).count()),
-            }[achievement.condition]()
-            if value >= achievement.threshold:
-                newly.append(achievement)
+    figures = {"balance": profile.balance, "earned": profile.earned_total}
+
+    def value(achievement: Achievement) -> int:
+        condition = achievement.condition
+        if condition == Achievement.Condition.BALANCE_REACHED:
+            return figures["balance"]
+        if condition == Achievement.Condition.POINTS_EARNED:
+            return figures["earned"]
+        kind = Kind.CLAIM if condition == Achievement.Condition.CLAIMS_MADE else Kind.HELPER
+        if kind not in figures:
+            figures[kind] = profile.ledger.filter(kind=kind, delta__gt=0).count()
+        return figures[kind]
+
+    for _round in range(MAX_ACHIEVEMENT_ROUNDS):
+        newly = [achievement for achievement in pending if value(achievement) >= achievement.threshold]
         if not newly:
             break
+        pending = [achievement for achievement in pending if achievement not in newly]
+        for achievement in newly:
+            earned.append(achievement.name)
+            _notify_achievement(config, profile, achievement)
         for achievement in newly:
             bonus = None
             if achievement.bonus_points:
@@ -171,9 +183,11 @@ def _achievements(config: GuildConfig, profile: MemberProfile) -> list[str]:
                                    reason=achievement.name, actor_id=None, actor_user=None)
                 except BalanceCapReached:
                     bonus = None  # the achievement still counts; the cap wins over the bonus
+                else:
+                    figures["balance"] = bonus.balance_after
+                    figures["earned"] += achievement.bonus_points
             MemberAchievement.objects.create(achievement=achievement, member=profile, bonus_entry=bonus)
-            earned.append(achievement.name)
-            _notify_achievement(config, profile, achievement)
+    profile.balance, profile.earned_total = figures["balance"], figures["earned"]
     return earned
 
 
@@ -341,6 +355,10 @@ def _achievements_after_commit(guild_id: int, guild_pk: int, result: LedgerResul
     """
     try:
         with transaction.atomic():
+            # Changes of a member made at the same moment all see an achievement met: one awards it while the
+            # others wait here, then find it awarded, instead of each doing the work to be refused at the end.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_grant_lock_key(guild_pk, result.user_id)])
             return _achievements_now(guild_id, guild_pk, result)
     except IntegrityError:
         balance = MemberProfile.objects.values_list("balance", flat=True).get(guild_id=guild_pk,
@@ -348,13 +366,19 @@ def _achievements_after_commit(guild_id: int, guild_pk: int, result: LedgerResul
         return dataclasses.replace(result, balance=balance)
 
 
+def _grant_lock_key(guild_pk: int, user_id: int) -> int:
+    """A PostgreSQL advisory lock key for granting a member's achievements (a shared key only serialises more)."""
+    return ((guild_pk * 1_000_003) ^ user_id ^ 0x5EED_AC4E) % (2**63)
+
+
 def _achievements_now(guild_id: int, guild_pk: int, result: LedgerResult) -> LedgerResult:
     """Run the general achievement check for the member and return the result with what they earned."""
     config = ensure_guild(guild_id)
-    profile = MemberProfile.objects.get(guild_id=guild_pk, user_id=result.user_id)
-    earned_names = _achievements(config, profile)
-    balance = MemberProfile.objects.values_list("balance", flat=True).get(pk=profile.pk)
-    return dataclasses.replace(result, balance=balance, achievements=tuple(earned_names))
+    # The member's row first, as every change takes it before its other writes (the same order everywhere: no
+    # deadlock with a change that is awarding the same achievement inside its own transaction).
+    profile = MemberProfile.objects.select_for_update().get(guild_id=guild_pk, user_id=result.user_id)
+    earned_names = _achievements(config, profile, locked=True)
+    return dataclasses.replace(result, balance=profile.balance, achievements=tuple(earned_names))
 
 
 def points_award(*, guild_id: int, user_id: int, amount: int, reason: str, idempotency_key: str,
