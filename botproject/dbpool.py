@@ -78,6 +78,18 @@ def check_and_drain(conn: Any) -> None:
         raise
 
 
+def drain(connection: Any) -> None:
+    """After a connection was found dead: test every idle pooled connection now and drop the dead ones.
+
+    A server that ends its connections does so one by one; a socket that looked quiet a moment ago may belong to
+    a backend that is just being terminated. The pool's own check (a round trip each) settles them all, so a
+    repeat gets a live connection or a new one.
+    """
+    pool = getattr(connection, "pool", None) if getattr(connection, "vendor", "") == "postgresql" else None
+    if pool is not None:
+        pool.check()
+
+
 def install(sender: Any = None, connection: Any = None, **kwargs: Any) -> None:
     """`connection_created` receiver: give the PostgreSQL pool our check and the per-thread acquire bound, once
     (Django passes no option for either)."""

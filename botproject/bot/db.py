@@ -169,6 +169,14 @@ def _discard_connection() -> None:
         log.debug("closing a failed connection failed", exc_info=True)
 
 
+def _drain_pool() -> None:
+    """Before a repeat: drop every dead idle pooled connection, never failing (the repeat will tell)."""
+    try:
+        dbpool.drain(connection)
+    except Exception:  # noqa: BLE001 - the pool's check failing leaves the repeat to find out
+        log.debug("checking the pool's idle connections failed", exc_info=True)
+
+
 def _call(func: Callable[..., R], args: tuple, kwargs: dict) -> R:
     """Run `func` on this thread's connection, repeating it once after an outage when that is safe."""
     started = time.monotonic()
@@ -190,6 +198,8 @@ def _call(func: Callable[..., R], args: tuple, kwargs: dict) -> R:
                         attempt, took, "may have been saved" if maybe_saved else "nothing saved",
                         str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
             if attempt == 1 and took < RETRY_WITHIN and (replay_safe or not maybe_saved):
+                _discard_connection()
+                _drain_pool()
                 continue
             raise (DatabaseOutcomeUnknown() if maybe_saved else DatabaseUnavailable()) from error
         finally:
