@@ -183,6 +183,24 @@ def test_errors_that_are_not_outages_are_not_hidden_as_one():
     assert not isinstance(raised.value, DatabaseUnavailable)
 
 
+def _cut_off_while_waiting(key: int, call):
+    """PostgreSQL: run `call` through the bridge, and terminate its backend while it waits on advisory lock `key`
+    (held here); return what the bridge returns (or raise what it raises)."""
+    with psycopg.connect(database_url(), autocommit=True) as admin:
+        admin.execute("SELECT pg_advisory_lock(%s)", [key])
+
+        async def cut_off():
+            pending = asyncio.ensure_future(db_call(call)())
+            pid = await asyncio.to_thread(eventually, lambda: (admin.execute(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND NOT granted",
+                [key]).fetchone() or [None])[0])
+            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+            admin.execute("SELECT pg_advisory_unlock_all()")
+            return await pending
+
+        return asyncio.run(cut_off())
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_read_cut_off_is_repeated_once_on_a_fresh_connection():
     """PostgreSQL: the backend running a read is terminated mid-statement; the bridge repeats the read on a fresh
@@ -201,19 +219,7 @@ def test_a_read_cut_off_is_repeated_once_on_a_fresh_connection():
         with _database_away():
             assert asyncio.run(db_call(locked_read)()) == 1
         return
-    with psycopg.connect(database_url(), autocommit=True) as admin:
-        admin.execute("SELECT pg_advisory_lock(%s)", [key])
-
-        async def cut_off() -> int:
-            read = asyncio.ensure_future(db_call(locked_read)())
-            pid = await asyncio.to_thread(eventually, lambda: (admin.execute(
-                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND NOT granted",
-                [key]).fetchone() or [None])[0])
-            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
-            admin.execute("SELECT pg_advisory_unlock_all()")
-            return await read
-
-        assert asyncio.run(cut_off()) == 1
+    assert _cut_off_while_waiting(key, locked_read) == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -240,20 +246,8 @@ def test_a_write_cut_off_in_its_own_statement_without_a_key_says_it_cannot_tell(
         assert type(refused.value) is DatabaseUnavailable
         assert Guild.objects.get(discord_id=13).name == ""
         return
-    with psycopg.connect(database_url(), autocommit=True) as admin:
-        admin.execute("SELECT pg_advisory_lock(%s)", [key])
-
-        async def cut_off() -> None:
-            write = asyncio.ensure_future(db_call(bump)())
-            pid = await asyncio.to_thread(eventually, lambda: (admin.execute(
-                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND NOT granted",
-                [key]).fetchone() or [None])[0])
-            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
-            admin.execute("SELECT pg_advisory_unlock_all()")
-            await write
-
-        with pytest.raises(DatabaseOutcomeUnknown):
-            asyncio.run(cut_off())
+    with pytest.raises(DatabaseOutcomeUnknown):
+        _cut_off_while_waiting(key, bump)
     assert Guild.objects.get(discord_id=13).name == "", "the cut statement was rolled back (and not repeated)"
 
 
@@ -281,17 +275,5 @@ def test_a_write_cut_off_inside_its_transaction_is_repeated_and_done_once():
             release.join()
             other.close()
     else:
-        with psycopg.connect(database_url(), autocommit=True) as admin:
-            admin.execute("SELECT pg_advisory_lock(%s)", [key])
-
-            async def cut_off() -> None:
-                write = asyncio.ensure_future(db_call(bump)())
-                pid = await asyncio.to_thread(eventually, lambda: (admin.execute(
-                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND NOT granted",
-                    [key]).fetchone() or [None])[0])
-                admin.execute("SELECT pg_terminate_backend(%s)", [pid])
-                admin.execute("SELECT pg_advisory_unlock_all()")
-                await write
-
-            asyncio.run(cut_off())
+        _cut_off_while_waiting(key, bump)
     assert Guild.objects.get(discord_id=14).name == "+", "done exactly once"
