@@ -28,8 +28,9 @@ from botproject.legacy.fixture import keep_stored
 from botproject.models import GuildConfig
 
 from ..models import (
-    GuildPointsStats, LedgerEntry, LegacyImport, LegacyPointsBatch, MemberCountShard, MemberProfile,
+    GuildPointsStats, LedgerEntry, LegacyImport, LegacyPointsBatch, MemberProfile,
 )
+from ..services import points_recount_members
 from .convert import FLAT, Entries, conflicts, legacy_key
 
 MAX_PROBLEMS_SHOWN = 20
@@ -52,7 +53,7 @@ def import_loaded(sender, instance: LegacyImport, raw: bool = False, **kwargs) -
     guild = instance.guild
     GuildConfig.objects.get_or_create(guild=guild)
     if not GuildPointsStats.objects.filter(guild=guild).exists():
-        _recount(guild)
+        points_recount_members(guild_id=guild.discord_id)
     if instance.loaded_at is None:
         LegacyImport.objects.filter(pk=instance.pk).update(loaded_at=timezone.now())
     figures = instance.figures or {}
@@ -140,12 +141,5 @@ def apply_batch(batch: LegacyPointsBatch) -> int:
             last_activity_at=now, negative_allowed=config.points_allow_negative)
     if new_profiles and not GuildPointsStats.objects.filter(guild=guild).update(
             members=F("members") + len(new_profiles)):
-        _recount(guild)
+        points_recount_members(guild_id=guild.discord_id)
     return len(wanted)
-
-
-def _recount(guild) -> None:
-    """Start the guild's member count from its profiles, folding in what its shards had counted."""
-    GuildPointsStats.objects.update_or_create(guild=guild,
-                                              defaults={"members": MemberProfile.objects.filter(guild=guild).count()})
-    MemberCountShard.objects.filter(guild=guild).delete()
