@@ -8,9 +8,9 @@ import pytest
 from botproject import services as core
 from botproject.models import OutboxMessage
 from points.models import LedgerEntry
+from tests.conftest import eventually
 from tickets import services
 from tickets.models import Ticket, TicketTranscript
-from tests.conftest import eventually
 
 
 @pytest.fixture
@@ -179,7 +179,8 @@ def test_slash_close_add_remove_stats_and_transcript_edits(tickets_bot):
     emu.user_delete_message(gone.id)
     bot.slash("staff", "ticket remove", member=world.granted, channel_id=cid)
     assert not emu.can_view(cid, world.granted)
-    assert bot.slash("member", "ticket close", channel_id=world.general).content == "This is not an open ticket channel."
+    refused = bot.slash("member", "ticket close", channel_id=world.general)
+    assert refused.content == "This is not an open ticket channel."
     assert bot.slash("helper", "ticket stats").content == "Only staff can do that."
     from tickets.models import TranscriptMessage
     eventually(lambda: TranscriptMessage.objects.filter(deleted_at__isnull=False).exists())

@@ -4,9 +4,9 @@ scheduled before a restart happens after it. (Its own module: no shared bot swee
 import pytest
 
 from botproject import services as core
+from tests.conftest import start_runner, stop_runner
 from tickets import services
 from tickets.models import Ticket
-from tests.conftest import start_runner, stop_runner
 
 
 @pytest.mark.django_db(transaction=True)

@@ -7,7 +7,8 @@ from django.utils.html import escape, linebreaks
 from django.utils.translation import gettext
 
 STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;background:#313338;color:#dbdee1;margin:0;padding:24px}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;background:#313338;color:#dbdee1;margin:0;
+padding:24px}
 h1{font-size:20px;margin:0 0 4px}.meta{color:#949ba4;font-size:13px;margin-bottom:20px}
 .msg{padding:8px 0;border-top:1px solid #3f4147}.author{font-weight:600;color:#f2f3f5}.bot{background:#5865f2;
 color:#fff;font-size:10px;border-radius:3px;padding:1px 4px;margin-left:4px}.time{color:#949ba4;font-size:12px;
@@ -65,7 +66,8 @@ def render_transcript(ticket, messages, claims) -> str:
                 parts.append(f'<div class="embed"><strong>{escape(embed.get("title") or "")}</strong>'
                              f'{linebreaks(escape(embed.get("text") or ""))}</div>')
             for item in message.attachments:
-                parts.append(f'<div>📎 <a href="{escape(item.get("url", ""))}">{escape(item.get("filename", ""))}</a></div>')
+                url, filename = escape(item.get("url", "")), escape(item.get("filename", ""))
+                parts.append(f'<div>📎 <a href="{url}">{filename}</a></div>')
             for version in message.edits:
                 before = gettext("before the edit:")
                 parts.append(f'<div class="edits">{escape(before)} {escape(version.get("content", ""))}</div>')

@@ -9,7 +9,11 @@ Invariants live in the database:
   that names the channel (`ticket-<code>`).
 """
 
+from datetime import timedelta
+from zoneinfo import available_timezones
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -18,6 +22,13 @@ from django.utils.translation import gettext_lazy as _
 
 from botproject.models import Guild, snowflake
 from botproject.natural_keys import guild_discord_id, remembered
+
+
+class OutsideHours(models.TextChoices):
+    """What a category does with a ticket opened outside its support hours."""
+
+    REFUSE = "refuse", _("refuse it (saying when support opens)")
+    WARN = "warn", _("open it with a warning")
 
 
 class TicketCategory(models.Model):
@@ -43,6 +54,48 @@ class TicketCategory(models.Model):
     position = models.PositiveSmallIntegerField(_("position"), default=0)
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # --- tickets that run themselves: timers (any length: durations, stored as rows when they run) ---
+    remind_after = models.DurationField(
+        _("remind the opener after"), default=timedelta(hours=12),
+        help_text=_("While the ticket waits on the opener (the last message is from staff or a helper), the opener "
+                    "is pinged after this long. Format: \"DD HH:MM:SS\", e.g. \"12:00:00\" for 12 hours."))
+    autoclose_after = models.DurationField(
+        _("auto-close after the reminder"), default=timedelta(hours=24),
+        help_text=_("Still no answer from the opener this long after the reminder: the ticket closes as "
+                    "auto-closed. Staff silence never closes a ticket."))
+    alert_after = models.DurationField(
+        _("first-response alert after"), default=timedelta(minutes=30),
+        help_text=_("No staff or helper message this long after the ticket opened: the staff role is pinged once "
+                    "(in the log channel when set, else in the ticket)."))
+    reopen_window = models.DurationField(
+        _("opener may reopen within"), default=timedelta(hours=24),
+        help_text=_("How long after a close the opener may reopen the ticket (staff may at any time)."))
+    rating_wait = models.DurationField(
+        _("channel waits for a rating"), default=timedelta(seconds=60),
+        help_text=_("After a close the channel is deleted once the opener rated or this long has passed "
+                    "(never sooner than the server's delete delay). Unrated: they are asked by DM."))
+    transcript_dm = models.BooleanField(_("transcript to the opener"), default=True,
+                                        help_text=_("Send the opener the HTML transcript by DM on close."))
+    rating_bonus = models.PositiveIntegerField(
+        _("helper bonus for 4-5 stars"), default=0,
+        help_text=_("Points each helper who claimed the ticket earns when the opener rates it 4 or 5 stars "
+                    "(0: off). Never for a ticket the helper opened."))
+    # --- gating ---
+    required_role_ids = models.JSONField(
+        _("required roles"), default=list, blank=True,
+        help_text=_("Role ids, one of which a member must hold to open these tickets (e.g. the verified role). "
+                    "Empty: anyone not blocked."))
+    hours_start = models.TimeField(_("support hours from"), null=True, blank=True,
+                                   help_text=_("Empty (with \"until\"): around the clock."))
+    hours_end = models.TimeField(_("support hours until"), null=True, blank=True,
+                                 help_text=_("May be earlier than \"from\" for hours over midnight."))
+    time_zone = models.CharField(_("time zone"), max_length=64, default="UTC",
+                                 help_text=_("Of the support hours, e.g. Europe/Berlin or Asia/Ho_Chi_Minh."))
+    outside_hours = models.CharField(_("outside support hours"), max_length=6, choices=OutsideHours.choices,
+                                     default=OutsideHours.REFUSE)
+    opens_per_hour = models.PositiveSmallIntegerField(
+        _("opens per member per hour"), default=3, validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_("How many of these tickets a member may open in a rolling hour."))
 
     class Meta:
         verbose_name = _("ticket category")
@@ -54,10 +107,34 @@ class TicketCategory(models.Model):
                                    name="ticket_category_helper_slots_range"),
             models.CheckConstraint(condition=Q(max_open_per_member__isnull=True) | (
                 Q(max_open_per_member__gte=1) & Q(max_open_per_member__lte=25)), name="ticket_category_max_open_range"),
+            models.CheckConstraint(condition=Q(remind_after__gt=timedelta(0)) & Q(autoclose_after__gt=timedelta(0))
+                                   & Q(alert_after__gt=timedelta(0)) & Q(reopen_window__gte=timedelta(0))
+                                   & Q(rating_wait__gte=timedelta(0)), name="ticket_category_durations_positive"),
+            models.CheckConstraint(condition=Q(opens_per_hour__gte=1) & Q(opens_per_hour__lte=100),
+                                   name="ticket_category_opens_per_hour_range"),
+            models.CheckConstraint(condition=Q(hours_start__isnull=True, hours_end__isnull=True)
+                                   | Q(hours_start__isnull=False, hours_end__isnull=False),
+                                   name="ticket_category_hours_both_or_none"),
+            models.CheckConstraint(condition=Q(outside_hours__in=["refuse", "warn"]),
+                                   name="ticket_category_outside_hours_mode"),
         ]
 
     def __str__(self) -> str:
         return f"{self.emoji} {self.name}".strip()
+
+    def clean(self) -> None:
+        """The time zone must be a known one; the hours come as a pair; role ids are numbers."""
+        if self.time_zone not in available_timezones():
+            raise ValidationError({"time_zone": _("Unknown time zone %(zone)s (use e.g. Europe/Berlin).") % {
+                "zone": self.time_zone}})
+        if (self.hours_start is None) != (self.hours_end is None):
+            raise ValidationError({"hours_end": _("Give both ends of the support hours, or neither.")})
+        if self.hours_start is not None and self.hours_start == self.hours_end:
+            raise ValidationError({"hours_end": _("The support hours cannot start and end at the same time.")})
+        if not isinstance(self.required_role_ids, list) or not all(
+                str(r).isdigit() for r in self.required_role_ids):
+            raise ValidationError({"required_role_ids": _("A list of role ids, e.g. [123456789012345678].")})
+        self.required_role_ids = [int(r) for r in self.required_role_ids]
 
 
 class TicketCounter(models.Model):
@@ -169,6 +246,9 @@ class Ticket(models.Model):
         OPENER = "opener", _("by the opener (/ticket close)")
         ADMIN = "admin", _("from the admin site")
         LEGACY = "legacy", _("closed in the old bot")
+        AUTO = "auto", _("auto-closed")
+        OPENER_LEFT = "opener_left", _("the opener left the server")
+        REQUEST = "request", _("close request accepted by the opener")
 
     guild = models.ForeignKey(Guild, on_delete=models.CASCADE, related_name="tickets")
     number = models.PositiveIntegerField(_("number"))
@@ -202,6 +282,10 @@ class Ticket(models.Model):
     failure = models.CharField(_("failure"), max_length=300, blank=True)
     legacy_id = models.CharField(_("old bot's ticket id"), max_length=32, blank=True,
                                  help_text=_("Set on tickets imported from the old bot."))
+    waiting_on_opener = models.BooleanField(_("waiting on the opener"), default=False,
+                                            help_text=_("The last message is from staff or a helper."))
+    reopen_count = models.PositiveSmallIntegerField(_("times reopened"), default=0)
+    opened_outside_hours = models.BooleanField(_("opened outside support hours"), default=False)
 
     objects = TicketManager()
 
@@ -218,7 +302,8 @@ class Ticket(models.Model):
                                     condition=Q(status__in=OPEN_STATUSES), name="ticket_open_slot_per_member"),
             models.UniqueConstraint(fields=["channel_id"], condition=Q(channel_id__isnull=False),
                                     name="ticket_one_per_channel"),
-            models.CheckConstraint(condition=~Q(status__in=OPEN_STATUSES) | Q(slot__gte=1), name="ticket_open_has_slot"),
+            models.CheckConstraint(condition=~Q(status__in=OPEN_STATUSES) | Q(slot__gte=1),
+                                   name="ticket_open_has_slot"),
             models.CheckConstraint(condition=~Q(status="closed") | Q(closed_at__isnull=False),
                                    name="ticket_closed_has_time"),
             models.CheckConstraint(condition=Q(closed_at__isnull=True) | Q(closed_at__gte=F("created_at")),
@@ -282,45 +367,3 @@ class TicketClaim(models.Model):
         return (*Ticket.objects.natural_key_of(self.ticket_id), self.user_id)
 
     natural_key.dependencies = ["tickets.ticket"]
-
-
-class TranscriptMessage(models.Model):
-    """One message of a ticket channel as it arrived, with its edits and deletion."""
-
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
-    message_id = snowflake(_("message id"), unique=True)
-    author_id = snowflake(_("author"))
-    author_name = models.CharField(_("author name"), max_length=100, blank=True)
-    author_is_bot = models.BooleanField(_("bot"), default=False)
-    content = models.TextField(_("content"), blank=True)
-    embeds = models.JSONField(_("embeds (title and text)"), default=list, blank=True)
-    attachments = models.JSONField(_("attachments"), default=list, blank=True)
-    edits = models.JSONField(_("earlier versions"), default=list, blank=True)
-    created_at = models.DateTimeField(_("sent at"), default=timezone.now)
-    edited_at = models.DateTimeField(_("edited at"), null=True, blank=True)
-    deleted_at = models.DateTimeField(_("deleted at"), null=True, blank=True)
-
-    class Meta:
-        verbose_name = _("transcript message")
-        verbose_name_plural = _("transcript messages")
-        ordering = ["ticket", "created_at", "message_id"]
-
-    def __str__(self) -> str:
-        return f"{self.author_name or self.author_id}: {self.content[:40]}"
-
-
-class TicketTranscript(models.Model):
-    """The self-contained HTML transcript stored when the ticket closed."""
-
-    ticket = models.OneToOneField(Ticket, on_delete=models.CASCADE, primary_key=True, related_name="transcript")
-    html = models.TextField(_("HTML"))
-    message_count = models.PositiveIntegerField(_("messages"), default=0)
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    log_outbox_id = models.BigIntegerField(_("log note (outbox row)"), null=True, blank=True)
-
-    class Meta:
-        verbose_name = _("transcript")
-        verbose_name_plural = _("transcripts")
-
-    def __str__(self) -> str:
-        return str(self.ticket)
