@@ -243,7 +243,7 @@ def test_csv_export_of_the_filtered_list_and_of_selected_entries(staff_client, a
 
 
 def test_csv_export_streams_in_batches(admin_client, world, monkeypatch):
-    from points import admin as points_admin
+    from points.admin import ledger as points_admin
 
     monkeypatch.setattr(points_admin, "CSV_BATCH", 2)
     for i in range(5):

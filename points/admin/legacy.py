@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from botproject.admin import ReadOnlyMixin
 from botproject.admin_scoping import GuildScopedAdminMixin
 
-from .models import LegacyImport
+from ..models import LegacyImport
 
 FIGURES = {
     "members": _("members"), "points": _("points"), "ledger_entries": _("ledger entries"),

@@ -7,9 +7,8 @@ stored as hashes: the only place a code is ever shown is the result page of the 
 
 The import page: upload → preview (row-level errors, nothing written; the file is kept in the session,
 sealed with a one-time key that only the preview page's form holds, so the session store never has a code
-in clear) →
-"Import" → one transaction (`points.imports.import_orders`) → the codes, once. Importing needs the
-"Can add order" permission and a guild the user may see.
+in clear) → "Import" → one transaction (`points.imports.import_orders`) → the codes, once.
+Importing needs the "Can add order" permission and a guild the user may see.
 """
 
 from __future__ import annotations
@@ -36,10 +35,10 @@ from botproject.admin import ReadOnlyMixin
 from botproject.admin_scoping import GuildScopedAdminMixin, NamesMixin, name_column, visible_guild_ids, visible_guilds
 from botproject.models import DiscordName
 
-from . import imports
-from .models import ImportBatch, Order
-from .services import code_hash, normalize_code, order_void
-from .services.orders import CODE_RE
+from .. import imports
+from ..models import ImportBatch, Order
+from ..services import code_hash, normalize_code, order_void
+from ..services.orders import CODE_RE
 
 SESSION_KEY = "points_order_import"
 
