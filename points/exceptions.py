@@ -104,3 +104,53 @@ class TooManyDirectMessagesAtOnce(PointsError):
     """More members selected than the guild may message in an hour."""
 
     message = _("%(guild)s may send at most %(limit)s direct messages an hour from the admin: select fewer members.")
+
+
+# --- order files (points.services.order_import) ---------------------------------------------------------
+class ImportRefused(DomainError):
+    """The order file cannot be imported as it is; nothing was written."""
+
+    message = _("The file cannot be imported.")
+
+
+class FileTooLarge(ImportRefused):
+    message = _("The file is %(size)s; at most %(limit)s can be imported at once. Split it into smaller files.")
+
+
+class TooManyRows(ImportRefused):
+    message = _("The file has more than %(limit)s orders; at most %(limit)s can be imported at once. "
+                "Split it into smaller files.")
+
+
+class EmptyFile(ImportRefused):
+    message = _("The file is empty: it needs a header line and one line per order.")
+
+
+class NoOrders(ImportRefused):
+    message = _("The file has a header line but no orders.")
+
+
+class BadEncoding(ImportRefused):
+    message = _("The file is not UTF-8 text: line %(line)s has a byte that cannot be read (byte %(byte)s at "
+                "offset %(offset)s). Save it as \"CSV UTF-8\" and upload it again.")
+
+
+class MalformedCsv(ImportRefused):
+    message = _("Line %(line)s cannot be read as CSV: %(detail)s")
+
+
+class BadHeaders(ImportRefused):
+    message = _("The header line does not name the needed columns. %(problems)s Expected: %(expected)s.")
+
+
+class HasRowErrors(ImportRefused):
+    message = _("%(count)s rows have errors, so nothing was imported. Fix them and try again.")
+
+
+class UnknownGuild(ImportRefused):
+    message = _("There is no server with the id %(guild)s.")
+
+
+class ImportConflict(ImportRefused):
+    message = _("This server's orders changed since the file was checked (another import?); nothing was "
+                "imported. Check the file again.")

@@ -18,9 +18,10 @@ from django.utils import translation
 from botproject import outbox
 from botproject import services as core
 from botproject.models import OutboxMessage
-from points import imports
+from points import exceptions
 from points import services as points
 from points.models import Order
+from points.services import order_import as imports
 from tests.conftest import eventually, start_runner, stop_runner
 
 HEADER = "order id,email,amount,currency,code"
@@ -43,7 +44,7 @@ def test_line_breaks_in_order_numbers_and_addresses_are_row_errors(language, exp
     assert all(e.message.startswith(expected) for e in preview.errors)
     assert all("\n" not in e.value and "\r" not in e.value for e in preview.errors)
     assert [r.order_number for r in preview.rows] == ["A-4"]
-    with pytest.raises(imports.HasRowErrors):
+    with pytest.raises(exceptions.HasRowErrors):
         imports.import_orders(guild_id=111, source=data, filename="shop.csv")
     assert not Order.objects.exists()
 

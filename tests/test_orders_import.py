@@ -26,8 +26,9 @@ from django.urls import reverse
 
 from botproject import services as core
 from botproject.models import Guild
-from points import imports, services
+from points import exceptions, services
 from points.models import ImportBatch, LedgerEntry, Order
+from points.services import order_import as imports
 
 ROOT = Path(__file__).resolve().parent.parent
 A, B = 111, 222
@@ -210,7 +211,7 @@ def test_each_row_error_is_reported_with_its_line_and_column(world, line, column
     data = csv_bytes("OK-1,ok@example.com,1,USD,", line)
     errors = errors_of(data)
     assert len(errors) == 1 and errors[0][:2] == (3, column) and message in errors[0][2], errors
-    with pytest.raises(imports.HasRowErrors) as refused:
+    with pytest.raises(exceptions.HasRowErrors) as refused:
         imports.import_orders(guild_id=A, source=data, filename="bad.csv")
     assert refused.value.user_message() == "1 rows have errors, so nothing was imported. Fix them and try again."
     assert not Order.objects.exists() and not ImportBatch.objects.exists()  # not even the good row
@@ -283,7 +284,7 @@ def test_headers_are_matched_case_insensitively_with_aliases(world):
     ("order,email,amount,total", ["two columns mean amount (amount, total)."]),
 ])
 def test_wrong_headers_say_what_is_missing_and_unknown(world, header, expected):
-    with pytest.raises(imports.BadHeaders) as refused:
+    with pytest.raises(exceptions.BadHeaders) as refused:
         imports.parse_orders(f"{header}\n1,a@example.com,5\n".encode(), A)
     text = refused.value.user_message()
     assert text.startswith("The header line does not name the needed columns.")
@@ -297,23 +298,23 @@ def test_utf8_with_or_without_bom_is_read_and_other_encodings_are_refused_with_l
     assert imports.parse_orders(text.encode("utf-8"), A).rows[0].order_number == "Ü-1"
     assert imports.parse_orders(b"\xef\xbb\xbf" + text.encode("utf-8"), A).rows[0].order_number == "Ü-1"
     latin = (HEADER + "\nA-1,a@example.com,5,USD,\nB-2,m\xfcller@example.com,5,USD,\n").encode("latin-1")
-    with pytest.raises(imports.BadEncoding) as refused:
+    with pytest.raises(exceptions.BadEncoding) as refused:
         imports.parse_orders(latin, A)
     message = refused.value.user_message()
     assert "line 3" in message and "0xFC" in message and "CSV UTF-8" in message
     utf16 = text.encode("utf-16")
-    with pytest.raises(imports.ImportRefused):
+    with pytest.raises(exceptions.ImportRefused):
         imports.parse_orders(utf16, A)
 
 
 @pytest.mark.parametrize("data, refusal, words", [
-    (b"", imports.EmptyFile, "The file is empty"),
-    (b"\n \n\n", imports.EmptyFile, "The file is empty"),
-    (HEADER.encode() + b"\n\n", imports.NoOrders, "no orders"),
-    (HEADER.encode() + b"\nA,a@example.com,\"5\x00\",USD,\n", imports.MalformedCsv, "NUL byte"),
-    (HEADER.encode() + b"\nA,a@example.com,\"5,USD,\n", imports.MalformedCsv, "Line 2 cannot be read as CSV"),
-    (bytes(range(256)) * 40, imports.BadEncoding, "not UTF-8"),
-    (b"lorem ipsum dolor\n" * 1000, imports.BadHeaders, "Not recognised: lorem ipsum dolor."),
+    (b"", exceptions.EmptyFile, "The file is empty"),
+    (b"\n \n\n", exceptions.EmptyFile, "The file is empty"),
+    (HEADER.encode() + b"\n\n", exceptions.NoOrders, "no orders"),
+    (HEADER.encode() + b"\nA,a@example.com,\"5\x00\",USD,\n", exceptions.MalformedCsv, "NUL byte"),
+    (HEADER.encode() + b"\nA,a@example.com,\"5,USD,\n", exceptions.MalformedCsv, "Line 2 cannot be read as CSV"),
+    (bytes(range(256)) * 40, exceptions.BadEncoding, "not UTF-8"),
+    (b"lorem ipsum dolor\n" * 1000, exceptions.BadHeaders, "Not recognised: lorem ipsum dolor."),
 ])
 def test_malformed_files_are_refused_clearly(world, data, refusal, words):
     with pytest.raises(refusal) as refused:
@@ -323,7 +324,7 @@ def test_malformed_files_are_refused_clearly(world, data, refusal, words):
 
 def test_ten_megabytes_of_junk_are_refused_and_nothing_is_written(staff_client, world):
     junk = os.urandom(10 * 1024 * 1024)
-    with pytest.raises(imports.FileTooLarge) as refused:
+    with pytest.raises(exceptions.FileTooLarge) as refused:
         imports.import_orders(guild_id=A, source=junk, filename="junk.bin")
     assert refused.value.user_message() == ("The file is 10.0 MB; at most 5.0 MB can be imported at once. Split "
                                             "it into smaller files.")
@@ -340,13 +341,13 @@ def test_ten_megabytes_of_junk_are_refused_and_nothing_is_written(staff_client, 
 def test_more_than_the_row_limit_is_refused(world):
     data = csv_bytes(*(f"{n},a@example.com,1,USD," for n in range(imports.MAX_ROWS + 1)))
     assert len(data) < imports.MAX_BYTES
-    with pytest.raises(imports.TooManyRows) as refused:
+    with pytest.raises(exceptions.TooManyRows) as refused:
         imports.parse_orders(data, A)
     assert "more than 50000 orders" in refused.value.user_message()
 
 
 def test_an_unknown_guild_is_refused(db):
-    with pytest.raises(imports.UnknownGuild) as refused:
+    with pytest.raises(exceptions.UnknownGuild) as refused:
         imports.parse_orders(GOOD, 999)
     assert refused.value.user_message() == "There is no server with the id 999."
 
@@ -354,7 +355,7 @@ def test_an_unknown_guild_is_refused(db):
 def test_a_code_taken_between_preview_and_import_writes_nothing(world):
     preview = imports.parse_orders(csv_bytes("P-1,a@example.com,5,USD,", "P-2,b@example.com,5,USD,WXYZ-WXYZ-2345"), A)
     imports.import_orders(guild_id=A, source=csv_bytes("Q-1,q@example.com,5,USD,WXYZ-WXYZ-2345"), filename="q")
-    with pytest.raises(imports.ImportConflict):
+    with pytest.raises(exceptions.ImportConflict):
         imports.import_orders(guild_id=A, source=preview, filename="p")
     assert sorted(Order.objects.values_list("order_number", flat=True)) == ["Q-1"]
     assert ImportBatch.objects.count() == 1

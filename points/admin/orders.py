@@ -7,7 +7,7 @@ stored as hashes: the only place a code is ever shown is the result page of the 
 
 The import page: upload → preview (row-level errors, nothing written; the file is kept in the session,
 sealed with a one-time key that only the preview page's form holds, so the session store never has a code
-in clear) → "Import" → one transaction (`points.imports.import_orders`) → the codes, once.
+in clear) → "Import" → one transaction (`points.services.order_import.import_orders`) → the codes, once.
 Importing needs the "Can add order" permission and a guild the user may see.
 """
 
@@ -35,9 +35,9 @@ from botproject.admin import ReadOnlyMixin
 from botproject.admin_scoping import GuildScopedAdminMixin, NamesMixin, name_column, visible_guild_ids, visible_guilds
 from botproject.models import DiscordName
 
-from .. import imports
+from ..exceptions import ImportRefused
 from ..models import ImportBatch, Order
-from ..services import code_hash, normalize_code, order_void
+from ..services import code_hash, normalize_code, order_file, order_import, order_void
 from ..services.orders import CODE_RE
 
 SESSION_KEY = "points_order_import"
@@ -164,8 +164,8 @@ class OrderAdmin(NamesMixin, ReadOnlyMixin, GuildScopedAdminMixin, admin.ModelAd
             guild, upload = form.cleaned_data["guild"], form.cleaned_data["file"]
             data = upload.read()
             try:
-                preview = imports.parse_orders(data, guild.discord_id)
-            except imports.ImportRefused as error:
+                preview = order_import.parse_orders(data, guild.discord_id)
+            except ImportRefused as error:
                 form.add_error("file", error.user_message())
             else:
                 token = None
@@ -184,8 +184,8 @@ class OrderAdmin(NamesMixin, ReadOnlyMixin, GuildScopedAdminMixin, admin.ModelAd
                                     more_errors=max(0, len(preview.errors) - MAX_ERRORS_SHOWN),
                                     sample=preview.rows[:MAX_ROWS_SHOWN],
                                     more_rows=max(0, len(preview.rows) - MAX_ROWS_SHOWN))
-        return self._render(request, "form", form=form, max_size=imports.size_text(imports.MAX_BYTES),
-                            max_rows=imports.MAX_ROWS)
+        return self._render(request, "form", form=form, max_size=order_import.size_text(order_import.MAX_BYTES),
+                            max_rows=order_import.MAX_ROWS)
 
     def _import_confirmed(self, request):
         stash = request.session.get(SESSION_KEY)
@@ -198,27 +198,27 @@ class OrderAdmin(NamesMixin, ReadOnlyMixin, GuildScopedAdminMixin, admin.ModelAd
             self.message_user(request, gettext("This import was already done or has expired; upload the file "
                                                "again to check it."), messages.WARNING)
             return self._render(request, "form", form=ImportOrdersForm(user=request.user),
-                                max_size=imports.size_text(imports.MAX_BYTES), max_rows=imports.MAX_ROWS)
+                                max_size=order_import.size_text(order_import.MAX_BYTES), max_rows=order_import.MAX_ROWS)
         del request.session[SESSION_KEY]
         guild = visible_guilds(request.user).filter(pk=stash["guild"]).first()
         if guild is None:
             raise PermissionDenied
         started = time.perf_counter()
         try:
-            result = imports.import_orders(guild_id=guild.discord_id, source=data, filename=stash["filename"],
-                                           imported_by=request.user)
-        except imports.ImportRefused as error:
+            result = order_import.import_orders(guild_id=guild.discord_id, source=data,
+                                                filename=stash["filename"], imported_by=request.user)
+        except ImportRefused as error:
             self.message_user(request, error.user_message(), messages.ERROR)
             return self._render(request, "form", form=ImportOrdersForm(user=request.user, initial={"guild": guild}),
-                                max_size=imports.size_text(imports.MAX_BYTES), max_rows=imports.MAX_ROWS)
+                                max_size=order_import.size_text(order_import.MAX_BYTES), max_rows=order_import.MAX_ROWS)
         seconds = time.perf_counter() - started
         if result.batch is not None:
             LogEntry.objects.log_actions(request.user.pk, [result.batch], ADDITION,
-                                         change_message=imports.summary(result))
+                                         change_message=order_import.summary(result))
         codes_name = f"{stash['filename']}.codes.csv"
         codes_href = "data:text/csv;charset=utf-8;base64," + base64.b64encode(
-            imports.codes_csv(result.codes).encode("utf-8")).decode("ascii")
-        response = self._render(request, "done", guild=guild, result=result, summary=imports.summary(result),
+            order_file.codes_csv(result.codes).encode("utf-8")).decode("ascii")
+        response = self._render(request, "done", guild=guild, result=result, summary=order_import.summary(result),
                                 seconds=f"{seconds:.1f}", codes=result.codes, codes_name=codes_name,
                                 codes_href=codes_href, filename=stash["filename"],
                                 batch_url=reverse("admin:points_order_changelist") + "?" + urlencode(
@@ -257,8 +257,8 @@ class ImportOrdersForm(forms.Form):
     def clean_file(self):
         upload = self.cleaned_data["file"]
         try:
-            imports.check_size(upload.size)
-        except imports.ImportRefused as error:
+            order_import.check_size(upload.size)
+        except ImportRefused as error:
             raise ValidationError(error.user_message()) from None
         return upload
 

@@ -1,4 +1,4 @@
-"""Order import benchmark: a 10,000-row CSV through `points.imports` on a throw-away database.
+"""Order import benchmark: a 10,000-row CSV through `points.services.order_import` on a throw-away database.
 
     python tests/bench/orders.py [--database-url URL] [--rows 10000] [--existing 0]
 
@@ -45,7 +45,7 @@ def make_csv(rows: int) -> bytes:
 
 def seed_existing(count: int) -> None:
     """`count` orders already in the guild (from an earlier import), so the pre-load has something to read."""
-    from points.imports import import_orders
+    from points.services.order_import import import_orders
 
     if count:
         lines = ["order,email,amount"] + [f"OLD-{n},old{n}@example.com,5" for n in range(count)]
@@ -73,9 +73,9 @@ def main() -> int:
         from django.db import connection, connections
 
         from botproject.services import guild_ensure
-        from points.imports import import_orders, parse_orders
         from points.models import Order
         from points.services import order_claim
+        from points.services.order_import import import_orders, parse_orders
 
         call_command("migrate", verbosity=0)
         guild_ensure(guild_id=GUILD, name="Bench shop")

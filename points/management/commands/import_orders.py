@@ -16,7 +16,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext
 
-from points import imports
+from points.exceptions import HasRowErrors, ImportRefused
+from points.services import order_file, order_import
 
 MAX_ERRORS_PRINTED = 200
 BAR_WIDTH = 30
@@ -33,16 +34,16 @@ class Command(BaseCommand):
     def handle(self, *args, file, guild, dry_run, **options):
         source = Path(file)
         try:
-            imports.check_size(source.stat().st_size)
+            order_import.check_size(source.stat().st_size)
             data = source.read_bytes()
         except OSError as error:
             raise CommandError(gettext("Cannot read %(file)s: %(error)s") % {"file": file, "error": error.strerror})
-        except imports.ImportRefused as error:
+        except ImportRefused as error:
             raise CommandError(error.user_message())
         started = time.perf_counter()
         try:
-            preview = imports.parse_orders(data, guild)
-        except imports.ImportRefused as error:
+            preview = order_import.parse_orders(data, guild)
+        except ImportRefused as error:
             raise CommandError(error.user_message())
         self.stdout.write(gettext(
             "%(file)s: %(total)d orders; %(new)d new (%(generated)d codes to generate), %(skipped)d already "
@@ -61,7 +62,7 @@ class Command(BaseCommand):
             if len(preview.errors) > MAX_ERRORS_PRINTED:
                 self.stderr.write(gettext("… and %(count)d more errors.") % {
                     "count": len(preview.errors) - MAX_ERRORS_PRINTED})
-            raise CommandError(imports.HasRowErrors(count=preview.error_lines).user_message())
+            raise CommandError(HasRowErrors(count=preview.error_lines).user_message())
         if dry_run:
             self.stdout.write(gettext("Dry run: nothing was written."))
             return
@@ -74,9 +75,9 @@ class Command(BaseCommand):
         planned = len(preview.rows)
         started = time.perf_counter()
         try:
-            result = imports.import_orders(guild_id=guild, source=preview, filename=source.name,
-                                           progress=self._progress)
-        except imports.ImportRefused as error:
+            result = order_import.import_orders(guild_id=guild, source=preview, filename=source.name,
+                                                progress=self._progress)
+        except ImportRefused as error:
             if codes_path:
                 codes_path.unlink(missing_ok=True)
             raise CommandError(error.user_message())
@@ -87,22 +88,22 @@ class Command(BaseCommand):
         if codes_path and len(result.codes) != planned:
             # Some rows were imported by someone else meanwhile (skipped): keep only the codes now in force.
             if result.generated_count:
-                codes_path.write_text(imports.codes_csv(result.codes), encoding="utf-8")
+                codes_path.write_text(order_file.codes_csv(result.codes), encoding="utf-8")
             else:
                 codes_path.unlink(missing_ok=True)
                 codes_path = None
         self.stdout.write(gettext("%(summary)s Batch %(batch)s, %(seconds).1f s.") % {
-            "summary": imports.summary(result), "batch": result.batch.pk if result.batch else "-",
+            "summary": order_import.summary(result), "batch": result.batch.pk if result.batch else "-",
             "seconds": time.perf_counter() - started})
         if codes_path:
             self.stdout.write(gettext("Codes written to %(path)s (%(count)d codes, %(generated)d generated). They are "
                                   "stored nowhere else: keep the file safe.") % {
                 "path": codes_path, "count": len(result.codes), "generated": result.generated_count})
 
-    def _write_codes(self, source: Path, preview: imports.Preview) -> Path:
+    def _write_codes(self, source: Path, preview: order_import.Preview) -> Path:
         """The codes file, created exclusively and readable only by its owner, before anything is imported."""
-        text = imports.codes_csv([
-            imports.IssuedCode(r.order_number, r.email, r.amount, r.currency, r.code, r.generated)
+        text = order_file.codes_csv([
+            order_file.IssuedCode(r.order_number, r.email, r.amount, r.currency, r.code, r.generated)
             for r in preview.rows])
         for n in range(1, 1000):
             target = source.with_name(source.name + (".codes.csv" if n == 1 else f".codes-{n}.csv"))
