@@ -2,6 +2,7 @@
 helper points, transcripts, refusals, and a restart in the middle."""
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
@@ -10,7 +11,7 @@ from botproject.models import OutboxMessage
 from points.models import LedgerEntry
 from tests.conftest import eventually
 from tickets import services
-from tickets.models import Ticket, TicketTranscript
+from tickets.models import Ticket, TicketCategory, TicketTranscript
 
 
 @pytest.fixture
@@ -30,6 +31,8 @@ def tickets_bot(discord_bot, settings):
     discord_bot.category_id = services.category_create(
         guild_id=gid, name="Demon Slayer", emoji="🗡️", response_time="Minutes to hours", helper_points=7,
         helper_slots=2)
+    # The channel goes after the server's delay without waiting for a rating (tests/test_tickets_rating_e2e.py).
+    TicketCategory.objects.filter(pk=discord_bot.category_id).update(rating_wait=timedelta(0))
     for channel in emu.channels(gid):
         if channel.name.startswith("ticket-") or channel.name.startswith("Tickets"):
             emu.delete_channel(channel.id)

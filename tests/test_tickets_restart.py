@@ -1,12 +1,14 @@
 """Tickets across restarts: buttons of a ticket opened before a restart work after it, and a channel delete
 scheduled before a restart happens after it. (Its own module: no shared bot sweeps the outbox meanwhile.)"""
 
+from datetime import timedelta
+
 import pytest
 
 from botproject import services as core
 from tests.conftest import start_runner, stop_runner
 from tickets import services
-from tickets.models import Ticket
+from tickets.models import Ticket, TicketCategory
 
 
 @pytest.mark.django_db(transaction=True)
@@ -17,6 +19,7 @@ def test_buttons_and_a_scheduled_delete_survive_a_restart(own_emulator, settings
     core.config_set_role(guild_id=gid, kind="staff", role_id=world.staff_role)
     core.config_update(guild_id=gid, changes={"tickets_delete_delay_seconds": 2})
     category_id = services.category_create(guild_id=gid, name="General Support")
+    TicketCategory.objects.filter(pk=category_id).update(rating_wait=timedelta(0))  # no wait for a rating here
     runner = start_runner(harness)
     try:
         harness.slash(gid, world.admin, "ticket panel")

@@ -25,7 +25,17 @@ from botproject.exceptions import DomainError
 from botproject.models import DiscordName
 
 from . import metrics, services
-from .models import Ticket, TicketCategory, TicketClaim, TicketPanel, TicketTranscript
+from .models import (
+    MAX_QUESTIONS,
+    Ticket,
+    TicketAnswer,
+    TicketCategory,
+    TicketClaim,
+    TicketClose,
+    TicketPanel,
+    TicketQuestion,
+    TicketTranscript,
+)
 from .transcripts import admin_closer_text
 
 USER = DiscordName.Kind.USER
@@ -44,7 +54,25 @@ class TicketCategoryForm(forms.ModelForm):
         role_id, guild = cleaned.get("staff_role_id"), _form_guild(self)
         if role_id and guild and (error := unseen_id_error(guild, DiscordName.Kind.ROLE, role_id)):
             self.add_error("staff_role_id", error)
+        required = cleaned.get("required_role_ids")
+        if isinstance(required, list) and guild:
+            for value in required:
+                if not str(value).isdigit():
+                    self.add_error("required_role_ids", gettext("A list of role ids, e.g. [123456789012345678]."))
+                    break
+                if error := unseen_id_error(guild, DiscordName.Kind.ROLE, int(value)):
+                    self.add_error("required_role_ids", error)
+                    break
         return cleaned
+
+
+class QuestionInline(admin.TabularInline):
+    """A category's intake form: at most 5 questions (the database holds positions 1..5, one each)."""
+
+    model = TicketQuestion
+    extra = 0
+    max_num = MAX_QUESTIONS
+    fields = ("position", "label", "label_vi", "style", "required", "max_length")
 
 
 class TicketPanelForm(forms.ModelForm):
@@ -77,6 +105,17 @@ class TicketCategoryAdmin(GuildScopedAdminMixin, admin.ModelAdmin):
     list_filter = ("guild", "active")
     list_editable = ("position", "active")
     search_fields = ("name", "description")
+    inlines = (QuestionInline,)
+    fieldsets = (
+        (None, {"fields": ("guild", "name", "description", "emoji", "response_time", "position", "active")}),
+        (_("Helpers"), {"fields": ("helper_points", "helper_slots", "staff_role_id", "rating_bonus")}),
+        (_("Who may open, and when"), {"fields": ("max_open_per_member", "opens_per_hour", "required_role_ids",
+                                                  "hours_start", "hours_end", "time_zone", "outside_hours")}),
+        (_("Timers"), {"description": _("Durations as \"DD HH:MM:SS\": \"12:00:00\" is 12 hours, \"2 00:00:00\" two "
+                                        "days. Timers run as database rows: restarts do not lose them."),
+                       "fields": ("remind_after", "autoclose_after", "alert_after", "reopen_window", "rating_wait")}),
+        (_("After the close"), {"fields": ("transcript_dm",)}),
+    )
 
 
 @admin.register(TicketPanel)
@@ -124,6 +163,32 @@ class ClaimInline(admin.TabularInline):
         return False
 
 
+class _ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class AnswerInline(_ReadOnlyInline):
+    """The intake answers (the member's text: the admin escapes it)."""
+
+    model = TicketAnswer
+    fields = readonly_fields = ("position", "label", "value")
+
+
+class CloseInline(_ReadOnlyInline):
+    """Every close of the ticket (a reopened ticket keeps its earlier ones)."""
+
+    model = TicketClose
+    fields = readonly_fields = ("closed_at", "closed_by_id", "close_path", "close_reason", "reopened_at",
+                                "reopened_by_id")
+
+
 @admin.register(Ticket)
 class TicketAdmin(ReadOnlyMixin, NamesMixin, GuildScopedAdminMixin, admin.ModelAdmin):
     """Tickets (read-only; closed with the action), with their transcripts."""
@@ -134,7 +199,7 @@ class TicketAdmin(ReadOnlyMixin, NamesMixin, GuildScopedAdminMixin, admin.ModelA
                     "close_path", "closer", "transcript_link")
     list_filter = ("guild", "status", "close_path", "category")
     search_fields = ("code", "=opener_id", "=number", "=channel_id")
-    inlines = (ClaimInline,)
+    inlines = (AnswerInline, ClaimInline, CloseInline)
     name_fields = ("opener_id", "closed_by_id", "member_ids")
     actions = ("close_tickets",)
 

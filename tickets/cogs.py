@@ -21,7 +21,7 @@ from botproject.bot.scope import ForeignChannel, guild_channel
 from botproject.exceptions import DatabaseUnavailable
 from botproject.selectors import Access
 
-from . import channels, flows, metrics, selectors, services, ui
+from . import channels, flows, selectors, services, stats, timers, ui, ui_after  # noqa: F401 (stats: its pages)
 from .exceptions import NotATicket
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,9 @@ NAMES = (
     pgettext_lazy("discord command name", "reason"),
     pgettext_lazy("discord command name", "stats"),
     pgettext_lazy("discord command name", "days"),
+    pgettext_lazy("discord command name", "closerequest"),
+    pgettext_lazy("discord command name", "hours"),
+    pgettext_lazy("discord command name", "reopen"),
 )
 SWEEP_SECONDS = 5
 # An open ticket without a recorded welcome this long after its click, that no running process is welcoming.
@@ -111,76 +114,36 @@ class TicketGroup(app_commands.Group):
         ticket = await _here(interaction)
         await flows.close_ticket(interaction, access, ticket, reason=reason or "", opener_may=True)
 
+    @app_commands.command(name="closerequest", description=gettext_noop("Ask the opener to confirm the close"))
+    @app_commands.describe(reason=gettext_noop("Why (kept with the ticket)"),
+                           hours=gettext_noop("Hours until it closes without an answer (default 24)"))
+    async def closerequest(self, interaction: discord.Interaction,
+                           reason: app_commands.Range[str, 1, 500] | None = None,
+                           hours: app_commands.Range[int, 1, 8784] = 24) -> None:
+        access = await require(interaction, Access.MEMBER, module="tickets")
+        ticket = await _here(interaction)
+        request = await db_call(services.close_request_create)(
+            guild_id=interaction.guild_id, ticket_id=ticket.id, actor_id=interaction.user.id,
+            is_staff=flows.is_ticket_staff(access, interaction.user, ticket), reason=reason or "", hours=hours)
+        with translation.override(request.ticket.language):
+            embed, view = ui_after.close_request_embed(request), ui_after.close_request_view(ticket.id)
+        opener = discord.Object(ticket.opener_id)
+        await answer(interaction, f"<@{ticket.opener_id}>", embed=embed, view=view,
+                     allowed_mentions=discord.AllowedMentions(users=[opener]))
+        message = await interaction.original_response()
+        await db_call(services.close_request_posted)(request_id=request.id, message_id=message.id)
+
+    @app_commands.command(name="reopen", description=gettext_noop("Reopen a closed ticket"))
+    @app_commands.describe(ticket=gettext_noop("The ticket's number"))
+    async def reopen(self, interaction: discord.Interaction, ticket: app_commands.Range[int, 1, 10**9]) -> None:
+        await ui_after.flows_reopen(interaction, number=ticket)
+
     @app_commands.command(name="stats", description=gettext_noop("Ticket metrics"))
     @app_commands.describe(days=gettext_noop("How many days back (default 30)"))
     async def stats(self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 365] = 30) -> None:
         await pages.send(interaction, "tstats", arg=days)
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s"
-
-
-STATS_ROWS_PER_PAGE = 10
-CATEGORY_CHARS = 80
-
-
-def _listed(embed: discord.Embed, name: str, lines: list[str], page: int) -> None:
-    """Add this page's slice of a list under `name` (with "x–y of n"); "–" when the list is empty."""
-    if not lines:
-        embed.add_field(name=name, value="–", inline=False)
-        return
-    start = (page - 1) * STATS_ROWS_PER_PAGE
-    shown = lines[start:start + STATS_ROWS_PER_PAGE]
-    if shown:
-        pages.add_fields(embed, f"{name} ({start + 1}–{start + len(shown)} / {len(lines)})", shown)
-
-
-def stats_embed(s: metrics.TicketStats, page: int = 1) -> discord.Embed:
-    """/ticket stats: the figures, and one page (10 rows each) of the categories and of the helpers."""
-    embed = discord.Embed(title=_("Ticket metrics, last %(days)s days") % {"days": s.days},
-                          colour=discord.Colour.blurple())
-    embed.add_field(name=_("Created"), value=str(s.created))
-    embed.add_field(name=_("Closed: It works!"), value=str(s.closed_works))
-    embed.add_field(name=_("Closed by staff after Need help"), value=str(s.closed_after_help))
-    embed.add_field(name=_("Closed by staff directly"), value=str(s.closed_staff))
-    embed.add_field(name=_("Closed otherwise"), value=str(s.closed_other))
-    embed.add_field(name=_("Still open"), value=str(s.still_open))
-    embed.add_field(name=_("Resolution time (average · median)"),
-                    value=f"{_duration(s.resolution_avg)} · {_duration(s.resolution_median)}")
-    embed.add_field(name=_("First staff response (average · median)"),
-                    value=f"{_duration(s.response_avg)} · {_duration(s.response_median)}")
-    embed.add_field(name=_("Tickets per member"), value=f"{s.per_member:.2f}")
-    # A fixed order (ties by name, by id), so every page of a re-run continues where the last one ended.
-    _listed(embed, _("Per category"), [
-        f"{pages.clean(name, CATEGORY_CHARS) or '–'}: {count}"
-        for name, count in sorted(s.per_category, key=lambda row: (-row[1], row[0] or ""))], page)
-    _listed(embed, _("Helpers (claims · resolved · points)"), [
-        f"<@{h.user_id}>: {h.claims} · {h.resolved} · {h.points}"
-        for h in sorted(s.helpers, key=lambda h: (-h.claims, -h.closes, h.user_id))], page)
-    return embed
-
-
-def stats_pages(s: metrics.TicketStats) -> int:
-    """How many pages /ticket stats has: enough for the longer of the two lists."""
-    longest = max(len(s.per_category), len(s.helpers), 1)
-    return -(-longest // STATS_ROWS_PER_PAGE)
-
-
-async def stats_page(interaction: discord.Interaction, days: int, page: int) -> tuple[discord.Embed, int, int]:
-    """A page of /ticket stats (the figures are recomputed for every page: they are aggregates)."""
-    await require(interaction, Access.STAFF, module="tickets")
-    figures = await db_call(metrics.ticket_stats)(guild_id=interaction.guild_id, days=min(max(days, 1), 365))
-    count = stats_pages(figures)
-    page = min(max(page, 1), count)
-    return stats_embed(figures, page), page, count
-
-
-pages.register("tstats", stats_page)
 
 
 class TicketsCog(commands.Cog):
@@ -193,9 +156,22 @@ class TicketsCog(commands.Cog):
     async def cog_load(self) -> None:
         channels.TICKET_CHANNELS.update(await db_call(selectors.open_ticket_channels)())
         self.sweep.start()
+        self.deadlines = timers.DeadlineLoop(self.bot)
+        self.deadlines.start()
 
     async def cog_unload(self) -> None:
         self.sweep.cancel()
+        self.deadlines.stop()
+
+    @commands.Cog.listener()
+    async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
+        """The opener left: their open tickets close ("opener left"), the notice and delete go through the outbox."""
+        try:
+            for result in await db_call(services.ticket_opener_left)(guild_id=payload.guild_id,
+                                                                      user_id=payload.user.id):
+                await flows.post_transcript(self.bot, result)
+        except Exception:  # noqa: BLE001 - the close is in the database or not; nothing else depends on it
+            log.exception("could not close the tickets of %s who left %s", payload.user.id, payload.guild_id)
 
     @app_commands.command(name="sendticket", description=gettext_noop("Post the public ticket panel"))
     @app_commands.describe(channel=gettext_noop("Where to post it (default: here)"),
@@ -363,7 +339,7 @@ async def setup(bot: commands.Bot) -> None:
     cog = TicketsCog(bot)
     await bot.add_cog(cog)
     bot.tree.add_command(TicketGroup())
-    bot.add_dynamic_items(*ui.DYNAMIC_ITEMS)
+    bot.add_dynamic_items(*ui.DYNAMIC_ITEMS, *ui_after.DYNAMIC_ITEMS)
     pages.install(bot)
 
 

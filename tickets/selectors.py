@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
+from botproject.models import Guild
 from botproject.selectors import Access, MemberAccess
 
-from .models import OPEN_STATUSES, Ticket, TicketCategory, TicketClaim, TicketPanel
+from . import gating
+from .exceptions import UnknownCategory, UnknownPanel
+from .models import MAX_QUESTIONS, OPEN_STATUSES, Ticket, TicketCategory, TicketClaim, TicketPanel, TicketQuestion  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -26,12 +29,36 @@ class CategoryView:
     helper_points: int
     helper_slots: int
     staff_role_id: int | None
+    required_role_ids: tuple[int, ...] = ()
+    hours_start: time | None = None
+    hours_end: time | None = None
+    time_zone: str = "UTC"
+    outside_hours: str = "refuse"
+    opens_per_hour: int = 3
 
     @classmethod
     def of(cls, category: TicketCategory) -> CategoryView:
         """Copy a row."""
         return cls(category.pk, category.name, category.description, category.emoji, category.response_time,
-                   category.helper_points, category.helper_slots, category.staff_role_id)
+                   category.helper_points, category.helper_slots, category.staff_role_id,
+                   tuple(int(r) for r in category.required_role_ids or ()), category.hours_start, category.hours_end,
+                   category.time_zone, category.outside_hours, category.opens_per_hour)
+
+
+@dataclass(frozen=True)
+class QuestionView:
+    """One intake question as the modal shows it."""
+
+    position: int
+    label: str
+    label_vi: str
+    paragraph: bool
+    required: bool
+    max_length: int
+
+    def label_for(self, language: str) -> str:
+        """The label in the member's language (Vietnamese when given)."""
+        return self.label_vi if language.startswith("vi") and self.label_vi else self.label
 
 
 @dataclass(frozen=True)
@@ -53,6 +80,8 @@ class TicketView:
     staff_role_id: int | None  # the category's override, else the server's staff role
     admin_role_ids: tuple[int, ...]
     language: str
+    opened_outside_hours: bool = False
+    answers: tuple[tuple[str, str], ...] = ()  # (question, answer): filled by the opening only
 
     @property
     def channel_name(self) -> str:
@@ -75,7 +104,7 @@ class TicketView:
         return cls(ticket.pk, ticket.guild.discord_id, ticket.number, ticket.code, ticket.opener_id, ticket.status,
                    ticket.channel_id, category, ticket.category_name, claimers, tuple(ticket.member_ids or ()),
                    ticket.need_help_at, staff_role, tuple(int(r) for r in (config.admin_role_ids if config else [])),
-                   config.language if config else "en")
+                   config.language if config else "en", ticket.opened_outside_hours)
 
 
 @dataclass(frozen=True)
@@ -114,6 +143,12 @@ def ticket_get(*, guild_id: int, ticket_id: int) -> TicketView | None:
     return TicketView.of(ticket) if ticket else None
 
 
+def ticket_any(*, ticket_id: int) -> TicketView | None:
+    """A ticket by id whatever its guild (a button in a DM: the service then checks the member is its opener)."""
+    ticket = _tickets().filter(pk=ticket_id).first()
+    return TicketView.of(ticket) if ticket else None
+
+
 def ticket_by_channel(*, channel_id: int) -> TicketView | None:
     """The ticket whose channel this is."""
     ticket = _tickets().filter(channel_id=channel_id).first()
@@ -124,6 +159,47 @@ def categories_active(*, guild_id: int) -> list[CategoryView]:
     """The guild's active categories in panel order."""
     rows = TicketCategory.objects.filter(guild__discord_id=guild_id, active=True).order_by("position", "name")
     return [CategoryView.of(c) for c in rows]
+
+
+def category_for_opening(*, guild, category_id: int, panel_id: int | None) -> TicketCategory:
+    """The active category of this guild a panel (when given) offers, or the refusal."""
+    category = TicketCategory.objects.filter(pk=category_id, guild=guild, active=True).first()
+    if category is None:
+        raise UnknownCategory()
+    if panel_id is not None:
+        panel = TicketPanel.objects.filter(pk=panel_id, guild=guild).first()
+        if panel is None:
+            raise UnknownPanel()
+        if panel.categories.exists() and not panel.categories.filter(pk=category.pk).exists():
+            raise UnknownCategory()
+    return category
+
+
+def has_questions(*, category_id: int) -> bool:
+    """Whether the category opens with an intake form."""
+    return TicketQuestion.objects.filter(category_id=category_id).exists()
+
+
+def recent_opens(*, category: TicketCategory, opener_id: int) -> list[datetime]:
+    """When the member opened tickets of this category within the last hour (failed openings do not count)."""
+    since = timezone.now() - gating.OPEN_WINDOW
+    return list(Ticket.objects.filter(category=category, opener_id=opener_id, created_at__gte=since)
+                .exclude(status=Ticket.Status.FAILED).values_list("created_at", flat=True))
+
+
+def questions_of(category: TicketCategory) -> list[QuestionView]:
+    """The category's intake questions in order."""
+    return [QuestionView(q.position, q.label, q.label_vi, q.style == TicketQuestion.Style.PARAGRAPH, q.required,
+                         q.max_length) for q in TicketQuestion.objects.filter(category=category).order_by("position")]
+
+
+def open_form(*, guild_id: int, category_id: int, opener_id: int, role_ids: Collection[int],
+              panel_id: int | None = None) -> list[QuestionView]:
+    """Before a panel click shows the intake form: the gating refusal, else the form's questions (maybe none)."""
+    category = category_for_opening(guild=Guild.objects.filter(discord_id=guild_id).first(),
+                                    category_id=category_id, panel_id=panel_id)
+    gating.check(category, role_ids=role_ids, recent_opens=recent_opens(category=category, opener_id=opener_id))
+    return questions_of(category)
 
 
 def panel_view(panel: TicketPanel) -> PanelView:

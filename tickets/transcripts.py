@@ -33,8 +33,9 @@ def admin_closer_text(user, *, markdown: bool) -> str:
     return gettext("the admin site (%(user)s)") % {"user": f"`{name.replace('`', chr(39))}`" if markdown else name}
 
 
-def render_transcript(ticket, messages, claims) -> str:
-    """The HTML transcript of `ticket` in its guild's language."""
+def render_transcript(ticket, messages, claims, answers=(), closes=()) -> str:
+    """The HTML transcript of `ticket` in its guild's language: its intake answers, its earlier closes (a reopened
+    ticket) and its messages."""
     config = getattr(ticket.guild, "config", None)
     with translation.override(config.language if config else "en"):
         title = gettext("Ticket #%(number)s · ticket-%(code)s") % {"number": ticket.number, "code": ticket.code}
@@ -49,6 +50,17 @@ def render_transcript(ticket, messages, claims) -> str:
             gettext("Helpers: %(list)s") % {"list": ", ".join(str(c.user_id) for c in claims) or "–"},
         ]
         rows = []
+        if answers:
+            heading = gettext("Answers")
+            items = "".join(f'<div class="embed"><strong>{escape(a.label)}</strong>{linebreaks(escape(a.value))}</div>'
+                            for a in answers)
+            rows.append(f'<div class="msg"><span class="author">{escape(heading)}</span>{items}</div>')
+        for close in closes:
+            if close.reopened_at:
+                line = gettext("Closed at %(closed)s (%(path)s), reopened at %(reopened)s") % {
+                    "closed": _when(close.closed_at), "path": close.get_close_path_display(),
+                    "reopened": _when(close.reopened_at)}
+                meta.append(escape(line))
         for message in messages:
             parts = [f'<div class="msg{" deleted" if message.deleted_at else ""}">',
                      f'<span class="author">{escape(message.author_name or message.author_id)}</span>',

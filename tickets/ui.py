@@ -16,7 +16,7 @@ from django.utils.translation import gettext_noop
 from botproject.bot import pages
 from botproject.bot.checks import require
 from botproject.bot.db import db_call
-from botproject.bot.ui import SafeDynamicItem
+from botproject.bot.ui import BaseModal, SafeDynamicItem
 from botproject.selectors import Access
 
 from . import flows, selectors, services
@@ -68,7 +68,7 @@ class TicketOpenButton(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button
         return cls(int(match["id"]))
 
     async def run(self, interaction: discord.Interaction) -> None:
-        await flows.open_ticket(interaction, category_id=self.category_id, welcome=welcome_message)
+        await open_or_ask(interaction, self.category_id)
 
 
 class TicketPickSelect(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Select], template=r"ticket:pick:(?P<id>\d+)"):
@@ -89,7 +89,41 @@ class TicketPickSelect(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Select
 
     async def run(self, interaction: discord.Interaction) -> None:
         value = self.item.values[0] if self.item.values else "0"
-        await flows.open_ticket(interaction, category_id=int(value), panel_id=self.panel_id, welcome=welcome_message)
+        await open_or_ask(interaction, int(value), self.panel_id)
+
+
+async def open_or_ask(interaction: discord.Interaction, category_id: int, panel_id: int | None = None) -> None:
+    """Open a ticket at once, or first show the category's intake form (gating checked before and on submit)."""
+    if not await db_call(selectors.has_questions)(category_id=category_id):
+        await flows.open_ticket(interaction, category_id=category_id, panel_id=panel_id, welcome=welcome_message)
+        return
+    questions = await flows.intake_form(interaction, category_id=category_id, panel_id=panel_id)
+    if not questions:  # removed meanwhile
+        await flows.open_ticket(interaction, category_id=category_id, panel_id=panel_id, welcome=welcome_message)
+        return
+    await interaction.response.send_modal(IntakeModal(category_id, panel_id, questions, str(interaction.locale)))
+
+
+class IntakeModal(BaseModal):
+    """The category's intake form (`ticket:form:<category_pk>`): the ticket opens only on submit."""
+
+    def __init__(self, category_id: int, panel_id: int | None, questions: list[selectors.QuestionView],
+                 locale: str) -> None:
+        super().__init__(title=_("Open a ticket"), custom_id=f"ticket:form:{category_id}", timeout=15 * 60)
+        self.category_id, self.panel_id = category_id, panel_id
+        self.inputs: list[tuple[int, discord.ui.TextInput]] = []
+        for question in questions[:selectors.MAX_QUESTIONS]:
+            field = discord.ui.TextInput(
+                label=question.label_for(locale)[:45], custom_id=f"q{question.position}",
+                style=discord.TextStyle.paragraph if question.paragraph else discord.TextStyle.short,
+                required=question.required, max_length=question.max_length)
+            self.inputs.append((question.position, field))
+            self.add_item(field)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        answers = [(position, field.value or "") for position, field in self.inputs]
+        await flows.open_ticket(interaction, category_id=self.category_id, panel_id=self.panel_id,
+                                welcome=welcome_message, answers=answers)
 
 
 def welcome_embed(ticket: TicketView) -> discord.Embed:
@@ -103,6 +137,8 @@ def welcome_embed(ticket: TicketView) -> discord.Embed:
     embed.add_field(name=_("📖 Instructions"), value=_(
         "1. Describe your problem and add screenshots.\n2. Wait for a helper or staff member.\n"
         "3. Solved? Press **It works!**. Still stuck? Press **Need help** to call the staff."), inline=False)
+    if ticket.opened_outside_hours and category and category.hours_start:
+        embed.add_field(name=_("⏰ Outside support hours"), value=flows.outside_hours_text(category), inline=False)
     embed.set_footer(text=_("Ticket #%(number)s · Discord Ticket Bot") % {"number": ticket.number})
     return embed
 

@@ -12,146 +12,55 @@ locks; the tickets sweep stores any transcript a stop left out.
 from __future__ import annotations
 
 import logging
-import secrets
-import string
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.translation import gettext
 
 from botproject import outbox
 from botproject.exceptions import DomainError
 from botproject.models import OutboxMessage
-from botproject.services import config_row
 from points.services import Kind as LedgerKind
 from points.services import points_award
 
 from ..exceptions import (
     AddRefused,
     AlreadyClaimed,
-    AtLimit,
     CannotRemoveOpener,
     ClaimRefused,
-    NotATicket,
     NotOpener,
     OwnTicket,
     SlotsFull,
     StaffOnly,
     TicketClosed,
-    TooManyOpens,
-    UnknownCategory,
-    UnknownPanel,
 )
-from ..models import OPEN_STATUSES, Ticket, TicketCategory, TicketClaim, TicketCounter, TicketPanel, TranscriptMessage
+from ..models import (
+    OPEN_STATUSES,
+    Ticket,
+    TicketClaim,
+    TicketClose,
+    TicketCloseRequest,
+    TicketDeadline,
+    TicketRating,
+    TranscriptMessage,
+)
 from ..selectors import TicketView
 from ..transcripts import admin_closer_text
+from . import deadlines
+from .opening import locked_ticket as _locked
 from .transcript import transcript_store_after_close
 
 log = logging.getLogger(__name__)
-CODE_ALPHABET = string.ascii_lowercase + string.digits
 HELP_PING_INTERVAL = timedelta(minutes=10)  # per member, across their tickets
-OPEN_WINDOW = timedelta(hours=1)
 # The bot posts the close note with the transcript file at once; the outbox sends the note without the
 # file only if the bot has not done so within this time (it stopped right after the close).
 LOG_NOTE_GRACE = timedelta(seconds=60)
+# Timers of an open ticket: a close drops them.
+RUNNING_TIMERS = (TicketDeadline.Kind.REMIND, TicketDeadline.Kind.AUTOCLOSE, TicketDeadline.Kind.ALERT,
+                  TicketDeadline.Kind.CLOSE_REQUEST)
 
-
-
-def new_code() -> str:
-    """6 random lowercase letters/digits (the channel is ticket-<code>)."""
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
-
-
-# --- opening --------------------------------------------------------------------------------------
-def _next_number(guild) -> int:
-    TicketCounter.objects.get_or_create(guild=guild)
-    # The UPDATE takes the counter's row lock: openings in one guild queue here, and the slot check
-    # below sees every ticket committed before us.
-    TicketCounter.objects.filter(pk=guild.pk).update(last_number=F("last_number") + 1)
-    return TicketCounter.objects.values_list("last_number", flat=True).get(pk=guild.pk)
-
-
-def _at_limit(guild, category, opener_id: int) -> AtLimit:
-    held = Ticket.objects.filter(guild=guild, category=category, opener_id=opener_id,
-                                 status__in=OPEN_STATUSES).order_by("created_at").first()
-    where = f"<#{held.channel_id}>" if held and held.channel_id else (f"ticket-{held.code}" if held else "?")
-    return AtLimit(channel=where)
-
-
-@transaction.atomic
-def ticket_open(*, guild_id: int, category_id: int, opener_id: int, panel_id: int | None = None) -> TicketView:
-    """Reserve a ticket (status pending) for the member, or refuse at their limit naming their open ticket."""
-    config = config_row(guild_id)
-    category = TicketCategory.objects.filter(pk=category_id, guild=config.guild, active=True).first()
-    if category is None:
-        raise UnknownCategory()
-    if panel_id is not None:
-        panel = TicketPanel.objects.filter(pk=panel_id, guild=config.guild).first()
-        if panel is None:
-            raise UnknownPanel()
-        if panel.categories.exists() and not panel.categories.filter(pk=category.pk).exists():
-            raise UnknownCategory()
-    limit = category.max_open_per_member or config.tickets_max_open_per_member
-    number = _next_number(config.guild)  # from here on, openings in this guild queue behind us
-    now = timezone.now()
-    recent = list(Ticket.objects.filter(guild=config.guild, opener_id=opener_id, created_at__gte=now - OPEN_WINDOW)
-                  .order_by("created_at").values_list("created_at", flat=True))
-    if len(recent) >= settings.TICKETS_OPENS_PER_HOUR:
-        wait = recent[0] + OPEN_WINDOW - now
-        raise TooManyOpens(count=len(recent), minutes=max(1, int(wait.total_seconds() // 60) + 1))
-    taken = set(Ticket.objects.filter(guild=config.guild, category=category, opener_id=opener_id,
-                                      status__in=OPEN_STATUSES).values_list("slot", flat=True))
-    free = [slot for slot in range(1, limit + 1) if slot not in taken]
-    if not free:
-        raise _at_limit(config.guild, category, opener_id)
-    code = new_code()
-    while Ticket.objects.filter(guild=config.guild, code=code).exists():
-        code = new_code()
-    try:
-        with transaction.atomic():
-            ticket = Ticket.objects.create(
-                guild=config.guild, number=number, code=code, category=category, category_name=category.name,
-                opener_id=opener_id, slot=free[0], member_ids=[opener_id])
-    except IntegrityError:
-        # The database decided: a simultaneous click took the slot.
-        raise _at_limit(config.guild, category, opener_id) from None
-    return TicketView.of(ticket)
-
-
-def _locked(guild_id: int, ticket_id: int) -> Ticket:
-    ticket = (Ticket.objects.select_for_update(of=("self",)).select_related("guild__config", "category")
-              .filter(pk=ticket_id, guild__discord_id=guild_id).first())
-    if ticket is None:
-        raise NotATicket()
-    return ticket
-
-
-@transaction.atomic
-def ticket_channel_created(*, guild_id: int, ticket_id: int, channel_id: int) -> TicketView:
-    """Record the ticket's channel: the ticket is open."""
-    ticket = _locked(guild_id, ticket_id)
-    if ticket.status != Ticket.Status.PENDING:
-        raise TicketClosed()
-    ticket.channel_id, ticket.status, ticket.opened_at = channel_id, Ticket.Status.OPEN, timezone.now()
-    ticket.save(update_fields=["channel_id", "status", "opened_at"])
-    return TicketView.of(ticket)
-
-
-@transaction.atomic
-def ticket_welcome_sent(*, ticket_id: int, message_id: int) -> None:
-    """Remember the welcome message."""
-    Ticket.objects.filter(pk=ticket_id).update(welcome_message_id=message_id)
-
-
-@transaction.atomic
-def ticket_fail(*, ticket_id: int, error: str) -> None:
-    """The channel could not be created: the ticket is marked failed and frees the member's slot."""
-    Ticket.objects.filter(pk=ticket_id, status=Ticket.Status.PENDING).update(
-        status=Ticket.Status.FAILED, failure=error[:300])
 
 
 # --- the buttons ----------------------------------------------------------------------------------
@@ -204,21 +113,28 @@ def _close(ticket: Ticket, *, path: str, actor_id: int | None, reason: str, reso
     config = ticket.guild.config
     if ticket.first_response_at is None and actor_id is not None and actor_id != ticket.opener_id:
         Ticket.objects.filter(pk=ticket.pk).update(first_response_at=now, first_responder_id=actor_id)
+    Ticket.objects.filter(pk=ticket.pk).update(waiting_on_opener=False)
+    TicketClose.objects.create(ticket=ticket, closed_at=now, closed_by_id=actor_id, close_path=path,
+                               close_reason=reason[:500], channel_id=ticket.channel_id)
+    deadlines.cancel(ticket, RUNNING_TIMERS)
+    TicketCloseRequest.objects.filter(ticket=ticket, outcome=TicketCloseRequest.Outcome.PENDING).update(
+        outcome=TicketCloseRequest.Outcome.CANCELLED, answered_at=now)
     awarded = _award_helpers(ticket, config) if resolved else []
     message_count = TranscriptMessage.objects.filter(ticket=ticket).count()
     # Rendered and stored after this transaction commits, in its own (never while the close holds its locks).
     transaction.on_commit(lambda: transcript_store_after_close(ticket.pk))
     delay = config.tickets_delete_delay_seconds
-    delete_at = now + timedelta(seconds=delay)
+    delete_at = _after_close(ticket, path=path, now=now, delay=timedelta(seconds=delay))
     if ticket.channel_id:
         outbox.enqueue_channel_delete(guild=ticket.guild, channel_id=ticket.channel_id, at=delete_at,
-                                      reason=f"ticket #{ticket.number} closed", dedupe_key=f"ticket:{ticket.pk}:delete")
+                                      reason=f"ticket #{ticket.number} closed", dedupe_key=close_key(ticket, "delete"))
     log_id, text = None, ""
     with translation.override(config.language):
+        actor = (f"<@{actor_id}>" if actor_id else admin_closer_text(admin_user, markdown=True)
+                 if path == Ticket.ClosePath.ADMIN else gettext("the bot"))
         text = gettext("🎫 Ticket #%(number)s (%(category)s) of <@%(opener)s> closed by %(actor)s: %(path)s.") % {
             "number": ticket.number, "category": ticket.category_name, "opener": ticket.opener_id,
-            "actor": f"<@{actor_id}>" if actor_id else admin_closer_text(admin_user, markdown=True),
-            "path": ticket.get_close_path_display()}
+            "actor": actor, "path": ticket.get_close_path_display()}
         if reason:
             text += " " + gettext("Reason: %(reason)s") % {"reason": reason}
         if awarded:
@@ -227,12 +143,36 @@ def _close(ticket: Ticket, *, path: str, actor_id: int | None, reason: str, reso
         text += " " + gettext("%(count)s messages in the transcript.") % {"count": message_count}
     if config.log_channel_id:
         log_id = outbox.enqueue_log(guild=ticket.guild, channel_id=config.log_channel_id, content=text,
-                                    dedupe_key=f"ticket:{ticket.pk}:closed")
+                                    dedupe_key=close_key(ticket, "closed"))
         # The bot posts the note itself right after this commits (with the transcript, and this row's nonce): that
         # post is the row's first attempt, so the outbox looks for it before sending the row after a kill.
         OutboxMessage.objects.filter(pk=log_id).update(available_at=now + LOG_NOTE_GRACE, attempts=1)
-    return CloseResult(TicketView.of(ticket), path, actor_id, delete_at, delay, tuple(awarded),
-                       config.log_channel_id, log_id, text, reason)
+    return CloseResult(TicketView.of(ticket), path, actor_id, delete_at, int((delete_at - now).total_seconds()),
+                       tuple(awarded), config.log_channel_id, log_id, text, reason)
+
+
+def close_key(ticket: Ticket, what: str) -> str:
+    """The outbox dedupe key of a close's row (`what`: delete, closed); a reopened ticket's later closes count on."""
+    base = f"ticket:{ticket.pk}:{what}"
+    return f"{base}:{ticket.reopen_count}" if ticket.reopen_count else base
+
+
+def _after_close(ticket: Ticket, *, path: str, now: datetime, delay: timedelta) -> datetime:
+    """Arm what follows a close: the rating prompt (in the channel while it waits for it, else by DM) and the
+    transcript by DM; return when the channel is deleted."""
+    category = ticket.category
+    if category is not None and category.transcript_dm:
+        deadlines.arm(ticket, TicketDeadline.Kind.TRANSCRIPT_DM, now)
+    if TicketRating.objects.filter(ticket=ticket).exists():
+        return now + delay
+    in_channel = bool(ticket.channel_id) and path != Ticket.ClosePath.OPENER_LEFT
+    if not in_channel:
+        deadlines.arm(ticket, TicketDeadline.Kind.RATE_DM, now)
+        return now + delay
+    wait = max(delay, category.rating_wait if category is not None else delay)
+    deadlines.arm(ticket, TicketDeadline.Kind.RATE_PROMPT, now)
+    deadlines.arm(ticket, TicketDeadline.Kind.RATE_DM, now + wait)  # unrated when the channel goes: by DM
+    return now + wait
 
 
 @transaction.atomic

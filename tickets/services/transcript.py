@@ -11,11 +11,12 @@ from django.utils import timezone
 
 from botproject import outbox
 from botproject.models import OutboxMessage
-from botproject.selectors import member_access
+from botproject.selectors import Access, member_access
 
-from ..models import Ticket, TicketClaim, TicketTranscript, TranscriptMessage
+from ..models import Ticket, TicketAnswer, TicketClaim, TicketClose, TicketTranscript, TranscriptMessage
 from ..selectors import is_ticket_staff
 from ..transcripts import render_transcript
+from . import deadlines
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +39,26 @@ def transcript_message(*, ticket_id: int, message_id: int, author_id: int, autho
     ticket = Ticket.objects.select_related("guild", "category").filter(pk=ticket_id).first()
     if ticket is None:
         return
-    TranscriptMessage.objects.get_or_create(message_id=message_id, defaults={
+    at = created_at or timezone.now()
+    message, created = TranscriptMessage.objects.get_or_create(message_id=message_id, defaults={
         "ticket": ticket, "author_id": author_id, "author_name": author_name[:100], "author_is_bot": is_bot,
-        "content": content[:MAX_VERSION_CHARS], "embeds": embeds, "attachments": attachments,
-        "created_at": created_at or timezone.now()})
-    if is_bot or author_id == ticket.opener_id or ticket.first_response_at is not None:
+        "content": content[:MAX_VERSION_CHARS], "embeds": embeds, "attachments": attachments, "created_at": at})
+    if is_bot or not created:
         return
-    access = member_access(guild_id=ticket.guild.discord_id, user_id=author_id, role_ids=list(author_role_ids),
-                           is_owner=author_is_owner, can_manage_guild=author_manages_guild)
-    category_role = ticket.category.staff_role_id if ticket.category_id else None
-    if is_ticket_staff(access=access, role_ids=author_role_ids, category_staff_role_id=category_role):
-        Ticket.objects.filter(pk=ticket.pk, first_response_at__isnull=True).update(
-            first_response_at=created_at or timezone.now(), first_responder_id=author_id)
+    from_staff = False
+    if author_id != ticket.opener_id:
+        access = member_access(guild_id=ticket.guild.discord_id, user_id=author_id, role_ids=list(author_role_ids),
+                               is_owner=author_is_owner, can_manage_guild=author_manages_guild)
+        category_role = ticket.category.staff_role_id if ticket.category_id else None
+        staff = is_ticket_staff(access=access, role_ids=author_role_ids, category_staff_role_id=category_role)
+        if staff and ticket.first_response_at is None:
+            Ticket.objects.filter(pk=ticket.pk, first_response_at__isnull=True).update(
+                first_response_at=at, first_responder_id=author_id)
+        from_staff = staff or access.at_least(Access.HELPER) or TicketClaim.objects.filter(
+            ticket=ticket, user_id=author_id).exists()
+        if from_staff:
+            TranscriptMessage.objects.filter(pk=message.pk).update(from_staff=True)
+    deadlines.message_arrived(ticket, author_id=author_id, from_staff=from_staff, at=at)
 
 
 @transaction.atomic
@@ -92,8 +101,10 @@ def transcript_store(*, ticket_id: int) -> str:
         pk=ticket_id, status=Ticket.Status.CLOSED)
     messages = list(TranscriptMessage.objects.filter(ticket=ticket).order_by("created_at", "message_id"))
     claims = list(TicketClaim.objects.filter(ticket=ticket).order_by("slot"))
-    html = render_transcript(ticket, messages, claims)
-    log_id = OutboxMessage.objects.filter(dedupe_key=f"ticket:{ticket.pk}:closed").values_list("pk", flat=True).first()
+    html = render_transcript(ticket, messages, claims, answers=list(TicketAnswer.objects.filter(ticket=ticket)),
+                             closes=list(TicketClose.objects.filter(ticket=ticket).order_by("closed_at")))
+    key = f"ticket:{ticket.pk}:closed" + (f":{ticket.reopen_count}" if ticket.reopen_count else "")
+    log_id = OutboxMessage.objects.filter(dedupe_key=key).values_list("pk", flat=True).first()
     try:
         with transaction.atomic():
             TicketTranscript.objects.create(ticket=ticket, html=html, message_count=len(messages), log_outbox_id=log_id)

@@ -1,0 +1,118 @@
+"""Ratings: the opener rates a closed ticket 1-5 (one row per ticket, changeable for 24 hours), with an optional
+comment; a category may pay its helpers a bonus for 4-5 stars through the ledger, once per helper and ticket."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext
+
+from botproject.exceptions import DomainError
+from botproject.models import OutboxMessage
+from points.services import Kind as LedgerKind
+from points.services import points_award
+
+from ..exceptions import BadStars, NotATicket, NotRateable, NotRater, RatingFinal
+from ..models import Ticket, TicketClaim, TicketDeadline, TicketRating
+from . import deadlines
+from .lifecycle import close_key
+
+log = logging.getLogger(__name__)
+CHANGEABLE = timedelta(hours=24)
+COMMENT_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class RatingResult:
+    """What the opener's click did."""
+
+    ticket_id: int
+    number: int
+    stars: int
+    changed: bool
+    bonus: tuple[tuple[int, int], ...]
+    language: str
+
+
+def _rateable(ticket_id: int, actor_id: int) -> Ticket:
+    ticket = (Ticket.objects.select_for_update(of=("self",)).select_related("guild__config", "category")
+              .filter(pk=ticket_id).first())
+    if ticket is None:
+        raise NotATicket()
+    if actor_id != ticket.opener_id:
+        raise NotRater()
+    if ticket.status != Ticket.Status.CLOSED:
+        raise NotRateable()
+    return ticket
+
+
+def _bonus(ticket: Ticket) -> list[tuple[int, int]]:
+    """The category's 4-5 star bonus to each claimer (never to the opener), once per helper and ticket."""
+    amount = ticket.category.rating_bonus if ticket.category_id else 0
+    config = ticket.guild.config
+    if not amount or not config.points_enabled:
+        return []
+    paid = []
+    for user_id in TicketClaim.objects.filter(ticket=ticket).exclude(user_id=ticket.opener_id).order_by(
+            "slot").values_list("user_id", flat=True):
+        with translation.override(config.language):
+            reason = gettext("Rated 4-5 stars: ticket #%(number)s (%(category)s)") % {
+                "number": ticket.number, "category": ticket.category_name}
+        try:
+            points_award(guild_id=config.guild.discord_id, user_id=user_id, amount=amount, reason=reason,
+                         idempotency_key=f"ticket:{ticket.pk}:rating:{user_id}", kind=LedgerKind.HELPER)
+        except DomainError as error:  # e.g. the balance cap: the rating still counts
+            log.warning("ticket %s: no rating bonus for %s: %s", ticket.pk, user_id, error)
+            continue
+        paid.append((user_id, amount))
+    return paid
+
+
+@transaction.atomic
+def rating_set(*, ticket_id: int, actor_id: int, stars: int) -> RatingResult:
+    """The opener rates their closed ticket (or changes the rating within 24 hours of giving it).
+
+    One row per ticket (the primary key): of two simultaneous clicks one creates it, the other changes it.
+    Once rated, the channel no longer waits: its delete is moved to the server's delay after the close.
+    """
+    if not 1 <= stars <= 5:
+        raise BadStars()
+    ticket = _rateable(ticket_id, actor_id)
+    now = timezone.now()
+    rating = TicketRating.objects.select_for_update().filter(ticket=ticket).first()
+    changed = rating is not None
+    if rating is None:
+        try:
+            with transaction.atomic():
+                rating = TicketRating.objects.create(ticket=ticket, stars=stars, rated_at=now, changed_at=now)
+        except IntegrityError:  # rated at the same moment (the ticket row lock makes this rare): change it
+            rating, changed = TicketRating.objects.select_for_update().get(ticket=ticket), True
+    if changed:
+        if now - rating.rated_at > CHANGEABLE:
+            raise RatingFinal()
+        rating.stars, rating.changed_at = stars, now
+        rating.save(update_fields=["stars", "changed_at"])
+    deadlines.cancel(ticket, [TicketDeadline.Kind.RATE_PROMPT, TicketDeadline.Kind.RATE_DM])
+    if ticket.closed_at is not None:
+        earliest = ticket.closed_at + timedelta(seconds=ticket.guild.config.tickets_delete_delay_seconds)
+        OutboxMessage.objects.filter(dedupe_key=close_key(ticket, "delete"), status=OutboxMessage.Status.PENDING,
+                                     available_at__gt=max(now, earliest)).update(available_at=max(now, earliest))
+    bonus = _bonus(ticket) if stars >= 4 else []
+    return RatingResult(ticket.pk, ticket.number, stars, changed, tuple(bonus), ticket.guild.config.language)
+
+
+@transaction.atomic
+def rating_comment(*, ticket_id: int, actor_id: int, comment: str) -> None:
+    """The optional comment after the stars (the opener, while the rating may be changed)."""
+    ticket = _rateable(ticket_id, actor_id)
+    rating = TicketRating.objects.select_for_update().filter(ticket=ticket).first()
+    if rating is None:
+        raise NotRateable()
+    if timezone.now() - rating.rated_at > CHANGEABLE:
+        raise RatingFinal()
+    rating.comment = comment.strip()[:COMMENT_CHARS]
+    rating.save(update_fields=["comment"])
