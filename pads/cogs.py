@@ -8,6 +8,7 @@ from datetime import timedelta
 import discord
 from discord import app_commands
 from discord.ext import commands, tasks
+from discord.utils import format_dt
 from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -166,7 +167,7 @@ class PadsCog(commands.Cog):
                 lines.append(_("**Pad %(pad)s** · %(kind)s by <@%(host)s> · starts %(starts)s · since %(since)s") % {
                     "pad": pad, "kind": ui.KIND_LABELS[session.kind](), "host": session.host_id,
                     "starts": pages.clean(session.starts, STARTS_SHOWN),
-                    "since": f"<t:{int(session.started_at.timestamp())}:R>"})
+                    "since": format_dt(session.started_at, "R")})
         # Nine pads, each line with its share of the description: always fits, nothing to page.
         embed = discord.Embed(title=_("Pads"), colour=discord.Colour.blurple(),
                               description=pages.join_lines(lines, 4000, line_limit=4000 // max(len(lines), 1) - 1))

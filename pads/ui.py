@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import discord
+from discord.utils import format_dt
 from django.utils.translation import gettext as _
 
 from botproject.bot.checks import require
@@ -26,7 +27,7 @@ def announcement_embed(session: SessionView) -> discord.Embed:
     )
     embed.add_field(name=_("Host"), value=f"<@{session.host_id}>")
     embed.add_field(name=_("Starts"), value=session.starts)
-    embed.add_field(name=_("Ends at the latest"), value=f"<t:{int(session.ends_at.timestamp())}:t>")
+    embed.add_field(name=_("Ends at the latest"), value=format_dt(session.ends_at, "t"))
     return embed
 
 

@@ -10,6 +10,7 @@ import re
 from datetime import datetime
 
 import discord
+from discord.utils import TimestampStyle, format_dt
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -31,9 +32,9 @@ def number(value: int) -> str:
     return f"{value:,}"
 
 
-def when(moment: datetime | None, style: str = "R") -> str:
+def when(moment: datetime | None, style: TimestampStyle = "R") -> str:
     """A Discord timestamp (shown in each reader's own time zone), or a dash."""
-    return f"<t:{int(moment.timestamp())}:{style}>" if moment else "–"
+    return format_dt(moment, style) if moment else "–"
 
 
 def rank_text(standing: MemberStanding) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 from discord.ext import commands
+from discord.utils import format_dt
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, pgettext_lazy
@@ -42,10 +43,6 @@ Username = app_commands.Range[str, 1, 100]
 HISTORY_LINES = 10
 # Roblox lookups a member may cause per minute (/verify, /reverify and Verify together, across servers).
 CHECKS_PER_MINUTE = 5
-
-
-def _when(moment, style: str = "R") -> str:
-    return f"<t:{int(moment.timestamp())}:{style}>"
 
 
 def _account(link: selectors.LinkView) -> str:
@@ -233,7 +230,8 @@ async def whois_page(interaction: discord.Interaction, user_id: int, page: int) 
     embed = discord.Embed(title=title, colour=discord.Colour.green() if record.link else discord.Colour.light_grey())
     if record.link is not None:
         embed.description = _("Linked to %(account)s · Roblox id %(id)s · since %(since)s") % {
-            "account": _account(record.link), "id": record.link.roblox_id, "since": _when(record.link.linked_at)}
+            "account": _account(record.link), "id": record.link.roblox_id,
+            "since": format_dt(record.link.linked_at, "R")}
     else:
         embed.description = _("No linked Roblox account.")
     pages.add_fields(embed, _("History"), [_event_line(event) for event in record.events], empty=_("Nothing yet."))
@@ -266,7 +264,7 @@ async def _say(interaction: discord.Interaction, text: str, notes: list[str]) ->
 
 
 def _event_line(event: selectors.EventView) -> str:
-    when = _when(event.created_at, "d")
+    when = format_dt(event.created_at, "d")
     actor = f"<@{event.actor_id}>" if event.actor_id else pages.clean(event.actor_username or "–", 50)
     values = {"when": when, "name": pages.clean(event.roblox_name), "old": pages.clean(event.previous_name or "?"),
               "actor": actor,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import discord
+from discord.utils import format_dt
 from django.utils.translation import gettext as _
 
 from botproject.bot.ui import SafeDynamicItem
@@ -24,7 +25,7 @@ def attempt_embed(attempt: AttemptView) -> discord.Embed:
     ) % {"name": attempt.roblox_name, "url": profile_url(attempt.roblox_id), "code": attempt.code}
     embed.add_field(name=_("Roblox account"), value=f"{attempt.roblox_display_name or attempt.roblox_name} "
                                                     f"(@{attempt.roblox_name}) · {attempt.roblox_id}")
-    embed.add_field(name=_("Code expires"), value=f"<t:{int(attempt.expires_at.timestamp())}:R>")
+    embed.add_field(name=_("Code expires"), value=format_dt(attempt.expires_at, "R"))
     return embed
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 from discord.ext import commands
+from discord.utils import format_dt
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, pgettext_lazy
 
@@ -39,16 +40,30 @@ OWNER_ONLY = discord.Permissions(administrator=True)
 
 
 def _when(moment) -> str:
-    return f"<t:{int(moment.timestamp())}:R>" if moment else "–"
+    return format_dt(moment, "R") if moment else "–"
 
 
 async def _remember_user(guild_id: int, user: discord.abc.User) -> None:
     await db_call(services.names_seen)(guild_id=guild_id, users={user.id: user.display_name})
 
 
-async def _reply(interaction: discord.Interaction, text: str | None = None, *, embed: discord.Embed | None = None) -> None:
+async def _reply(interaction: discord.Interaction, text: str | None = None, *,
+                 embed: discord.Embed | None = None) -> None:
     await interaction.response.send_message(text, embed=embed, ephemeral=True,
                                             allowed_mentions=discord.AllowedMentions.none())
+
+
+async def _grant(interaction: discord.Interaction, kind: str, target: discord.Role | discord.Member) -> None:
+    await db_call(services.grant_add)(guild_id=interaction.guild_id, kind=kind, target_id=target.id,
+                                      actor_id=interaction.user.id)
+    await _reply(interaction, _("%(target)s now has access to the restricted commands.") % {"target": target.mention})
+
+
+async def _revoke(interaction: discord.Interaction, kind: str, target: discord.Role | discord.Member) -> None:
+    await require(interaction, Access.OWNER)
+    await db_call(services.grant_revoke)(guild_id=interaction.guild_id, kind=kind, target_id=target.id,
+                                         actor_id=interaction.user.id)
+    await _reply(interaction, _("%(target)s no longer has access.") % {"target": target.mention})
 
 
 class PermissionsGroup(app_commands.Group):
@@ -65,18 +80,12 @@ class PermissionsGroup(app_commands.Group):
     @app_commands.command(name="revoke", description=gettext_noop("Revoke a role's access"))
     @app_commands.describe(role=gettext_noop("The role"))
     async def revoke(self, interaction: discord.Interaction, role: discord.Role) -> None:
-        await require(interaction, Access.OWNER)
-        await db_call(services.grant_revoke)(guild_id=interaction.guild_id, kind="role",
-                                             target_id=role.id, actor_id=interaction.user.id)
-        await _reply(interaction, _("%(target)s no longer has access.") % {"target": role.mention})
+        await _revoke(interaction, "role", role)
 
     @app_commands.command(name="revoke-user", description=gettext_noop("Revoke a user's access"))
     @app_commands.describe(user=gettext_noop("The member"))
     async def revoke_user(self, interaction: discord.Interaction, user: discord.Member) -> None:
-        await require(interaction, Access.OWNER)
-        await db_call(services.grant_revoke)(guild_id=interaction.guild_id, kind="user",
-                                             target_id=user.id, actor_id=interaction.user.id)
-        await _reply(interaction, _("%(target)s no longer has access.") % {"target": user.mention})
+        await _revoke(interaction, "user", user)
 
 
 class HelperGroup(app_commands.Group):
@@ -136,7 +145,8 @@ class HelperGroup(app_commands.Group):
         stats = await db_call(selectors.helper_stats)(guild_id=interaction.guild_id, user_id=member.id)
         embed = discord.Embed(title=_("Helper stats: %(name)s") % {"name": pages.clean(member.display_name)},
                               colour=discord.Colour.blurple())
-        embed.add_field(name=_("Helper since"), value=_when(stats.helper_since) if stats.helper_since else _("not a helper"))
+        since = _when(stats.helper_since) if stats.helper_since else _("not a helper")
+        embed.add_field(name=_("Helper since"), value=since)
         embed.add_field(name=_("Added by"), value=f"<@{stats.added_by_id}>" if stats.added_by_id else "–")
         embed.add_field(name=_("Times made helper"), value=str(stats.times_added))
         for label, value in stats.figures.items():
@@ -160,9 +170,7 @@ class AccessCog(commands.Cog):
         await require(interaction, Access.OWNER)
         if role.is_default() or role.managed:
             raise InvalidConfigValue(_("%(role)s cannot be granted: pick a normal role."), role=role.name)
-        await db_call(services.grant_add)(guild_id=interaction.guild_id, kind="role",
-                                          target_id=role.id, actor_id=interaction.user.id)
-        await _reply(interaction, _("%(target)s now has access to the restricted commands.") % {"target": role.mention})
+        await _grant(interaction, "role", role)
 
     @app_commands.command(name="allowusers", description=gettext_noop("Grant one member the restricted commands"))
     @app_commands.describe(user=gettext_noop("The member"))
@@ -173,9 +181,7 @@ class AccessCog(commands.Cog):
         if user.bot:
             raise InvalidConfigValue(_("Bots cannot be granted access."))
         await _remember_user(interaction.guild_id, user)
-        await db_call(services.grant_add)(guild_id=interaction.guild_id, kind="user",
-                                          target_id=user.id, actor_id=interaction.user.id)
-        await _reply(interaction, _("%(target)s now has access to the restricted commands.") % {"target": user.mention})
+        await _grant(interaction, "user", user)
 
     @app_commands.command(name="block", description=gettext_noop("Block a member from the member-facing commands"))
     @app_commands.describe(user=gettext_noop("The member"), reason=gettext_noop("Why (kept in the history)"))
