@@ -14,8 +14,6 @@ botproject/apps.py).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 
@@ -28,7 +26,6 @@ __all__ = ["Card", "build_overview", "install", "register_card", "registered_car
 
 logger = logging.getLogger(__name__)
 
-Provider = Callable[[Guild], Any]
 # Enough for a landing page; larger installations use the guild list and its filters.
 MAX_GUILDS = 50
 
@@ -54,7 +51,8 @@ def build_overview(user) -> dict:
     shown = list(guilds[: MAX_GUILDS + 1])
     cards = registered_cards()
     return {
-        "guilds": [{"guild": guild, "cards": [_measure(card, guild) for card in cards]} for guild in shown[:MAX_GUILDS]],
+        "guilds": [{"guild": guild, "cards": [_measure(card, guild) for card in cards]}
+                   for guild in shown[:MAX_GUILDS]],
         "more": len(shown) > MAX_GUILDS,
     }
 

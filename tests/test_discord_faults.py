@@ -210,18 +210,10 @@ def test_a_lost_reply_to_the_answer_after_a_defer_is_not_shown_twice(faults, sta
 
 # ---- the outbox: log notes, DMs, channel deletes and role removals -----------------------------------------------
 
-def _logs(world) -> str:
-    return rf"^/channels/{world.logs}/messages$"
-
-
 def _note(world, text: str, channel_id: int | None = None) -> int:
     """Queue a note for the log channel (as services do) and return the outbox row's id."""
     return outbox.enqueue_log(guild=Guild.objects.get(discord_id=world.guild_id), channel_id=channel_id or world.logs,
                               content=text)
-
-
-def _posted(emu, world, text: str) -> list:
-    return [m for m in emu.messages(world.logs) if m.content == text]
 
 
 def _sent(row_id: int) -> bool:

@@ -27,7 +27,6 @@ from botproject.exceptions import DomainError
 from .replies import answer
 from .ui import SafeDynamicItem
 
-CONTENT = 2000
 TITLE = 256
 DESCRIPTION = 4096
 FIELDS = 25
@@ -37,7 +36,6 @@ FOOTER = 2048
 AUTHOR = 256
 TOTAL = 6000
 LABEL = 80
-CUSTOM_ID = 100
 ELLIPSIS = "…"
 NO_MENTIONS = discord.AllowedMentions.none()
 

@@ -44,7 +44,6 @@ class BotRunner:
         guild_ready_timeout: float | None = None,
     ) -> None:
         self.token = token
-        self.web_enabled = web
         endpoints.configure(
             api_base_url=api_base_url or settings.DISCORD_API_BASE_URL,
             gateway_url=settings.DISCORD_GATEWAY_URL if gateway_url is None else gateway_url,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import discord
 from django.utils.translation import gettext as _
 
@@ -19,16 +17,6 @@ async def _admit(interaction: discord.Interaction) -> bool:
         return True
     await errors.send_ephemeral(interaction, _("The bot is restarting. Try again in a minute."))
     return False
-
-
-class BaseView(discord.ui.View):
-    """A view whose callback errors reach the member as translated messages."""
-
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        return await _admit(interaction)
-
-    async def on_error(self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any]) -> None:
-        await errors.report(interaction, error)
 
 
 class BaseModal(discord.ui.Modal):
