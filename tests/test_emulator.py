@@ -6,7 +6,7 @@ import json
 import statistics
 import time
 import urllib.request
-from typing import Literal, Optional
+from typing import Literal
 
 import discord
 import pytest
@@ -14,12 +14,8 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-try:
-    from tests.emulator import (CommandHidden, EmulatorError, EmulatorThread, InteractionRecord, OptionRejected,
-                                build_guild, permissions as P)
-except ImportError:  # tests/ not importable as a package in this pytest configuration
-    from emulator import (CommandHidden, EmulatorError, EmulatorThread, InteractionRecord, OptionRejected,  # type: ignore
-                          build_guild, permissions as P)
+from tests.emulator import CommandHidden, EmulatorError, EmulatorThread, InteractionRecord, OptionRejected
+from tests.emulator import permissions as P
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -55,7 +51,8 @@ class Panel(discord.ui.View):
 
     @discord.ui.select(cls=discord.ui.UserSelect, custom_id="who")
     async def who(self, itx, select):
-        await itx.response.send_message(f"user {type(select.values[0]).__name__} {select.values[0].name}", ephemeral=True)
+        picked = select.values[0]
+        await itx.response.send_message(f"user {type(picked).__name__} {picked.name}", ephemeral=True)
 
     @discord.ui.select(cls=discord.ui.RoleSelect, custom_id="role")
     async def role(self, itx, select):
@@ -99,7 +96,7 @@ def make_bot(cls=commands.Bot, guild_id: int | None = None, **kwargs) -> command
     @role_group.command(name="set", description="Set a role")
     async def role_set(itx: discord.Interaction, kind: Literal["staff", "helper"], role: discord.Role,
                        member: discord.Member, channel: discord.TextChannel, count: app_commands.Range[int, 1, 10] = 1,
-                       ratio: float = 1.0, flag: bool = False, note: Optional[app_commands.Range[str, 1, 5]] = None):
+                       ratio: float = 1.0, flag: bool = False, note: app_commands.Range[str, 1, 5] | None = None):
         await itx.response.send_message(
             f"{kind} {role.name} {type(member).__name__}:{member.name} #{channel.name} {count} {ratio} {flag} {note} "
             f"perm={itx.permissions.manage_guild} app={itx.app_permissions.manage_channels} loc={itx.locale.value}")
@@ -316,9 +313,9 @@ def test_slash_options_subcommands_and_resolved(env):
 
 def test_option_rejections(env):
     h, w = env.h, env.w
-    base = dict(kind="staff", role=w.staff_role, member=w.member, channel=w.general)
-    for bad in (dict(count=11), dict(count="3"), dict(kind="owner"), dict(note="toolong"), dict(channel=w.staff_role),
-                dict(nonexistent=1)):
+    base = {"kind": "staff", "role": w.staff_role, "member": w.member, "channel": w.general}
+    for bad in ({"count": 11}, {"count": "3"}, {"kind": "owner"}, {"note": "toolong"}, {"channel": w.staff_role},
+                {"nonexistent": 1}):
         with pytest.raises(OptionRejected):
             h.slash(w.guild_id, w.admin, "config role set", **{**base, **bad})
     with pytest.raises(OptionRejected):
@@ -346,7 +343,8 @@ def test_defer_and_followups(env):
     assert rec.deferred and rec.ephemeral
     h.call(rec.wait_for, lambda r: len(r.followup_ids) == 2)
     assert rec.original["content"] == "done" and rec.followup_ids[0] == rec.original_id
-    assert rec.content == "extra" and not rec.followup_messages[1].ephemeral  # only the first followup inherits the defer
+    # only the first followup inherits the defer
+    assert rec.content == "extra" and not rec.followup_messages[1].ephemeral
     assert h.requests_to("POST", r"^/webhooks/\d+/[^/]+$")[0].query["wait"] == "1"
 
 
@@ -439,7 +437,8 @@ def test_dms_and_closed_dms(env):
 def test_double_ack_unknown_interaction_and_dm_context(env):
     h, w, emu = env.h, env.w, env.emu
     rec = h.slash(w.guild_id, w.member, "ping")
-    status, body = http(emu, "POST", f"/interactions/{rec.id}/{rec.token}/callback", {"type": 4, "data": {"content": "x"}})
+    status, body = http(emu, "POST", f"/interactions/{rec.id}/{rec.token}/callback",
+                        {"type": 4, "data": {"content": "x"}})
     assert (status, body["code"]) == (400, 40060)
     status, body = http(emu, "POST", f"/interactions/{rec.id}/bogus/callback", {"type": 4, "data": {"content": "x"}})
     assert (status, body["code"]) == (404, 10062)
@@ -540,7 +539,8 @@ def test_autosharded_two_shards_filter_guilds():
         gids = [((base + k) << 22) | 7 for k in range(4)]
         for gid in gids:
             h.add_guild(f"G{gid % 1000}", guild_id=gid)
-        h.get(lambda: (setattr(emu, "recommended_shards", 2), setattr(emu, "gateway_bot_url", emu.base_url.replace("http", "ws") + "/direct")))
+        direct = emu.base_url.replace("http", "ws") + "/direct"
+        h.get(lambda: (setattr(emu, "recommended_shards", 2), setattr(emu, "gateway_bot_url", direct)))
         redirect(emu, "/unused")
         bot = make_bot(commands.AutoShardedBot)
         future, _ = start_bot(h, bot)

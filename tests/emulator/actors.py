@@ -4,7 +4,7 @@ from __future__ import annotations
 from . import permissions as P
 from .gateway import GUILD_MEMBERS
 from .ids import EmulatorError, as_int, iso_now, snowflake
-from .state import CATEGORY, DM, Channel, Guild, Member, Message, Role
+from .state import CATEGORY, Channel, Guild, Member, Message, Role
 
 
 class ActorMixin:
@@ -29,8 +29,8 @@ class ActorMixin:
         """Join the bot to a guild with a managed bot role (top by default) and send GUILD_CREATE."""
         guild = self.guild(guild_id)
         top = max((r.position for r in guild.roles.values()), default=0)
-        role = Role(snowflake(), guild.id, self.bot_user.username, permissions, top + 1 if position is None else position,
-                    managed=True, bot_id=self.bot_user.id)
+        role = Role(snowflake(), guild.id, self.bot_user.username, permissions,
+                    top + 1 if position is None else position, managed=True, bot_id=self.bot_user.id)
         guild.roles[role.id] = role
         guild.members[self.bot_user.id] = Member(self.bot_user.id, [role.id])
         guild.bot_joined = True
@@ -78,7 +78,8 @@ class ActorMixin:
         guild = self.guild(guild_id)
         guild.members.pop(as_int(user_id))
         if guild.bot_joined:
-            self.dispatch("GUILD_MEMBER_REMOVE", {"guild_id": str(guild.id), "user": self._user(user_id).to_json()}, guild.id)
+            self.dispatch("GUILD_MEMBER_REMOVE", {"guild_id": str(guild.id), "user": self._user(user_id).to_json()},
+                          guild.id)
         self.notify()
 
     def set_member_roles(self, guild_id, user_id, roles) -> Member:
@@ -96,7 +97,8 @@ class ActorMixin:
         if nick is not ...:
             member.nick = nick
         if guild.bot_joined:
-            self.dispatch("GUILD_MEMBER_UPDATE", {"guild_id": str(guild.id), **self.member_json(guild, member)}, guild.id)
+            self.dispatch("GUILD_MEMBER_UPDATE", {"guild_id": str(guild.id), **self.member_json(guild, member)},
+                          guild.id)
         self.notify()
         return member
 
@@ -209,7 +211,8 @@ class ActorMixin:
             guild = self.guilds[ch.guild_id]
             if user.id not in guild.members:
                 raise EmulatorError(f"user {user.id} is not in guild {guild.id}")
-            if P.channel_permissions(guild, ch, user.id) & (P.VIEW_CHANNEL | P.SEND_MESSAGES) != (P.VIEW_CHANNEL | P.SEND_MESSAGES):
+            needed = P.VIEW_CHANNEL | P.SEND_MESSAGES
+            if P.channel_permissions(guild, ch, user.id) & needed != needed:
                 raise EmulatorError(f"user {user.id} cannot send messages in #{ch.name}")
         msg = Message(snowflake(), ch.id, user.id, ch.guild_id, content, embeds=list(embeds or []))
         for item in attachments:
@@ -240,8 +243,3 @@ class ActorMixin:
     def user_delete_message(self, message_id) -> None:
         """A user deletes a message: MESSAGE_DELETE."""
         self.message_deleted(self.messages_by_id[as_int(message_id)])
-
-    def is_dm(self, channel_id) -> bool:
-        """Whether a channel id is a DM channel."""
-        ch = self.channels_by_id.get(as_int(channel_id))
-        return ch is not None and ch.type == DM

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import permissions as P
 from .ids import EmulatorError, as_int, iso_now, new_token, snowflake
@@ -40,7 +41,8 @@ class CoreMixin:
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0,
                        describe: Callable[[], str] | None = None, poll: float = 0.005):
-        """Return predicate()'s first truthy value, re-checked on every state change (and every `poll` s for outside state)."""
+        """Return predicate()'s first truthy value, re-checked on every state change (and every `poll` s for
+        outside state)."""
         deadline = time.monotonic() + timeout
         while True:
             value = predicate()
@@ -49,22 +51,24 @@ class CoreMixin:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 detail = describe() if describe else self.debug_dump()
-                raise asyncio.TimeoutError(f"wait_for timed out after {timeout}s\n{detail}")
+                raise TimeoutError(f"wait_for timed out after {timeout}s\n{detail}")
             try:
                 await asyncio.wait_for(self._changed.wait(), min(remaining, poll))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def debug_dump(self, n: int = 12) -> str:
         """Recent requests and unknown routes, for timeout messages."""
         lines = [f"  {r.method} {r.path} -> {r.status}" for r in self.requests[-n:]]
-        conns = [f"  {c.path} {c.kind} shard={c.shard} open={c.open} close={c.close_code}" for c in self.gateway_connections]
+        conns = [f"  {c.path} {c.kind} shard={c.shard} open={c.open} close={c.close_code}"
+                 for c in self.gateway_connections]
         errors = f"\nemulator errors: {self.errors}" if self.errors else ""
         return (errors + "\nrecent requests:\n" + "\n".join(lines) + f"\nunknown routes: {self.unknown_routes}"
                 + "\ngateway connections:\n" + "\n".join(conns))
 
     # ---- creation helpers (no gateway events) --------------------------------------
-    def add_user(self, username: str, bot: bool = False, user_id: int | None = None, global_name: str | None = None) -> User:
+    def add_user(self, username: str, bot: bool = False, user_id: int | None = None,
+                 global_name: str | None = None) -> User:
         """Create a user."""
         user = User(user_id or snowflake(), username, global_name, bot)
         self.users[user.id] = user

@@ -6,8 +6,9 @@ import json
 import secrets
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -60,6 +61,7 @@ class GatewayConnection:
     ws: Any = field(default=None, repr=False)
     queue: Any = field(default=None, repr=False)
     writer: Any = field(default=None, repr=False)
+    fault: Any = field(default=None, repr=False)  # the task a drop_next runs on the socket (held: tasks are weak)
 
     @property
     def open(self) -> bool:
@@ -137,14 +139,15 @@ class GatewayMixin:
                 hook()
         session = self._session_of(conn)
         if drop.action == "close":
-            asyncio.ensure_future(conn.ws.close(code=drop.code))
+            conn.fault = asyncio.ensure_future(conn.ws.close(code=drop.code))
             conn.close_code = drop.code
         elif drop.action == "reconnect":
-            asyncio.ensure_future(conn.ws.send_str(json.dumps({"op": 7, "d": None})))
+            conn.fault = asyncio.ensure_future(conn.ws.send_str(json.dumps({"op": 7, "d": None})))
         else:  # "invalidate": op 9; a resumable one keeps the session (the frame is replayed), else it is lost
             if session is not None and drop.action == "invalidate":
                 session.invalid = True
-            asyncio.ensure_future(conn.ws.send_str(json.dumps({"op": 9, "d": drop.action == "invalidate_resumable"})))
+            resumable = drop.action == "invalidate_resumable"
+            conn.fault = asyncio.ensure_future(conn.ws.send_str(json.dumps({"op": 9, "d": resumable})))
         self.notify()
         return True
 
@@ -205,7 +208,8 @@ class GatewayMixin:
         self.sessions[session.id] = session
         conn.kind, conn.shard, conn.session_id, conn.identify = "identify", shard, session.id, d
         guilds = [g for g in self.guilds.values() if g.bot_joined and self._in_shard(g.id, shard)]
-        ready = {"v": 10, "user": self.bot_user.to_json(), "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
+        ready = {"v": 10, "user": self.bot_user.to_json(),
+                 "guilds": [{"id": str(g.id), "unavailable": True} for g in guilds],
                  "session_id": session.id, "resume_gateway_url": self.resume_gateway_url, "session_type": "normal",
                  "application": {"id": str(self.application_id), "flags": 0}, "private_channels": [],
                  "relationships": [], "user_settings": {}, "geo_ordered_rtc_regions": [], "guild_join_requests": []}

@@ -6,7 +6,8 @@ import concurrent.futures
 import functools
 import inspect
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .server import Emulator
 from .world import World, build_guild
@@ -101,7 +102,7 @@ class EmulatorThread:
                 self.loop.call_soon_threadsafe(self.loop.stop)
                 self._thread.join(5)
 
-    def __enter__(self) -> "EmulatorThread":
+    def __enter__(self) -> EmulatorThread:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -18,7 +18,7 @@ def snowflake() -> int:
 
 def iso_now() -> str:
     """Return the current UTC time as an ISO-8601 string like Discord sends."""
-    return datetime.datetime.now(datetime.timezone.utc).isoformat()
+    return datetime.datetime.now(datetime.UTC).isoformat()
 
 
 def new_token(prefix: str = "emu") -> str:

@@ -84,7 +84,8 @@ class InteractionMixin:
                       locale: str = "en-US", guild_locale: str | None = None) -> dict:
         """A complete real-shaped INTERACTION_CREATE payload."""
         payload = {"id": str(snowflake()), "application_id": str(self.application_id), "type": itype, "data": data,
-                   "token": new_token("itx"), "version": 1, "locale": locale, "entitlements": [], "entitlement_sku_ids": [],
+                   "token": new_token("itx"), "version": 1, "locale": locale, "entitlements": [],
+                   "entitlement_sku_ids": [],
                    "attachment_size_limit": self.attachment_size_limit, "context": 0 if guild else 1,
                    "authorizing_integration_owners": {"0": str(guild.id)} if guild else {"1": str(user_id)}}
         if channel is not None:
@@ -109,7 +110,8 @@ class InteractionMixin:
     async def send_interaction(self, overrides: dict | None = None, *, guild_id=None, user_id=None, channel_id=None,
                                wait: bool = False, timeout: float = 5.0, source_message_id=None,
                                **more) -> InteractionRecord:
-        """Dispatch a raw INTERACTION_CREATE: a full payload, or overrides merged over a built one (type 2 by default)."""
+        """Dispatch a raw INTERACTION_CREATE: a full payload, or overrides merged over a built one (type 2 by
+        default)."""
         overrides = {**(overrides or {}), **more}
         if "token" in overrides and "id" in overrides:
             payload = overrides
@@ -120,8 +122,8 @@ class InteractionMixin:
             payload = {**base, **overrides}
         user = payload.get("member", {}).get("user") or payload.get("user") or {}
         rec = InteractionRecord(self, int(payload["id"]), payload["token"], int(payload["type"]), payload,
-                                as_int(payload.get("guild_id")), as_int(payload.get("channel_id")), as_int(user.get("id")),
-                                as_int(source_message_id))
+                                as_int(payload.get("guild_id")), as_int(payload.get("channel_id")),
+                                as_int(user.get("id")), as_int(source_message_id))
         self.interactions[rec.token] = rec
         self.interaction_log.append(rec)
 
@@ -193,7 +195,8 @@ class InteractionMixin:
 
     def _find_component(self, msg, custom_id: str, types: tuple) -> dict:
         """The enabled component with this custom_id and type on a message."""
-        comps = [c for c in iter_components(msg.components) if c.get("custom_id") == custom_id and c.get("type") in types]
+        comps = [c for c in iter_components(msg.components)
+                 if c.get("custom_id") == custom_id and c.get("type") in types]
         if not comps:
             ids = [c.get("custom_id") for c in iter_components(msg.components) if c.get("custom_id")]
             raise EmulatorError(f"no component {custom_id!r} (types {types}) on message {msg.id}; custom_ids: {ids}")
@@ -226,10 +229,10 @@ class InteractionMixin:
             allowed = [o["value"] for o in comp.get("options", [])]
             if any(v not in allowed for v in values):
                 raise OptionRejected(f"select {comp['custom_id']!r}: {values} not within options {allowed}")
+        resolves = {3: lambda v: True, 5: res.user, 6: res.role, 7: lambda v: res.user(v) or res.role(v),
+                    8: lambda v: res.channel_(v, comp.get("channel_types"))}[t]
         for v in values:
-            ok = {3: lambda: True, 5: lambda: res.user(v), 6: lambda: res.role(v),
-                  7: lambda: res.user(v) or res.role(v), 8: lambda: res.channel_(v, comp.get("channel_types"))}[t]()
-            if not ok:
+            if not resolves(v):
                 raise OptionRejected(f"select {comp['custom_id']!r} (type {t}) cannot resolve {v}")
         data = {"custom_id": comp["custom_id"], "component_type": t, "values": values}
         if t != 3:

@@ -76,7 +76,8 @@ class Resolver:
 def _check_range(name: str, opt: dict, value) -> None:
     """Enforce choices, min/max value and min/max length."""
     if opt.get("choices") and value not in [c["value"] for c in opt["choices"]]:
-        raise OptionRejected(f"option {name!r}: {value!r} is not one of the choices {[c['value'] for c in opt['choices']]}")
+        choices = [c["value"] for c in opt["choices"]]
+        raise OptionRejected(f"option {name!r}: {value!r} is not one of the choices {choices}")
     if isinstance(value, str):
         if opt.get("min_length") is not None and len(value) < opt["min_length"]:
             raise OptionRejected(f"option {name!r}: shorter than min_length {opt['min_length']}")
@@ -134,7 +135,7 @@ def _snowflake_of(value, bad: Exception) -> int:
 
 def build_options(cmd: dict, path: list[str], values: dict, res: Resolver, focused: str | None = None) -> list[dict]:
     """Nest subcommand group/subcommand options along `path` and convert the leaf values."""
-    defs, out, top = cmd.get("options") or [], [], None
+    defs, out = cmd.get("options") or [], []
     cursor = out
     for name in path:
         sub = next((o for o in defs if o["type"] in (SUB, GROUP) and o["name"] == name), None)
@@ -143,7 +144,7 @@ def build_options(cmd: dict, path: list[str], values: dict, res: Resolver, focus
                                 f"{[o['name'] for o in defs if o['type'] in (SUB, GROUP)]}")
         node = {"name": name, "type": sub["type"], "options": []}
         cursor.append(node)
-        cursor, defs, top = node["options"], sub.get("options") or [], sub
+        cursor, defs = node["options"], sub.get("options") or []
     if any(o["type"] in (SUB, GROUP) for o in defs):
         raise OptionRejected(f"/{' '.join([cmd['name'], *path])} needs a subcommand: "
                              f"{[o['name'] for o in defs if o['type'] in (SUB, GROUP)]}")

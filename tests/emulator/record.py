@@ -1,13 +1,11 @@
 """InteractionRecord: what happened to one dispatched interaction."""
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
-from .state import Message, iter_components, message_text_parts
-
-MESSAGE_CALLBACKS = (4, 5, 7)
+from .state import Message, iter_components
 
 
 @dataclass(eq=False)
@@ -37,7 +35,8 @@ class InteractionRecord:
     # ---- state -----------------------------------------------------------------------
     @property
     def settled(self) -> bool:
-        """An immediate response (1/4/7/8/9) arrived, or after a defer (5/6) the original was edited or a followup came."""
+        """An immediate response (1/4/7/8/9) arrived, or after a defer (5/6) the original was edited or a followup
+        came."""
         if self.callback is None:
             return False
         if self.callback["type"] in (5, 6):
@@ -126,12 +125,12 @@ class InteractionRecord:
                 f"  dispatched_at={self.dispatched_at} callback={self.callback} edits={self.edits} "
                 f"followups={len(self.followup_ids)} original={self.original}\n{self.emu.debug_dump()}")
 
-    async def wait(self, timeout: float = 5.0) -> "InteractionRecord":
+    async def wait(self, timeout: float = 5.0) -> InteractionRecord:
         """Wait until settled; raise asyncio.TimeoutError with a dump otherwise."""
         await self.emu.wait_for(lambda: self.settled, timeout, describe=self.describe)
         return self
 
-    async def wait_for(self, predicate: Callable[["InteractionRecord"], Any], timeout: float = 5.0):
+    async def wait_for(self, predicate: Callable[[InteractionRecord], Any], timeout: float = 5.0):
         """Wait until predicate(self) is truthy; return its value."""
         return await self.emu.wait_for(lambda: predicate(self), timeout, describe=self.describe)
 

@@ -6,8 +6,9 @@ import re
 import time
 import traceback
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -180,7 +181,8 @@ class RestMixin:
 
     async def wait_for_request(self, method: str, path_regex: str, timeout: float = 5.0, since: float | None = None,
                                count: int = 1) -> RequestRecord:
-        """Wait until `count` completed requests match (optionally received after monotonic `since`); return the last."""
+        """Wait until `count` completed requests match (optionally received after monotonic `since`); return the
+        last."""
         def found():
             hits = [r for r in self.requests_to(method, path_regex) if since is None or r.t_received >= since]
             return hits[count - 1] if len(hits) >= count else None

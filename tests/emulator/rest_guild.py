@@ -39,6 +39,10 @@ class GuildRestMixin:
         """The bot's permissions in the guild or a channel."""
         return P.channel_permissions(guild, channel, self.bot_user.id)
 
+    def _children(self, guild, category_id: int) -> int:
+        """How many live channels of the guild are in this category."""
+        return sum(1 for c in self.guild_channels(guild.id) if c.parent_id == category_id)
+
     def _require(self, guild, perms: int, channel=None) -> None:
         """403 50013 unless the bot has every bit of `perms`."""
         if self._bot_perms(guild, channel) & perms != perms:
@@ -124,7 +128,7 @@ class GuildRestMixin:
             raise invalid_form("parent_id", "CHANNEL_PARENT_INVALID", "Invalid parent channel")
         if len(guild.channel_ids) >= self.max_channels:
             raise ApiError(400, 30013, f"Maximum number of guild channels reached ({self.max_channels})")
-        if parent and sum(1 for c in self.guild_channels(guild.id) if c.parent_id == parent.id) >= self.max_category_children:
+        if parent and self._children(guild, parent.id) >= self.max_category_children:
             raise invalid_form("parent_id", "CHANNEL_PARENT_MAX_CHANNELS",
                                f"Maximum number of channels in category reached ({self.max_category_children})")
         overwrites = parse_overwrites(body.get("permission_overwrites"))
@@ -178,9 +182,9 @@ class GuildRestMixin:
             parent = self.channel(parent_id) if parent_id else None
             if parent_id and (parent is None or parent.type != CATEGORY):
                 raise invalid_form("parent_id", "CHANNEL_PARENT_INVALID", "Invalid parent channel")
-            if parent and parent_id != ch.parent_id and sum(
-                    1 for c in self.guild_channels(guild.id) if c.parent_id == parent_id) >= self.max_category_children:
-                raise invalid_form("parent_id", "CHANNEL_PARENT_MAX_CHANNELS", "Maximum number of channels in category reached")
+            if parent and parent_id != ch.parent_id and self._children(guild, parent_id) >= self.max_category_children:
+                raise invalid_form("parent_id", "CHANNEL_PARENT_MAX_CHANNELS",
+                                   "Maximum number of channels in category reached")
             ch.parent_id = parent_id
         for key in ("name", "topic", "position", "nsfw"):
             if key in body:
@@ -251,7 +255,8 @@ class GuildRestMixin:
         guild, body = self._guild404(rq.params["guild_id"]), rq.json or {}
         role = self._role404(guild, rq.params["role_id"])
         self._require_role_manageable(guild, role)
-        if "permissions" in body and self._bot_perms(guild) != P.ALL and int(body["permissions"]) & ~self._bot_perms(guild):
+        bot_perms = self._bot_perms(guild)
+        if "permissions" in body and bot_perms != P.ALL and int(body["permissions"]) & ~bot_perms:
             raise missing_permissions()
         for key in ("name", "color", "hoist", "mentionable"):
             if key in body:

@@ -4,33 +4,33 @@ from __future__ import annotations
 import re
 
 from . import limits
-from .ids import ApiError, as_int, snowflake, unknown
+from .ids import ApiError, as_int, form_error, invalid_form, snowflake, unknown
 from .record import InteractionRecord
 from .rest import route
 from .state import Message
 
 _NAME = re.compile(r"^[-_\w]{1,32}$")
 _ALLOWED = {1: {1}, 2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}, 5: {4, 5, 6, 7}}
-TOKEN_LIFETIME = 15 * 60  # an interaction token's webhook (edits, followups) works for 15 minutes
 
 
 def _validate_command(cmd: dict, where: str, errors: dict) -> None:
     """Collect Discord-like validation errors for one command or option definition."""
     name = cmd.get("name", "")
     if not _NAME.match(name) or (cmd.get("type", 1) in (1, 3, 4, 5, 6, 7, 8, 9, 10, 11) and name != name.lower()):
-        errors[f"{where}.name"] = {"_errors": [{"code": "APPLICATION_COMMAND_INVALID_NAME",
-                                                "message": f"Command name is invalid: {name!r}"}]}
+        errors[f"{where}.name"] = form_error((), "APPLICATION_COMMAND_INVALID_NAME",
+                                             f"Command name is invalid: {name!r}")
     if cmd.get("type", 1) != 2 and cmd.get("type", 1) != 3 and not 1 <= len(cmd.get("description", "")) <= 100:
-        errors[f"{where}.description"] = {"_errors": [{"code": "BASE_TYPE_BAD_LENGTH", "message": "Must be between 1 and 100 in length."}]}
+        errors[f"{where}.description"] = form_error((), "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
     opts = cmd.get("options") or []
     if len(opts) > 25:
-        errors[f"{where}.options"] = {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 25 or fewer in length."}]}
+        errors[f"{where}.options"] = form_error((), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
     seen_optional = False
     for i, opt in enumerate(opts):
         if opt.get("type") not in (1, 2):
             if opt.get("required") and seen_optional:
-                errors[f"{where}.options.{i}.required"] = {"_errors": [{"code": "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
-                                                                        "message": "Required options must be placed before non-required options"}]}
+                errors[f"{where}.options.{i}.required"] = form_error(
+                    (), "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                    "Required options must be placed before non-required options")
             seen_optional = seen_optional or not opt.get("required")
             opt.setdefault("required", False)
         _validate_command({**opt, "type": 1}, f"{where}.options.{i}", errors)
@@ -80,7 +80,7 @@ class InteractionRestMixin:
             _validate_command(body, str(i), errors)
         names = [(b.get("name"), b.get("type", 1)) for b in bodies]
         if len(set(names)) != len(names):
-            errors["_dup"] = {"_errors": [{"code": "APPLICATION_COMMANDS_DUPLICATE_NAME", "message": "duplicate names"}]}
+            errors["_dup"] = form_error((), "APPLICATION_COMMANDS_DUPLICATE_NAME", "duplicate names")
         if errors:
             raise ApiError(400, 50035, "Invalid Form Body", errors)
         return bodies
@@ -183,8 +183,8 @@ class InteractionRestMixin:
         if rec.type == 5 and not rec.source_message_id:
             allowed = allowed - {6, 7}
         if ctype not in allowed:
-            raise ApiError(400, 50035, "Invalid Form Body", {"type": {"_errors": [
-                {"code": "INTERACTION_RESPONSE_TYPE_INVALID", "message": f"type {ctype} invalid for interaction type {rec.type}"}]}})
+            raise invalid_form("type", "INTERACTION_RESPONSE_TYPE_INVALID",
+                               f"type {ctype} invalid for interaction type {rec.type}")
         msg = None
         if ctype == 4:
             msg = self._new_interaction_message(rec, int(data.get("flags") or 0) & ~128)

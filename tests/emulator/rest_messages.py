@@ -7,7 +7,7 @@ import re
 from . import limits
 from . import permissions as P
 from .gateway import DIRECT_MESSAGES, GUILD_MESSAGES, MESSAGE_CONTENT
-from .ids import ApiError, as_int, invalid_form, iso_now, missing_permissions, snowflake, unknown
+from .ids import ApiError, as_int, invalid_form, iso_now, snowflake, unknown
 from .rest import route
 from .state import DM, Channel, Message
 
@@ -94,18 +94,21 @@ class MessageRestMixin:
                 raise invalid_form("allowed_mentions", "MODEL_TYPE_CONVERT", "Only dictionaries may be used.")
             parse = set(allowed.get("parse") or [])
             if parse - {"users", "roles", "everyone"}:
-                raise invalid_form("allowed_mentions", "BASE_TYPE_CHOICES", "Value must be one of users, roles, everyone.")
+                raise invalid_form("allowed_mentions", "BASE_TYPE_CHOICES",
+                                   "Value must be one of users, roles, everyone.")
             users = {as_int(u) for u in allowed.get("users") or []}
             roles = {as_int(r) for r in allowed.get("roles") or []}
             for kind, ids in (("users", users), ("roles", roles)):
                 if kind in parse and ids:
                     raise invalid_form("allowed_mentions", "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
-                                       f"parse:[\"{kind}\"] is mutually exclusive with other forms of {kind[:-1]} mentions.")
+                                       f"parse:[\"{kind}\"] is mutually exclusive with other forms of "
+                                       f"{kind[:-1]} mentions.")
             replied = bool(allowed.get("replied_user"))
         content = msg.content or ""
         guild = self.guilds.get(msg.guild_id) if msg.guild_id else None
         channel = self.channels_by_id.get(msg.channel_id)
-        may_mention_all = bool(guild) and bool(P.channel_permissions(guild, channel, msg.author_id) & P.MENTION_EVERYONE)
+        may_mention_all = bool(guild) and bool(
+            P.channel_permissions(guild, channel, msg.author_id) & P.MENTION_EVERYONE)
         pinged_users: list[int] = []
         for match in _USER_MENTION.finditer(content):
             uid = int(match[1])
@@ -143,7 +146,8 @@ class MessageRestMixin:
     def message_updated(self, msg: Message) -> None:
         """Dispatch MESSAGE_UPDATE for a visible message."""
         if not msg.ephemeral and not msg.deleted:
-            self.dispatch("MESSAGE_UPDATE", self.message_json(msg, gateway=True), msg.guild_id, shape=self._shape_message)
+            self.dispatch("MESSAGE_UPDATE", self.message_json(msg, gateway=True), msg.guild_id,
+                          shape=self._shape_message)
         self.notify()
 
     def message_deleted(self, msg: Message) -> None:
@@ -290,8 +294,8 @@ class MessageRestMixin:
     async def _list_messages(self, rq):
         """GET /channels/{channel_id}/messages"""
         ch = self._channel404(rq.params["channel_id"])
-        if ch.type != DM and self._bot_perms(self.guilds[ch.guild_id], ch) & (P.VIEW_CHANNEL | P.READ_MESSAGE_HISTORY) != (
-                P.VIEW_CHANNEL | P.READ_MESSAGE_HISTORY):
+        needed = P.VIEW_CHANNEL | P.READ_MESSAGE_HISTORY
+        if ch.type != DM and self._bot_perms(self.guilds[ch.guild_id], ch) & needed != needed:
             raise ApiError(403, 50001, "Missing Access")
         msgs = sorted(self.messages(ch.id), key=lambda m: m.id, reverse=True)
         q = rq.query

@@ -55,7 +55,7 @@ class Emulator(CoreMixin, GatewayMixin, RateLimitMixin, RestMixin, GuildRestMixi
         """Value for DiscordWebSocket.DEFAULT_GATEWAY (any path works; this one is /gateway)."""
         return f"ws://{self.host}:{self.port}/gateway"
 
-    async def start(self) -> "Emulator":
+    async def start(self) -> Emulator:
         """Bind the server (ephemeral port by default) on the running loop."""
         self.loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
@@ -82,7 +82,7 @@ class Emulator(CoreMixin, GatewayMixin, RateLimitMixin, RestMixin, GuildRestMixi
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> "Emulator":
+    async def __aenter__(self) -> Emulator:
         return await self.start()
 
     async def __aexit__(self, *exc) -> None:
