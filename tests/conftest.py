@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Group, User
 from django.db import connection
 
+from botproject import services as core
 from botproject.bot import db, endpoints
 from botproject.bot.runner import BotRunner
 from tests.emulator import EmulatorThread, World
@@ -53,6 +55,11 @@ class RunningBot:
         """Pick values in a select as one of the world's members."""
         return self.emulator.select(self.world.guild_id, getattr(self.world, who), message, custom_id, values, **kwargs)
 
+    def record_guild(self) -> None:
+        """Record the test guild as the bot does when it becomes available (name, owner, roles and channels
+        seen): the flush between tests removes what it recorded at start."""
+        self.emulator.run(self.bot.get_cog("CoreCog").on_guild_available(self.bot.get_guild(self.world.guild_id)))
+
 
 def start_runner(emulator: EmulatorThread, **overrides) -> BotRunner:
     """Start a BotRunner against the emulator on the emulator's loop, as runbot would."""
@@ -82,7 +89,8 @@ def stop_runner(emulator: EmulatorThread, runner: BotRunner) -> None:
     try:
         emulator.run(runner.shutdown(grace=2), timeout=20)
     except TimeoutError:
-        raise AssertionError("the bot did not shut down within 20 s; tasks still running:\n" + _task_dump(emulator)) from None
+        raise AssertionError(
+            "the bot did not shut down within 20 s; tasks still running:\n" + _task_dump(emulator)) from None
     finally:
         endpoints.reset()
 
@@ -142,6 +150,25 @@ def discord_bot(running_bot, transactional_db):
     # tables are emptied after the test, or PostgreSQL may deadlock the TRUNCATE against its writes.
     db.hold_database_work()
     running_bot.bot._configs.clear()
+
+
+@pytest.fixture
+def pts(discord_bot):
+    """The standard guild recorded, with its staff role configured (the points tests start there)."""
+    discord_bot.record_guild()
+    core.config_set_role(guild_id=discord_bot.world.guild_id, kind="staff", role_id=discord_bot.world.staff_role)
+    return discord_bot
+
+
+def staff_user(username: str, guilds, permissions, *, password: str = "pw") -> User:
+    """A staff user of the admin site scoped to `guilds`, holding `permissions` through a group of its own."""
+    group = Group.objects.create(name=f"staff {username}")
+    group.permissions.set(permissions)
+    user = User.objects.create_user(username, password=password, is_staff=True)
+    user.groups.add(group)
+    for guild in guilds:
+        guild.staff_users.add(user)
+    return user
 
 
 def eventually(check, timeout: float = 5.0):

@@ -48,10 +48,12 @@ def test_owner_grants_roles_and_users_lists_and_revokes_them(bot_with_log):
     bot_with_log.slash("owner", "permissions revoke-user", user=world.member)
     assert not PermissionGrant.objects.exists()
 
-    actions = list(AuditEntry.objects.filter(action__startswith="grant").order_by("id").values_list("action", "actor_id"))
+    grants = AuditEntry.objects.filter(action__startswith="grant").order_by("id")
+    actions = list(grants.values_list("action", "actor_id"))
     assert actions == [("grant.add", world.owner), ("grant.add", world.owner), ("grant.revoke", world.owner),
                        ("grant.revoke", world.owner)]
-    assert _wait_log(bot_with_log, "granted access to") == f"🛠️ <@{world.owner}>: granted access to <@&{world.verified_role}>"
+    assert (_wait_log(bot_with_log, "granted access to")
+            == f"🛠️ <@{world.owner}>: granted access to <@&{world.verified_role}>")
     assert DiscordName.objects.get(kind="user", discord_id=world.member).name.endswith("_member")
 
 
@@ -197,9 +199,8 @@ def test_invalid_admin_values_write_nothing(bot_with_log):
 
 def test_admin_typed_ids_must_be_roles_and_channels_the_bot_has_seen(bot_with_log):
     world = bot_with_log.world
-    bot = bot_with_log.bot
     # What the bot records when the guild becomes available.
-    bot_with_log.emulator.run(bot.get_cog("CoreCog").on_guild_available(bot.get_guild(world.guild_id)))
+    bot_with_log.record_guild()
     with pytest.raises(services.InvalidConfigValue) as unknown_role:
         services.config_update(guild_id=world.guild_id, changes={"staff_role_id": 42})
     assert unknown_role.value.user_message() == "There is no role with id 42 in this server. Nothing was changed."

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib import admin
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import Permission, User
 from django.contrib.messages import get_messages
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -16,9 +16,17 @@ from django.utils import timezone
 
 from botproject.admin_scoping import GuildScopedAdminMixin
 from botproject.models import (
-    AuditEntry, BlockEntry, CommandSyncState, DiscordName, Guild, GuildConfig, HelperRecord, OutboxMessage,
+    AuditEntry,
+    BlockEntry,
+    CommandSyncState,
+    DiscordName,
+    Guild,
+    GuildConfig,
+    HelperRecord,
+    OutboxMessage,
     PermissionGrant,
 )
+from tests.conftest import staff_user
 
 SCOPED = [GuildConfig, PermissionGrant, BlockEntry, HelperRecord, DiscordName, AuditEntry, OutboxMessage]
 PASSWORD = "a-long-test-password-42"
@@ -47,12 +55,8 @@ def world(db):
     b = make_guild(222, "Bravo", None, 2000)
     OutboxMessage.objects.create(guild=None, kind="dm", target_id=5, content="guildless", available_at=timezone.now())
     CommandSyncState.objects.create(scope=0, digest="x" * 64)
-    group = Group.objects.create(name="Guild staff")
-    group.permissions.set(Permission.objects.filter(
-        content_type__app_label="botproject", codename__regex=r"^(view|change)_"))
-    staff = User.objects.create_user("staff_a", password=PASSWORD, is_staff=True)
-    staff.groups.add(group)
-    a.staff_users.add(staff)
+    staff = staff_user("staff_a", [a], Permission.objects.filter(
+        content_type__app_label="botproject", codename__regex=r"^(view|change)_"), password=PASSWORD)
     return {"a": a, "b": b, "staff": staff}
 
 

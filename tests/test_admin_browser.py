@@ -15,8 +15,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import Permission
 
+from tests.conftest import staff_user
 from tests.test_admin import PASSWORD, make_guild
 
 CHROMIUM = "/usr/bin/chromium"
@@ -113,12 +114,8 @@ def browse(base_url: str, screenshot: Path) -> dict:
 def test_staff_user_sees_only_their_guild_in_the_browser(browser_prerequisites, live_server, tmp_path):
     guild_a = make_guild(111, "Alpha", 42, 1000)
     make_guild(222, "Bravo", 7, 2000)
-    group = Group.objects.create(name="Guild staff")
-    group.permissions.set(Permission.objects.filter(
-        content_type__app_label="botproject", codename__regex=r"^(view|change)_"))
-    staff = User.objects.create_user("staff_a", password=PASSWORD, is_staff=True)
-    staff.groups.add(group)
-    guild_a.staff_users.add(staff)
+    staff_user("staff_a", [guild_a], Permission.objects.filter(
+        content_type__app_label="botproject", codename__regex=r"^(view|change)_"), password=PASSWORD)
 
     screenshot = tmp_path / "overview.png"
     seen = in_a_thread(browse, live_server.url, screenshot)

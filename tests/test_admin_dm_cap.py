@@ -11,7 +11,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import Permission
 from django.db import close_old_connections, connection
 from django.utils import timezone, translation
 from django.utils.html import strip_tags
@@ -21,6 +21,7 @@ from botproject.services import guild_ensure
 from points import services
 from points.exceptions import PointsError
 from points.models import MemberProfile
+from tests.conftest import staff_user
 
 A, B = 7101, 7102
 LIMIT = 3
@@ -51,12 +52,9 @@ def _admin_dms(guild_id: int) -> int:
 
 @pytest.fixture
 def staff_client(client, db):
-    user = User.objects.create_user("dm-staff", password="pw", is_staff=True)
-    group = Group.objects.create(name="dm staff")
-    group.permissions.set(Permission.objects.filter(content_type__app_label="points"))
-    user.groups.add(group)
     members = _profiles(A, range(1, 8))
-    Guild.objects.get(discord_id=A).staff_users.add(user)
+    user = staff_user("dm-staff", [Guild.objects.get(discord_id=A)],
+                      Permission.objects.filter(content_type__app_label="points"))
     client.force_login(user)
     return client, members
 

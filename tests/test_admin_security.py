@@ -10,21 +10,29 @@ from decimal import Decimal
 
 import pytest
 from django.contrib import admin
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from botproject.models import (
-    AuditEntry, BlockEntry, CommandSyncState, DiscordName, Guild, GuildConfig, HelperRecord, OutboxMessage,
+    AuditEntry,
+    BlockEntry,
+    CommandSyncState,
+    DiscordName,
+    Guild,
+    GuildConfig,
+    HelperRecord,
+    OutboxMessage,
     PermissionGrant,
 )
 from pads.models import PadSession
 from points import services as points_services
-from points.models import Achievement, ImportBatch, LegacyImport, LedgerEntry, MemberAchievement, MemberProfile, Order
+from points.models import Achievement, ImportBatch, LedgerEntry, LegacyImport, MemberAchievement, MemberProfile, Order
+from tests.conftest import staff_user
+from tests.test_admin_browser import browser_prerequisites  # noqa: F401  (fixture)
 from tickets.models import Ticket, TicketCategory, TicketClaim, TicketPanel, TicketTranscript
 from tickets.transcripts import render_transcript
-from tests.test_admin_browser import browser_prerequisites  # noqa: F401  (fixture)
 from verification.models import LinkEvent, RobloxLink, VerificationAttempt
 
 PAYLOAD = '<img src=x onerror=alert(1)>'
@@ -100,14 +108,8 @@ def seed_rows(guild: Guild, name: str, offset: int) -> None:
                              roblox_name="Robloxer", actor_id=member)
 
 
-def staff_user(username: str, guilds, codename_re: str) -> User:
-    group = Group.objects.create(name=f"group of {username}")
-    group.permissions.set(Permission.objects.filter(codename__regex=codename_re))
-    user = User.objects.create_user(username, password=PASSWORD, is_staff=True)
-    user.groups.add(group)
-    for guild in guilds:
-        guild.staff_users.add(user)
-    return user
+def _staff(username: str, guilds, codename_re: str) -> User:
+    return staff_user(username, guilds, Permission.objects.filter(codename__regex=codename_re), password=PASSWORD)
 
 
 @pytest.fixture
@@ -118,8 +120,8 @@ def world(db):
     seed_rows(b, "Bravo", 1000)
     CommandSyncState.objects.create(scope=0, digest="x" * 64)
     superuser = User.objects.create_superuser("root", password=PASSWORD)
-    staff = staff_user("staff_a", [a], r"^(view|change|add)_")
-    viewer = staff_user("viewer_a", [a], r"^view_")
+    staff = _staff("staff_a", [a], r"^(view|change|add)_")
+    viewer = _staff("viewer_a", [a], r"^view_")
     return {"a": a, "b": b, "superuser": superuser, "staff": staff, "viewer": viewer}
 
 
@@ -402,7 +404,8 @@ def browse_as_superuser(base_url: str, pages: list[str]) -> dict:
 
 
 @pytest.mark.timeout(900)
-def test_admin_scripts_run_under_the_policy_and_names_stay_text(browser_prerequisites, live_server, world):
+@pytest.mark.usefixtures("browser_prerequisites")
+def test_admin_scripts_run_under_the_policy_and_names_stay_text(live_server, world):
     from tests.test_admin_browser import in_a_thread
 
     a = world["a"]

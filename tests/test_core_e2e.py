@@ -25,8 +25,7 @@ def test_ready_guild_recorded_and_exactly_the_implemented_commands_synced(discor
     assert int(config["default_member_permissions"]) == 1 << 5  # Manage Server
     assert config["name_localizations"]["vi"] == "cấu-hình"
     # The guild seen at start was recorded (the flush between tests may have removed it: ask again).
-    discord_bot.emulator.run(discord_bot.bot.get_cog("CoreCog").on_guild_available(
-        discord_bot.bot.get_guild(discord_bot.world.guild_id)))
+    discord_bot.record_guild()
     assert Guild.objects.get(discord_id=discord_bot.world.guild_id).name == "Test Guild"
 
 

@@ -101,21 +101,11 @@ def ids_in(texts: list[str], prefix: str = "<@") -> set[int]:
     return {int(m) for text in texts for m in re.findall(re.escape(prefix) + r"(\d+)>", text)}
 
 
-@pytest.fixture(scope="module")
-def _stop_a_restarted_bot(running_bot):
-    """The restart test replaces the module's bot; conftest stops only the one it started, so stop the new one."""
-    original = running_bot.runner
-    yield
-    if running_bot.runner is not original:
-        stop_runner(running_bot.emulator, running_bot.runner)
-
-
 @pytest.fixture
-def lists(_stop_a_restarted_bot, discord_bot):
+def lists(discord_bot):
     """The standard guild recorded, with staff and helper roles configured."""
     world = discord_bot.world
-    discord_bot.emulator.run(discord_bot.bot.get_cog("CoreCog").on_guild_available(
-        discord_bot.bot.get_guild(world.guild_id)))
+    discord_bot.record_guild()
     core.config_set_role(guild_id=world.guild_id, kind="staff", role_id=world.staff_role)
     core.config_set_role(guild_id=world.guild_id, kind="helper", role_id=world.helper_role)
     return discord_bot

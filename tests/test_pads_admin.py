@@ -3,13 +3,14 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 
 from botproject import services as core
 from botproject.models import Guild, OutboxMessage
 from pads import services
 from pads.models import PadSession
+from tests.conftest import staff_user
 
 
 @pytest.fixture
@@ -22,11 +23,8 @@ def sessions(db):
 
 @pytest.fixture
 def staff_client(client, sessions):
-    user = User.objects.create_user("guild-a", password="pw", is_staff=True)
-    group = Group.objects.create(name="Guild staff")
-    group.permissions.set(Permission.objects.filter(content_type__app_label="pads"))
-    user.groups.add(group)
-    Guild.objects.get(discord_id=1).staff_users.add(user)
+    user = staff_user("guild-a", [Guild.objects.get(discord_id=1)],
+                      Permission.objects.filter(content_type__app_label="pads"))
     client.force_login(user)
     return client
 

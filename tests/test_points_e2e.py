@@ -14,26 +14,6 @@ ADMIN_ONLY = "Only admins can do that (Manage Server or an admin role)."
 DISABLED = "Points is not enabled in this server. An admin can switch it on with /config module."
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _stop_a_restarted_bot(running_bot):
-    """The restart test replaces the module's bot; conftest stops only the one it started, so stop the new one."""
-    original = running_bot.runner
-    yield
-    if running_bot.runner is not original:
-        stop_runner(running_bot.emulator, running_bot.runner)
-
-
-@pytest.fixture
-def pts(discord_bot):
-    """The standard guild with its staff role configured."""
-    world = discord_bot.world
-    # The flush between tests removed the guild recorded at start: record it again (name, owner).
-    discord_bot.emulator.run(discord_bot.bot.get_cog("CoreCog").on_guild_available(
-        discord_bot.bot.get_guild(world.guild_id)))
-    core.config_set_role(guild_id=world.guild_id, kind="staff", role_id=world.staff_role)
-    return discord_bot
-
-
 def award(bot, user_id: int, amount: int, key: str | None = None, **kwargs):
     return services.points_award(guild_id=bot.world.guild_id, user_id=user_id, amount=amount, reason="seed",
                                  idempotency_key=key or f"seed:{user_id}:{amount}", notify=False, **kwargs)
@@ -326,7 +306,7 @@ def test_leaderboard_buttons_work_after_a_restart(pts):
     rec = pts.slash("member", "leaderboard")
     message_id = rec.latest.id
     stop_runner(emu, pts.runner)
-    pts.runner = start_runner(emu)  # the module's bot from now on (_stop_a_restarted_bot stops it)
+    pts.runner = start_runner(emu)  # the module's bot from now on (conftest's running_bot stops it)
     pts.click("helper", message_id, "points:lb:2")
     assert emu.message(message_id).embeds[0]["title"] == "Leaderboard · page 2 of 2"
 

@@ -3,16 +3,23 @@
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import Permission
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from botproject import outbox
 from botproject import services as core
 from botproject.models import Guild, OutboxMessage
+from tests.conftest import staff_user
 from verification import selectors, services
 from verification.exceptions import (
-    AccountTaken, AlreadyVerified, AttemptClosed, AttemptExpired, CodeNotFound, LinkInactive, NotVerified,
+    AccountTaken,
+    AlreadyVerified,
+    AttemptClosed,
+    AttemptExpired,
+    CodeNotFound,
+    LinkInactive,
+    NotVerified,
     NotYourAttempt,
 )
 from verification.models import LinkEvent, RobloxLink, VerificationAttempt
@@ -206,14 +213,11 @@ def two_guilds(db):
 
 
 def _staff_client(client, *, can_change: bool):
-    user = User.objects.create_user("guild-a", password="pw", is_staff=True)
-    group = Group.objects.create(name="Guild staff")
     codenames = ["view_robloxlink", "view_linkevent", "view_verificationattempt"]
     if can_change:
         codenames.append("change_robloxlink")
-    group.permissions.set(Permission.objects.filter(content_type__app_label="verification", codename__in=codenames))
-    user.groups.add(group)
-    Guild.objects.get(discord_id=GUILD).staff_users.add(user)
+    user = staff_user("guild-a", [Guild.objects.get(discord_id=GUILD)],
+                      Permission.objects.filter(content_type__app_label="verification", codename__in=codenames))
     client.force_login(user)
     return user
 
