@@ -89,7 +89,8 @@ def _audit(config: GuildConfig, *, action: str, target: str = "", before: Any = 
     )
     if config.log_channel_id:
         with translation.override(config.language):
-            text = gettext("🛠️ %(actor)s: %(what)s") % {"actor": _actor_text(actor_id, actor_user), "what": note or action}
+            text = gettext("🛠️ %(actor)s: %(what)s") % {"actor": _actor_text(actor_id, actor_user),
+                                                        "what": note or action}
         outbox.enqueue_log(guild=config.guild, channel_id=config.log_channel_id, content=text)
     return entry
 
@@ -143,7 +144,8 @@ def _check_references(config: GuildConfig, changes: dict[str, Any]) -> None:
             if len(ids) > MAX_ADMIN_ROLES:
                 raise InvalidConfigValue(_("A guild can have at most %(max)s admin roles."), max=MAX_ADMIN_ROLES)
             for role_id in ids:
-                if role_id is not None and DiscordName.Kind.ROLE in kinds_known and (DiscordName.Kind.ROLE, role_id) not in known:
+                role_known = (DiscordName.Kind.ROLE, role_id) in known
+                if role_id is not None and DiscordName.Kind.ROLE in kinds_known and not role_known:
                     raise InvalidConfigValue(_("There is no role with id %(id)s in this server. Nothing was changed."),
                                              id=role_id)
         elif field in channel_of_field and value is not None:
@@ -363,7 +365,8 @@ def block_add(*, guild_id: int, user_id: int, reason: str, actor_id: int | None 
     config = _ensure(guild_id)
     try:
         with transaction.atomic():
-            entry = BlockEntry.objects.create(guild=config.guild, user_id=user_id, reason=reason, blocked_by_id=actor_id)
+            entry = BlockEntry.objects.create(guild=config.guild, user_id=user_id, reason=reason,
+                                              blocked_by_id=actor_id)
     except IntegrityError:
         raise AlreadyDone(_("<@%(user)s> is already blocked."), user=user_id) from None
     with translation.override(config.language):

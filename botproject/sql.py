@@ -8,17 +8,16 @@ for models nothing listens to (ledger entries, outbox rows), inside the caller's
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.utils import timezone
 
-
 _PLAIN = (int, str, bool)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _template(model: type[models.Model], vendor: str) -> tuple[str, tuple[models.Field, ...]]:
     fields = tuple(f for f in model._meta.concrete_fields if not f.primary_key)
     quote = connection.ops.quote_name

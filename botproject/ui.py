@@ -70,7 +70,8 @@ def config_embed(config: ConfigSnapshot, *, title: str | None = None) -> discord
     return pages.fit(embed)
 
 
-class SetupRoleSelect(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.RoleSelect], template=r"setup:role:(?P<field>staff|helper|admin|verified)"):
+class SetupRoleSelect(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.RoleSelect],
+                      template=r"setup:role:(?P<field>staff|helper|admin|verified)"):
     """Pick the staff, helper, verified role or the admin roles; saves at once."""
 
     def __init__(self, field: str, config: ConfigSnapshot | None = None) -> None:
@@ -133,7 +134,8 @@ class SetupChannelSelect(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Chan
         self.field = field
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.ChannelSelect, match: re.Match[str]):
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.ChannelSelect,
+                             match: re.Match[str]):
         return cls(match["field"])
 
     async def run(self, interaction: discord.Interaction) -> None:
@@ -174,12 +176,14 @@ class SetupLanguageSelect(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Sel
         await show_setup_page(interaction, config, page=2)
 
 
-class SetupPageButton(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button], template=r"setup:page:(?P<page>[12])"):
+class SetupPageButton(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button],
+                      template=r"setup:page:(?P<page>[12])"):
     """Switch between the roles page and the channels page of the wizard."""
 
     def __init__(self, page: int) -> None:
         label = _("Channels and language →") if page == 2 else _("← Roles")
-        super().__init__(discord.ui.Button(label=label, custom_id=f"setup:page:{page}", style=discord.ButtonStyle.secondary))
+        super().__init__(discord.ui.Button(label=label, custom_id=f"setup:page:{page}",
+                                           style=discord.ButtonStyle.secondary))
         self.page = page
 
     @classmethod

@@ -24,7 +24,8 @@ class PadSession(models.Model):
         ADMIN = "admin", _("ended from the admin site")
 
     guild = models.ForeignKey(Guild, on_delete=models.CASCADE, related_name="pad_sessions")
-    pad = models.PositiveSmallIntegerField(_("pad"), validators=[MinValueValidator(PAD_MIN), MaxValueValidator(PAD_MAX)])
+    pad = models.PositiveSmallIntegerField(_("pad"),
+                                           validators=[MinValueValidator(PAD_MIN), MaxValueValidator(PAD_MAX)])
     kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
     host_id = snowflake(_("host"))
     host_name = models.CharField(_("host name"), max_length=100, blank=True)

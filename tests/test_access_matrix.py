@@ -124,7 +124,8 @@ def test_slash_command_access(configured, who, case, needed, command, options):
     rec = configured.slash(who, command, bypass_permissions=True, **options(configured.world))
     blocked = who == "blocked" and case in REFUSES_BLOCKED
     allowed = _allowed(who, needed) and not blocked
-    assert _refused(rec) is not allowed, f"{who} {'should' if allowed else 'should not'} use /{command}: {rec.content!r}"
+    should = "should" if allowed else "should not"
+    assert _refused(rec) is not allowed, f"{who} {should} use /{command}: {rec.content!r}"
     if not allowed:
         assert rec.content == (BLOCKED if blocked else REFUSALS[needed])
         assert rec.ephemeral

@@ -14,19 +14,19 @@ from django.urls import reverse
 
 from botproject import services as core
 from points.models import Order
-from tickets import services
-from tickets.models import Ticket, TicketTranscript, TranscriptMessage
 from tests.conftest import eventually
 from tests.test_orders_import import IMPORT_URL, csv_bytes, staff_client, token_of, upload, world  # noqa: F401
 from tests.test_tickets_e2e import _open, tickets_bot  # noqa: F401
+from tickets import services
+from tickets.models import Ticket, TicketTranscript, TranscriptMessage
 
 
 # --- the edit history ---------------------------------------------------------------------------------------
-def test_thirty_edits_keep_the_last_ten_versions_each_capped(tickets_bot):  # noqa: F811
-    bot, world, emu = tickets_bot, tickets_bot.world, tickets_bot.emulator
+def test_thirty_edits_keep_the_last_ten_versions_each_capped(tickets_bot):  # noqa: F811  (fixture imported from another test module)
+    bot, guild, emu = tickets_bot, tickets_bot.world, tickets_bot.emulator
     _open(bot)
     ticket = Ticket.objects.get()
-    message = emu.user_message(ticket.channel_id, world.member, "version 0")
+    message = emu.user_message(ticket.channel_id, guild.member, "version 0")
     eventually(lambda: TranscriptMessage.objects.filter(message_id=message.id).exists())
     for n in range(1, 30):
         emu.user_edit_message(message.id, f"version {n}" if n != 25 else "x" * 9000)
@@ -93,7 +93,7 @@ def _decoded(value) -> list[str]:
     return found
 
 
-def test_the_import_preview_keeps_no_code_in_clear_in_the_session(staff_client, world):  # noqa: F811
+def test_the_import_preview_keeps_no_code_in_clear_in_the_session(staff_client, world):  # noqa: F811  (fixture imported from another test module)
     data = csv_bytes("A-1,ann@example.com,12.50,USD,SECRET-CODE-7788", "A-2,bob@example.com,3,,")
     preview = upload(staff_client, world["a"], data)
     token = token_of(preview)

@@ -89,7 +89,8 @@ def test_email_modal_validates_stores_and_matches_open_orders(discord_bot):
     bad = discord_bot.emulator.submit_modal(world.guild_id, world.member, shown, values={"email": "not an address"})
     assert bad.content == "not an address is not a valid email address."
     assert not MemberProfile.objects.filter(user_id=world.member, email__gt="").exists()
-    good = discord_bot.emulator.submit_modal(world.guild_id, world.member, shown, values={"email": "member@example.com"})
+    good = discord_bot.emulator.submit_modal(world.guild_id, world.member, shown,
+                                             values={"email": "member@example.com"})
     assert good.content == ("Saved. Order notices will go to member@example.com. 1 unclaimed order carries this "
                             "address: claim it with /claim and the code from its e-mail.")
     assert MemberProfile.objects.get(user_id=world.member).email == "member@example.com"

@@ -28,7 +28,8 @@ def test_there_is_a_vietnamese_catalog():
 @pytest.mark.parametrize("path", CATALOGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_catalog_is_complete_and_compiled(path):
     po = polib.pofile(str(path))
-    untranslated = [e.msgid for e in po if not e.obsolete and not (e.msgstr_plural.get(0) if e.msgid_plural else e.msgstr)]
+    untranslated = [e.msgid for e in po
+                    if not e.obsolete and not (e.msgstr_plural.get(0) if e.msgid_plural else e.msgstr)]
     fuzzy = [e.msgid for e in po if "fuzzy" in e.flags]
     assert untranslated == [] and fuzzy == []
     with open(path.with_suffix(".mo"), "rb") as handle:

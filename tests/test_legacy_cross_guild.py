@@ -16,7 +16,8 @@ from tests.legacy_support import GUILD, convert, load, ticket, tickets_file, wri
 from tickets.models import Ticket, TicketPanel
 
 OTHER = 902_345_678_901_234_567
-OWN_CHANNEL, THEIR_CHANNEL, UNKNOWN_CHANNEL = 1_300_000_000_000_000_001, 1_300_000_000_000_000_002, 1_300_000_000_000_000_003
+OWN_CHANNEL, THEIR_CHANNEL, UNKNOWN_CHANNEL = (
+    1_300_000_000_000_000_001, 1_300_000_000_000_000_002, 1_300_000_000_000_000_003)
 
 
 def _seen(guild_id: int, channel_id: int) -> None:

@@ -292,7 +292,7 @@ def test_the_commands_exit_codes_as_processes(tmp_path):
     assert converted.returncode == 0, converted.stderr
     assert "100% 9/9 records checked" in converted.stderr and "Load it with" in converted.stdout
 
-    for attempt in range(2):
+    for _ in range(2):  # the second load finds every row there and changes nothing
         loaded = manage("loaddata", str(fixture))
         assert loaded.returncode == 0, loaded.stderr
         assert "Installed 11 object(s)" in loaded.stdout and "100% 10/10 legacy rows loaded" in loaded.stderr

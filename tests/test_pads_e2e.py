@@ -5,7 +5,6 @@ from datetime import timedelta
 import pytest
 
 from botproject import services as core
-from botproject.models import OutboxMessage
 from pads import services
 from pads.exceptions import InvalidPad, InvalidStarts
 from pads.models import PadSession

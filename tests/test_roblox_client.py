@@ -2,7 +2,7 @@
 
 import asyncio
 import email.utils
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import translation
@@ -163,7 +163,7 @@ def test_a_429_says_when_to_try_again_and_the_client_waits_that_long(fake):
 
 
 def test_a_429_with_an_http_date_or_without_retry_after(fake):
-    later = email.utils.format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    later = email.utils.format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
     fake.fail("429", retry_after=later)
 
     async def dated(client):

@@ -111,7 +111,8 @@ def test_helper_add_refuses_a_role_that_became_dangerous_and_gives_nothing(rbot)
     assert world.helper_role not in rbot.emulator.member(world.guild_id, world.member).roles
     assert not HelperRecord.objects.exists()
     note = _log_note(rbot, "Refused to give")
-    assert note.startswith(f"⛔ Refused to give <@&{world.helper_role}> to <@{world.member}> (asked by <@{world.admin}>)")
+    assert note.startswith(
+        f"⛔ Refused to give <@&{world.helper_role}> to <@{world.member}> (asked by <@{world.admin}>)")
     rbot.emulator.set_role(world.guild_id, world.helper_role, permissions=0)
 
 

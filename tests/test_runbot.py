@@ -11,9 +11,7 @@ import pytest
 from django.conf import settings
 
 from botproject.models import CommandSyncState
-from botproject.bot import endpoints
 from tests.conftest import IMPLEMENTED_COMMANDS, manage, start_runner, stop_runner
-from tests.emulator import EmulatorThread
 
 READY = re.compile(r"ready in (?P<seconds>[\d.]+) s; HTTP on port (?P<port>\d+)")
 
@@ -47,7 +45,8 @@ def test_runbot_without_a_token_says_so_in_one_line_and_fails():
     out, err = process.communicate(timeout=60)
     assert process.returncode != 0
     assert out == ""
-    assert err.strip().splitlines() == ["CommandError: DISCORD_TOKEN is not set: put the bot token in the environment or .env."]
+    assert err.strip().splitlines() == [
+        "CommandError: DISCORD_TOKEN is not set: put the bot token in the environment or .env."]
 
 
 @pytest.mark.parametrize("argv,message", [

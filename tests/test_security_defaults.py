@@ -65,7 +65,8 @@ def test_https_redirects_the_site_but_not_the_pinger_paths_and_trusts_the_proxy_
         "r = c.get('/admin/login/', HTTP_HOST='bot.example.com'); print(r.status_code, r['Location']);"
         "r = c.get('/admin/login/', HTTP_HOST='bot.example.com', HTTP_X_FORWARDED_PROTO='https');"
         "print(r.status_code, r['Strict-Transport-Security'], r.cookies['csrftoken']['secure']);"
-        "print(c.get('/', HTTP_HOST='bot.example.com').status_code, c.get('/status', HTTP_HOST='bot.example.com').status_code);"
+        "print(c.get('/', HTTP_HOST='bot.example.com').status_code,"
+        " c.get('/status', HTTP_HOST='bot.example.com').status_code);"
         "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS)"
     )
     done = _run(["-c", code], {**PRODUCTION, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})

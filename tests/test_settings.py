@@ -28,7 +28,8 @@ def test_sqlite_default_uses_wal_immediate_and_a_timeout():
 def test_database_url_selects_postgresql_with_the_native_pool():
     out = _settings_in_subprocess(
         {"DATABASE_URL": "postgres://u@db.example:5432/app"},
-        "s.DATABASES['default']['ENGINE'], s.DATABASES['default']['OPTIONS']['pool'], s.DATABASES['default']['CONN_MAX_AGE']",
+        "s.DATABASES['default']['ENGINE'], s.DATABASES['default']['OPTIONS']['pool'],"
+        " s.DATABASES['default']['CONN_MAX_AGE']",
     )
     assert "postgresql" in out and "'max_size': 20" in out and out.endswith("0")
 
@@ -41,7 +42,8 @@ def test_channel_layer_is_in_memory_unless_redis_url_is_set():
 
 def test_email_url_selects_the_backend():
     assert "console" in _settings_in_subprocess({}, "s.EMAIL_BACKEND")
-    out = _settings_in_subprocess({"EMAIL_URL": "smtp://user:pw@mail.example:2525"}, "s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT")
+    out = _settings_in_subprocess({"EMAIL_URL": "smtp://user:pw@mail.example:2525"},
+                                  "s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT")
     assert "smtp" in out and "mail.example" in out and "2525" in out
 
 

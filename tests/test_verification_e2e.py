@@ -236,7 +236,7 @@ def test_an_expired_attempt_is_refused_without_asking_roblox(vbot, roblox):
     assert len(roblox.requests) == asked
     assert _nothing_written()
     # A new /verify replaces it with a new code.
-    rec2, attempt2 = _start(ivy, "IvyBuilds")
+    _, attempt2 = _start(ivy, "IvyBuilds")
     assert attempt2.pk != attempt.pk
     assert VerificationAttempt.objects.get(pk=attempt.pk).status == "replaced"
     assert ivy.click(rec, f"verify:check:{attempt.pk}").content == (

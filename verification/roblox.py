@@ -15,14 +15,13 @@ hands the results to the synchronous services. Semantics, after Bloxlink's fetch
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import logging
 import math
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -86,8 +85,8 @@ def _retry_after(value: str | None) -> int | None:
         except (TypeError, ValueError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
     return max(1, min(MAX_RETRY_SECONDS, math.ceil(seconds)))
 
 
@@ -158,7 +157,7 @@ class RobloxClient:
                     log.warning("Roblox %s %s answered %s", method, path, response.status)
                     raise RobloxBusy(seconds=DEFAULT_RETRY_SECONDS)
                 return await response.json(content_type=None)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+        except (TimeoutError, aiohttp.ClientError, ValueError) as error:
             # Timeout, refused connection, a body that is not JSON: Roblox is not answering properly.
             log.warning("Roblox %s %s failed: %r", method, path, error)
             raise RobloxBusy(seconds=DEFAULT_RETRY_SECONDS) from error

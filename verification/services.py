@@ -21,8 +21,17 @@ from botproject.models import GuildConfig
 from botproject.services import config_row
 
 from .exceptions import (
-    AccountBanned, AccountTaken, AlreadyThatAccount, AlreadyVerified, AttemptClosed, CodeFiltered, CodeNotFound,
-    LinkInactive, MemberNotVerified, NotVerified, VerificationError,
+    AccountBanned,
+    AccountTaken,
+    AlreadyThatAccount,
+    AlreadyVerified,
+    AttemptClosed,
+    CodeFiltered,
+    CodeNotFound,
+    LinkInactive,
+    MemberNotVerified,
+    NotVerified,
+    VerificationError,
 )
 from .models import ATTEMPT_MINUTES, LinkEvent, Purpose, RobloxLink, VerificationAttempt
 from .selectors import AttemptView, LinkView, check_attempt

@@ -70,7 +70,8 @@ def module_label(module: str):
 
 
 async def require(
-    interaction: discord.Interaction | commands.Context, level: Access, *, refuse_blocked: bool = False, module: str | None = None
+    interaction: discord.Interaction | commands.Context, level: Access, *, refuse_blocked: bool = False,
+    module: str | None = None,
 ) -> MemberAccess:
     """Return the member's access, or raise a refusal naming what is needed (module, block, level)."""
     return _decide(await access_of(interaction), level, refuse_blocked=refuse_blocked, module=module)

@@ -75,7 +75,8 @@ class ConfigGroup(app_commands.Group):
         access = await require(interaction, Access.ADMIN)
         await interaction.response.send_message(embed=ui.config_embed(access.config), ephemeral=True)
 
-    @app_commands.command(name="role", description=gettext_noop("Set the staff, helper or verified role, or add an admin role"))
+    @app_commands.command(
+        name="role", description=gettext_noop("Set the staff, helper or verified role, or add an admin role"))
     @app_commands.describe(kind=gettext_noop("Which role to set"), role=gettext_noop("The role"))
     @app_commands.choices(kind=[
         app_commands.Choice(name=gettext_noop("staff"), value="staff"),
@@ -98,7 +99,8 @@ class ConfigGroup(app_commands.Group):
                 else _("%(kind)s role set to %(role)s.")) % {"role": role.mention, "kind": _(kind.name)}
         await interaction.response.send_message(text, embed=ui.config_embed(config), ephemeral=True)
 
-    @app_commands.command(name="channel", description=gettext_noop("Set one of the server's channels: the log, or one a module uses"))
+    @app_commands.command(
+        name="channel", description=gettext_noop("Set one of the server's channels: the log, or one a module uses"))
     @app_commands.describe(kind=gettext_noop("Which channel to set"), channel=gettext_noop("The channel or category"))
     # The log channel and those the apps registered (botproject.registry); the kind is the choice's (translated) name.
     @app_commands.choices(kind=[app_commands.Choice(name=c.kind, value=c.kind) for c in registry.channels()])
@@ -115,7 +117,8 @@ class ConfigGroup(app_commands.Group):
         await interaction.response.send_message(text, embed=ui.config_embed(config), ephemeral=True)
 
     @app_commands.command(name="language", description=gettext_noop("Set the server's default language"))
-    @app_commands.describe(value=gettext_noop("Language for members whose Discord is in neither English nor Vietnamese"))
+    @app_commands.describe(
+        value=gettext_noop("Language for members whose Discord is in neither English nor Vietnamese"))
     @app_commands.choices(value=[
         app_commands.Choice(name="English", value="en"),
         app_commands.Choice(name="Tiếng Việt", value="vi"),
@@ -140,7 +143,10 @@ class ConfigGroup(app_commands.Group):
             guild_id=interaction.guild_id, module=name.value, enabled=enabled, actor_id=interaction.user.id
         )
         interaction.client.remember_config(config)  # type: ignore[attr-defined]
-        text = _("%(module)s is now on.") if enabled else _("%(module)s is now off: its commands answer that it is not enabled here.")
+        if enabled:
+            text = _("%(module)s is now on.")
+        else:
+            text = _("%(module)s is now off: its commands answer that it is not enabled here.")
         await interaction.response.send_message(text % {"module": module_label(name.value)}, ephemeral=True)
 
 
@@ -226,4 +232,5 @@ class CoreCog(commands.Cog):
         await require(interaction, Access.ADMIN)
         config = await db_call(services.guild_ensure)(guild_id=interaction.guild_id)
         self.bot.remember_config(config)
-        await interaction.response.send_message(embed=ui.setup_embed(config), view=ui.setup_view(config, page=1), ephemeral=True)
+        await interaction.response.send_message(embed=ui.setup_embed(config), view=ui.setup_view(config, page=1),
+                                                ephemeral=True)

@@ -19,8 +19,17 @@ from dataclasses import dataclass, field
 
 from botproject.legacy.progress import Bar
 from botproject.legacy.report import Note, Report
-from botproject.legacy.source import Invalid, JsonObject, Source, SourceError, jpath, shown, snowflake, text
-from botproject.legacy.source import whole_points
+from botproject.legacy.source import (
+    Invalid,
+    JsonObject,
+    Source,
+    SourceError,
+    jpath,
+    shown,
+    snowflake,
+    text,
+    whole_points,
+)
 from botproject.models import GuildConfig
 
 from ..models import LedgerEntry

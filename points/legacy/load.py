@@ -21,14 +21,18 @@ from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from botproject import natural_keys
 from botproject.legacy import LegacyLoadError, progress
 from botproject.legacy.bulk import insert_rows
-from botproject import natural_keys
 from botproject.legacy.fixture import keep_stored
 from botproject.models import GuildConfig
 
 from ..models import (
-    GuildPointsStats, LedgerEntry, LegacyImport, LegacyPointsBatch, MemberProfile,
+    GuildPointsStats,
+    LedgerEntry,
+    LegacyImport,
+    LegacyPointsBatch,
+    MemberProfile,
 )
 from ..services import points_recount_members
 from .convert import FLAT, Entries, conflicts, legacy_key
