@@ -177,6 +177,16 @@ def test_the_cycle_finder_finds_cycles():
         ["a", "b", "c"]]
 
 
+# --- size ----------------------------------------------------------------------------------------------------
+MAX_MODULE_LINES = 450  # issue 15: a module past this is doing several jobs; split it by concern
+
+
+def test_no_app_module_is_over_450_lines():
+    """Every module of the core and the apps (migrations left out: Django writes them) fits on a few screens."""
+    sizes = {module: len(path.read_text(encoding="utf-8").splitlines()) for module, path in _sources().items()}
+    assert {module: lines for module, lines in sizes.items() if lines > MAX_MODULE_LINES} == {}
+
+
 # --- layers --------------------------------------------------------------------------------------------------
 def test_a_module_that_imports_discord_imports_no_models():
     offenders = {module: sorted(t for t in _graph()[module] if _is_models(t))
