@@ -24,7 +24,7 @@ from botproject.admin_scoping import GuildScopedAdminMixin, NamesMixin, name_col
 from botproject.exceptions import DomainError
 from botproject.models import DiscordName
 
-from . import metrics, services
+from . import charts, metrics, services
 from .models import (
     MAX_QUESTIONS,
     Ticket,
@@ -32,8 +32,10 @@ from .models import (
     TicketCategory,
     TicketClaim,
     TicketClose,
+    TicketCloseRequest,
     TicketPanel,
     TicketQuestion,
+    TicketRating,
     TicketTranscript,
 )
 from .transcripts import admin_closer_text
@@ -189,6 +191,21 @@ class CloseInline(_ReadOnlyInline):
                                 "reopened_by_id")
 
 
+class RatingInline(_ReadOnlyInline):
+    """The opener's rating (the comment is the member's text: escaped)."""
+
+    model = TicketRating
+    fields = readonly_fields = ("stars", "comment", "rated_at", "changed_at")
+
+
+class CloseRequestInline(_ReadOnlyInline):
+    """Close requests and how they ended."""
+
+    model = TicketCloseRequest
+    fields = readonly_fields = ("requested_by_id", "reason", "hours", "created_at", "due_at", "outcome",
+                                "answered_at")
+
+
 @admin.register(Ticket)
 class TicketAdmin(ReadOnlyMixin, NamesMixin, GuildScopedAdminMixin, admin.ModelAdmin):
     """Tickets (read-only; closed with the action), with their transcripts."""
@@ -199,7 +216,7 @@ class TicketAdmin(ReadOnlyMixin, NamesMixin, GuildScopedAdminMixin, admin.ModelA
                     "close_path", "closer", "transcript_link")
     list_filter = ("guild", "status", "close_path", "category")
     search_fields = ("code", "=opener_id", "=number", "=channel_id")
-    inlines = (AnswerInline, ClaimInline, CloseInline)
+    inlines = (AnswerInline, ClaimInline, RatingInline, CloseRequestInline, CloseInline)
     name_fields = ("opener_id", "closed_by_id", "member_ids")
     actions = ("close_tickets",)
 
@@ -260,16 +277,19 @@ class TicketAdmin(ReadOnlyMixin, NamesMixin, GuildScopedAdminMixin, admin.ModelA
         return response
 
     def metrics_view(self, request):
-        """Charts per guild (plain HTML/CSS bars)."""
+        """Figures and charts per guild (HTML/CSS bars and server-side SVG); `?format=csv` exports them."""
         if not self.has_view_permission(request):
             raise Http404
         try:
             days = max(1, min(365, int(request.GET.get("days", 30))))
         except ValueError:
             days = 30
-        guilds = []
+        guilds, per_guild = [], []
         for guild in visible_guilds(request.user).filter(left_at__isnull=True)[:20]:
             stats = metrics.ticket_stats(guild_id=guild.discord_id, days=days)
+            per_guild.append((guild, stats))
+            if request.GET.get("format") == "csv":
+                continue
             paths = [(gettext("It works!"), stats.closed_works), (gettext("Staff after Need help"),
                      stats.closed_after_help), (gettext("Staff directly"), stats.closed_staff),
                      (gettext("Other"), stats.closed_other), (gettext("Still open"), stats.still_open)]
@@ -278,7 +298,16 @@ class TicketAdmin(ReadOnlyMixin, NamesMixin, GuildScopedAdminMixin, admin.ModelA
             guilds.append({"guild": guild, "stats": stats, "top": top,
                            "paths": [(label, n, 100 * n // top) for label, n in paths],
                            "categories": [(name, n, 100 * n // top) for name, n in stats.per_category],
-                           "days": [(day, n, 100 * n // top) for day, n in stats.per_day]})
+                           "days": [(day, n, 100 * n // top) for day, n in stats.per_day],
+                           "charts": charts.charts(stats),
+                           "shares": [(label, "–" if v is None else f"{100 * v:.0f} %") for label, v in (
+                               (gettext("Rated"), stats.rated_share),
+                               (gettext("Auto-closed"), stats.auto_closed_share),
+                               (gettext("One-touch resolutions"), stats.one_touch_share))]})
+        if request.GET.get("format") == "csv":
+            response = HttpResponse(charts.stats_csv(per_guild), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="ticket-metrics-{days}d.csv"'
+            return response
         context = {**self.admin_site.each_context(request), "title": gettext("Ticket metrics"), "guilds": guilds,
                    "days": days, "opts": self.model._meta}
         return TemplateResponse(request, "admin/tickets/metrics.html", context)

@@ -28,5 +28,6 @@ class TicketsConfig(AppConfig):
         registry.register_helper_figure(_("Claimed tickets closed as resolved"), selectors.helper_resolved)
         registry.register_helper_figure(_("Tickets closed as staff"), selectors.helper_closes)
         registry.register_helper_figure(_("Helper points from tickets"), selectors.helper_ticket_points)
+        registry.register_helper_figure(_("Rating of claimed tickets"), selectors.helper_rating)
         # manage.py convert_legacy: ticket_numbers.json and data/tickets.json.
         registry.register_legacy_source("tickets", legacy_part.FILES, legacy_part.convert)

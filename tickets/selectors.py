@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Avg, Count, Q, Sum
 from django.utils import timezone
 
 from botproject.models import Guild
@@ -276,6 +276,14 @@ def helper_ticket_points(guild_id: int, user_id: int) -> int:
     """Helper points the member earned from tickets."""
     return TicketClaim.objects.filter(ticket__guild__discord_id=guild_id, user_id=user_id).aggregate(
         total=Sum("points_awarded"))["total"] or 0
+
+
+def helper_rating(guild_id: int, user_id: int) -> str:
+    """The average rating of the tickets the member claimed, and how many were rated ("–" when none)."""
+    found = TicketClaim.objects.filter(ticket__guild__discord_id=guild_id, user_id=user_id,
+                                       ticket__rating__isnull=False).aggregate(avg=Avg("ticket__rating__stars"),
+                                                                               n=Count("id"))
+    return f"{found['avg']:.2f} ⭐ ({found['n']})" if found["n"] else "–"
 
 
 def helper_closes(guild_id: int, user_id: int) -> int:

@@ -21,6 +21,14 @@ def _duration(seconds: float | None) -> str:
     return f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s"
 
 
+def _percent(share: float | None) -> str:
+    return "–" if share is None else f"{100 * share:.0f} %"
+
+
+def _stars(average: float | None) -> str:
+    return "–" if average is None else f"{average:.2f} ⭐"
+
+
 STATS_ROWS_PER_PAGE = 10
 CATEGORY_CHARS = 80
 
@@ -51,12 +59,19 @@ def stats_embed(s: metrics.TicketStats, page: int = 1) -> discord.Embed:
     embed.add_field(name=_("First staff response (average · median)"),
                     value=f"{_duration(s.response_avg)} · {_duration(s.response_median)}")
     embed.add_field(name=_("Tickets per member"), value=f"{s.per_member:.2f}")
+    embed.add_field(name=_("Average rating · rated"), value=f"{_stars(s.rating_avg)} · {_percent(s.rated_share)}")
+    embed.add_field(name=_("Auto-closed"), value=_percent(s.auto_closed_share))
+    embed.add_field(name=_("One-touch resolutions"), value=_percent(s.one_touch_share))
+    if s.backlog:
+        embed.add_field(name=_("Backlog (open at the end of the day)"), value=" · ".join(
+            f"{day[5:]}: {n}" for day, n in s.backlog[-7:]), inline=False)
     # A fixed order (ties by name, by id), so every page of a re-run continues where the last one ended.
     _listed(embed, _("Per category"), [
         f"{pages.clean(name, CATEGORY_CHARS) or '–'}: {count}"
         for name, count in sorted(s.per_category, key=lambda row: (-row[1], row[0] or ""))], page)
+    # The average rating of each helper's tickets ends the line (with a star: the field's name is kept).
     _listed(embed, _("Helpers (claims · resolved · points)"), [
-        f"<@{h.user_id}>: {h.claims} · {h.resolved} · {h.points}"
+        f"<@{h.user_id}>: {h.claims} · {h.resolved} · {h.points} · {_stars(h.rating_avg)}"
         for h in sorted(s.helpers, key=lambda h: (-h.claims, -h.closes, h.user_id))], page)
     return embed
 
