@@ -9,7 +9,7 @@ from botproject.services import config_row
 from points.models import Achievement, LedgerEntry, MemberAchievement, MemberProfile
 from points.selectors import member_count
 from points.services import points_award
-from points.services.ledger import forget_achievement_cache
+from points.services.achievements import forget_achievement_cache
 
 pytestmark = pytest.mark.django_db
 

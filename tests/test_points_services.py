@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from botproject import services as core
@@ -13,8 +13,7 @@ from points.exceptions import (
     AboveLimit, BalanceCapReached, ConfirmationRequired, InsufficientPoints, InvalidAmount, UnknownEntry,
 )
 from points.models import Achievement, LedgerEntry, MemberAchievement, MemberProfile
-from points.services import hotpath
-from points.services.ledger import forget_achievement_cache
+from points.services.achievements import forget_achievement_cache
 
 G = 1000
 
@@ -136,9 +135,23 @@ def test_a_known_members_award_is_one_short_transaction():
     assert selectors.ledger_mismatches() == []
 
 
-def test_the_hot_paths_outbox_row_names_every_outbox_column():
-    # A new OutboxMessage column must be added to the PostgreSQL statement too (no database defaults).
-    assert hotpath.OUTBOX_COLUMNS == tuple(f.column for f in OutboxMessage._meta.concrete_fields if not f.primary_key)
+@pytest.mark.django_db(transaction=True)
+def test_a_notice_is_the_same_row_whichever_way_the_award_is_written():
+    # Outside a transaction block PostgreSQL writes the award as one statement (its outbox row built from the
+    # model's fields); inside one, statement by statement (outbox.enqueue_dm). Every column must agree.
+    core.guild_ensure(guild_id=G, name="Guild")
+    award(1, 5, "setup")
+    award(1, 1_000, "alone")
+    with transaction.atomic():
+        award(1, 1_000, "inside")
+    skip = {"id", "dedupe_key", "created_at", "available_at"}
+    columns = [f.attname for f in OutboxMessage._meta.concrete_fields if f.attname not in skip]
+    alone, inside = (OutboxMessage.objects.filter(dedupe_key=f"dm:ledger:{entry}").values(*columns).get()
+                     for entry in LedgerEntry.objects.filter(idempotency_key__in=["alone", "inside"])
+                     .order_by("id").values_list("pk", flat=True))
+    assert alone.pop("content") == "+1,000 points in Guild (test). Your balance: 1,005."
+    assert inside.pop("content") == "+1,000 points in Guild (test). Your balance: 2,005."
+    assert alone == inside and alone["status"] == "pending" and alone["target_id"] == 1
 
 
 @pytest.mark.django_db

@@ -18,7 +18,7 @@ from botproject.services import config_row
 
 from ..exceptions import InvalidEmail, PointsError, TooManyDirectMessages, TooManyDirectMessagesAtOnce
 from ..models import MemberProfile
-from .ledger import _profile
+from .ledger import profile_for
 
 
 class ProfileExists(PointsError):
@@ -102,7 +102,7 @@ def profile_create(*, guild_id: int, user_id: int, display_name: str = "", email
     config = config_row(guild_id)
     if MemberProfile.objects.filter(guild=config.guild, user_id=user_id).exists():
         raise ProfileExists()
-    profile = _profile(config.guild, user_id, display_name or None)
+    profile = profile_for(config.guild_id, user_id, display_name or None)
     if email:
         MemberProfile.objects.filter(pk=profile.pk).update(email=email)
         profile.refresh_from_db()

@@ -22,10 +22,17 @@ from botproject.exceptions import DomainError
 from botproject.services import config_row
 
 from ..exceptions import (
-    AlreadyClaimed, AlreadyClaimedByYou, InvalidCode, InvalidEmail, TooManyAttempts, UnknownCode, VoidCode,
+    AlreadyClaimed,
+    AlreadyClaimedByYou,
+    InvalidCode,
+    InvalidEmail,
+    TooManyAttempts,
+    UnknownCode,
+    VoidCode,
 )
 from ..models import ClaimAttempt, ClaimGuard, LedgerEntry, MemberProfile, Order
-from .ledger import _change, _profile
+from .ledger import change_balance, profile_for
+from .types import Change, Limits
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"  # no 0/O, 1/I/L, U: easy to read out and type
 CODE_RE = re.compile(r"^[A-Z0-9]{8,32}$")
@@ -116,9 +123,9 @@ def _claim(config, *, user_id: int, code: str, display_name: str | None) -> Clai
         return AlreadyClaimed()
     with translation.override(config.language):
         reason = gettext("order %(number)s") % {"number": order.order_number}
-    result = _change(config, user_id=user_id, delta=points_for(order.amount), kind=LedgerEntry.Kind.CLAIM,
-                     key=f"claim:{order.pk}", reason=reason, actor_id=user_id, actor_user=None,
-                     display_name=display_name, notify=True)
+    result = change_balance(Limits.of(config), Change(
+        user_id, points_for(order.amount), LedgerEntry.Kind.CLAIM, f"claim:{order.pk}", reason, actor_id=user_id,
+        display_name=display_name))
     ClaimAttempt.objects.create(guild=guild, user_id=user_id, succeeded=True)
     _email_receipt(config, order, user_id, result.delta, result.balance)
     return ClaimResult(order.order_number, result.delta, result.balance, result.replayed)
@@ -171,6 +178,6 @@ def profile_set_email(*, guild_id: int, user_id: int, email: str, display_name: 
     except ValidationError:
         raise InvalidEmail(email=email[:100] or "''") from None
     config = config_row(guild_id)
-    profile = _profile(config.guild, user_id, display_name)
+    profile = profile_for(config.guild_id, user_id, display_name)
     MemberProfile.objects.filter(pk=profile.pk).update(email=email)
     return Order.objects.filter(guild=config.guild, email__iexact=email, status=Order.Status.OPEN).count()

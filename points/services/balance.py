@@ -1,0 +1,151 @@
+"""The one write path of a balance change: the guarded UPDATE (or a newcomer's profile), its ledger row, its notice.
+
+`apply` runs the statements of `statements.py` one after another in the caller's transaction (both databases).
+`apply_in_one_statement` is the same change as one PostgreSQL statement (data-modifying CTEs) for a caller
+outside a transaction block: there a statement is its own transaction, so an award is one round trip and the hot
+member's row lock is held for that statement and its commit only (the points benchmark's reason for it).
+`once` answers a replayed idempotency key with the first result; `refusal` explains a change that was refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from botproject import outbox
+from botproject.models import OutboxMessage
+from botproject.sql import insert_row
+
+from ..exceptions import BalanceCapReached, InsufficientPoints
+from ..models import LedgerEntry, MemberProfile
+from . import statements
+from .types import Change, LedgerResult, Limits, notice_text
+
+# The result of a change and whether it met an open achievement of the member's (then they are granted next).
+Applied = tuple[LedgerResult, bool]
+
+
+def _fetch(sql: str, params: list) -> tuple | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def apply(limits: Limits, change: Change, *, verify: bool, achievements: bool, create: bool = True) -> Applied | None:
+    """Apply `change` in the caller's transaction: the member's row (created, counted, if they have none and
+    `create`), the ledger row and the DM notice. None: refused, nothing written (or, with `verify`, the cached
+    `limits` are out of date)."""
+    now = timezone.now()
+    row = _fetch(*statements.balance_update(limits, change, now, verify=verify, achievements=achievements))
+    if row is None and create and limits.admits_newcomer(change.delta) and change.expected_balance is None:
+        row = _fetch(*statements.profile_insert(limits, change, now, verify=verify, achievements=achievements))
+        if row is not None:
+            _fetch_none(*statements.count_member(limits.guild_pk, change.user_id))
+        else:
+            # The member has a profile after all: another first change may have just committed it (PostgreSQL's
+            # INSERT waited for that), which the UPDATE's earlier snapshot did not show.
+            row = _fetch(*statements.balance_update(limits, change, now, verify=verify, achievements=achievements))
+    if row is None:
+        return None
+    profile_pk, balance, notifications, met = row
+    entry_id = insert_row(LedgerEntry, member_id=profile_pk, balance_after=balance,
+                          **statements.ledger_values(limits, change, now))
+    if change.notify and notifications:
+        outbox.enqueue_dm(guild=limits.guild_pk, user_id=change.user_id, dedupe_key=f"dm:ledger:{entry_id}",
+                          content=notice_text(limits, delta=change.delta, reason=change.reason, kind=change.kind,
+                                              balance=balance))
+    return LedgerResult(entry_id, change.user_id, change.delta, balance, change.kind, False), bool(met)
+
+
+def _fetch_none(sql: str, params: list) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+_BALANCE = "\x00balance\x00"  # stands for the new balance in a notice the statement completes
+_PG_NUMBER = "FM9,999,999,999,999,999,999,990"  # to_char's picture of Python's f"{n:,}"
+
+
+def apply_in_one_statement(limits: Limits, change: Change, *, achievements: bool, newcomer: bool) -> Applied | None:
+    """PostgreSQL, outside a transaction block: `apply` (with `verify`) as one statement, its own transaction.
+
+    `newcomer`: the member's first change (their profile with the change applied, counted); else the guarded
+    UPDATE. None when it cannot apply: refused, no profile (or one after all), or the limits changed since cached.
+    The notice is the one `apply` writes, its balance written by the statement the way Python writes it.
+    """
+    if newcomer and not (limits.admits_newcomer(change.delta) and change.expected_balance is None):
+        return None
+    now = timezone.now()
+    build = statements.profile_insert if newcomer else statements.balance_update
+    parts = [("p", build(limits, change, now, verify=True, achievements=achievements))]
+    ledger_sql, ledger_params = statements.insert_select(
+        LedgerEntry, source="p", exprs={"member_id": ("p.id", []), "balance_after": ("p.balance", [])},
+        values=statements.ledger_values(limits, change, now))
+    parts.append(("e", (f"{ledger_sql} RETURNING id", ledger_params)))
+    if change.notify:
+        before, after = notice_text(limits, delta=change.delta, reason=change.reason, kind=change.kind,
+                                    balance=_BALANCE).split(_BALANCE, 1)
+        outbox_sql, outbox_params = statements.insert_select(
+            OutboxMessage, source="p, e", where="p.notifications_enabled",
+            exprs={"content": (f"left(%s || to_char(p.balance, '{_PG_NUMBER}') || %s, 2000)", [before, after]),
+                   "dedupe_key": ("'dm:ledger:' || e.id", [])},
+            values={"guild_id": limits.guild_pk, "kind": OutboxMessage.Kind.DM.value, "target_id": change.user_id,
+                    "available_at": now})
+        parts.append(("o", (f"{outbox_sql} RETURNING id", outbox_params)))
+    if newcomer:
+        parts.append(("c", statements.count_member(limits.guild_pk, change.user_id, source="p")))
+    notices = "(SELECT count(*) FROM o)" if change.notify else "0"
+    sql = (f"WITH {', '.join(f'{name} AS ({part_sql})' for name, (part_sql, _params) in parts)} "
+           f"SELECT e.id, p.balance, {notices}, p.met FROM p, e")
+    row = _fetch(sql, [param for _name, (_sql, part_params) in parts for param in part_params])
+    if row is None:
+        return None
+    entry_id, balance, notices_written, met = row
+    if notices_written:
+        transaction.on_commit(outbox.wake)
+    return LedgerResult(entry_id, change.user_id, change.delta, balance, change.kind, False), bool(met)
+
+
+def replayed(key: str) -> LedgerResult | None:
+    """The first result of the change with idempotency key `key`, if one was saved."""
+    entry = LedgerEntry.objects.select_related("member").filter(idempotency_key=key).first()
+    if entry is None:
+        return None
+    return LedgerResult(entry.pk, entry.member.user_id, entry.delta, entry.balance_after, entry.kind, True)
+
+
+def once(key: str, write: Callable[[], LedgerResult]) -> LedgerResult:
+    """`write()`, or the first result when the idempotency key `key` is taken.
+
+    A replay fails in `write` — on the key's unique constraint (possibly racing the first call), or refused now
+    only because the first call already moved the balance — and `write` must have undone its own writes (its
+    transaction or savepoint). A failure without a saved first result is raised.
+    """
+    try:
+        return write()
+    except (IntegrityError, InsufficientPoints, BalanceCapReached):
+        replay = replayed(key)
+        if replay is None:
+            raise
+        return replay
+
+
+def refusal(limits: Limits, change: Change) -> InsufficientPoints | BalanceCapReached:
+    """Why `change` was refused (the guild's cap for a gain, the member's balance for a loss)."""
+    member = f"<@{change.user_id}>"
+    if change.delta > 0:
+        return BalanceCapReached(member=member, limit=limits.max_balance)
+    current = MemberProfile.objects.filter(guild_id=limits.guild_pk, user_id=change.user_id).values_list(
+        "balance", flat=True).first()
+    return InsufficientPoints(member=member, balance=current or 0, amount=-change.delta)
+
+
+def apply_or_refuse(limits: Limits, change: Change, *, achievements: bool) -> Applied:
+    """`apply` with `limits` read in the caller's transaction; a refusal is raised (nothing written)."""
+    applied = apply(limits, change, verify=False, achievements=achievements)
+    if applied is None:
+        raise refusal(limits, change)
+    return applied
+
