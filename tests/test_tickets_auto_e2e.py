@@ -93,6 +93,12 @@ def test_the_transcript_goes_to_the_opener_by_dm_or_a_log_note_when_dms_are_clos
     assert dm.content.startswith(f"🎫 Your ticket #{ticket.number} (Demon Slayer) is closed.")
     assert dm.attachments[0]["filename"] == f"ticket-{ticket.number}-{ticket.code}.html"
     assert [c["custom_id"] for row in dm.components for c in row["components"]] == [f"ticket:reopen:{ticket.pk}"]
+    emu.wait_for(lambda: emu.channel(ticket.channel_id) is None, timeout=10)
+    reopened = emu.click(None, world.member, dm, f"ticket:reopen:{ticket.pk}", timeout=10)  # from the DM
+    ticket.refresh_from_db()
+    assert reopened.content == f"Ticket #{ticket.number} is open again: <#{ticket.channel_id}>"
+    assert emu.click(None, world.granted, dm, f"ticket:reopen:{ticket.pk}").content == (
+        "Only staff and the member who opened this ticket can reopen it.")
     # Closed DMs: a note in the log channel, and no retry.
     emu.set_dms_closed(world.granted)
     try:
@@ -106,7 +112,7 @@ def test_the_transcript_goes_to_the_opener_by_dm_or_a_log_note_when_dms_are_clos
         emu.set_dms_closed(world.granted, False)
     # A category can turn it off.
     TicketCategory.objects.filter(pk=bot.category_id).update(transcript_dm=False)
-    third, welcome = _ticket(bot)
+    third, welcome = _ticket(bot, "admin")  # the member's ticket is open again
     bot.click("staff", welcome, f"ticket:close:{third.pk}")
     assert not TicketDeadline.objects.filter(ticket=third, kind="transcript").exists()
 

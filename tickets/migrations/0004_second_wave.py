@@ -169,7 +169,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='ticketcategory',
             name='rating_wait',
-            field=models.DurationField(default=datetime.timedelta(seconds=60), help_text="After a close the channel is deleted once the opener rated or this long has passed (never sooner than the server's delete delay). Unrated: they are asked by DM.", verbose_name='channel waits for a rating'),
+            field=models.DurationField(default=datetime.timedelta(0), help_text="After a close the channel waits up to this long for the opener's rating (never less than the server's delete delay) and goes as soon as they rated. 0: no wait. Not rated when it goes: they are asked by DM.", verbose_name='channel waits for a rating'),
         ),
         migrations.AddField(
             model_name='ticketcategory',

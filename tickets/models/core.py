@@ -71,9 +71,10 @@ class TicketCategory(models.Model):
         _("opener may reopen within"), default=timedelta(hours=24),
         help_text=_("How long after a close the opener may reopen the ticket (staff may at any time)."))
     rating_wait = models.DurationField(
-        _("channel waits for a rating"), default=timedelta(seconds=60),
-        help_text=_("After a close the channel is deleted once the opener rated or this long has passed "
-                    "(never sooner than the server's delete delay). Unrated: they are asked by DM."))
+        _("channel waits for a rating"), default=timedelta(0),
+        help_text=_("After a close the channel waits up to this long for the opener's rating (never less than the "
+                    "server's delete delay) and goes as soon as they rated. 0: no wait. Not rated when it goes: they "
+                    "are asked by DM."))
     transcript_dm = models.BooleanField(_("transcript to the opener"), default=True,
                                         help_text=_("Send the opener the HTML transcript by DM on close."))
     rating_bonus = models.PositiveIntegerField(

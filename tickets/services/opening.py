@@ -146,6 +146,12 @@ def ticket_welcome_sent(*, ticket_id: int, message_id: int) -> None:
 
 @transaction.atomic
 def ticket_fail(*, ticket_id: int, error: str) -> None:
-    """The channel could not be created: the ticket is marked failed and frees the member's slot."""
+    """The channel could not be created: the ticket is marked failed and frees the member's slot (a reopened
+    ticket is closed again as it was instead: `reopen.ticket_reopen_failed`)."""
+    if Ticket.objects.filter(pk=ticket_id, status=Ticket.Status.PENDING, reopen_count__gt=0).exists():
+        from .reopen import ticket_reopen_failed  # noqa: PLC0415 - reopen builds on this module
+
+        ticket_reopen_failed(ticket_id=ticket_id, error=error)
+        return
     Ticket.objects.filter(pk=ticket_id, status=Ticket.Status.PENDING).update(
         status=Ticket.Status.FAILED, failure=error[:300])

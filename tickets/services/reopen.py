@@ -33,14 +33,14 @@ def ticket_reopen(*, guild_id: int, actor_id: int, is_staff: bool, ticket_id: in
     """Reserve the reopen (status pending, a slot of the opener's) or refuse: staff at any time, the opener within
     the category's reopen window. Returns the ticket and how many messages it had."""
     ticket = _find(guild_id, ticket_id, number)
+    if not is_staff and actor_id != ticket.opener_id:
+        raise ReopenNotAllowed()
     if ticket.status == Ticket.Status.PENDING and ticket.reopen_count:
         raise ReopenInProgress(number=ticket.number)
     if ticket.status != Ticket.Status.CLOSED or ticket.close_path == Ticket.ClosePath.LEGACY:
         raise NotClosed(number=ticket.number, status=ticket.get_status_display())
     now = timezone.now()
     if not is_staff:
-        if actor_id != ticket.opener_id:
-            raise ReopenNotAllowed()
         window = ticket.category.reopen_window if ticket.category_id else None
         if window is None or now - ticket.closed_at > window:
             ended = ticket.closed_at + window if window is not None else ticket.closed_at
