@@ -315,3 +315,4 @@ class TicketAdmin(ReadOnlyMixin, NamesMixin, GuildScopedAdminMixin, admin.ModelA
     def changelist_view(self, request, extra_context=None):
         extra = {"metrics_url": reverse("admin:tickets_ticket_metrics"), **(extra_context or {})}
         return super().changelist_view(request, extra)
+

@@ -49,11 +49,16 @@ def _fired(row: TicketDeadline, ticket: Ticket, **more) -> Fired:
 def deadline_fire(*, deadline_id: int) -> Fired | None:
     """Fire a claimed row: None when it no longer applies (it is marked cancelled); closing kinds close here (the
     row is done with them); posting kinds return what to post (the bot marks the row done after posting)."""
+    ticket_id = TicketDeadline.objects.filter(pk=deadline_id).values_list("ticket_id", flat=True).first()
+    if ticket_id is None:
+        return None
+    # The ticket's row first, then the timer's: every write that touches both (close, reopen, rating, a message)
+    # takes them in this order, so none of them can deadlock with a firing timer.
+    ticket = (Ticket.objects.select_for_update(of=("self",)).select_related("guild__config", "category")
+              .get(pk=ticket_id))
     row = TicketDeadline.objects.select_for_update().filter(pk=deadline_id, done_at__isnull=True).first()
     if row is None:
         return None
-    ticket = (Ticket.objects.select_for_update(of=("self",)).select_related("guild__config", "category")
-              .get(pk=row.ticket_id))
     result = _decide(row, ticket)
     if result is None or result.close is not None:
         TicketDeadline.objects.filter(pk=row.pk).update(
