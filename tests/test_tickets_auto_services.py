@@ -163,3 +163,32 @@ def test_concurrent_reopens_reserve_once(category):
     assert {type(e).__name__ for e in errors} == {"ReopenInProgress"}
     row = Ticket.objects.get(pk=ticket.id)
     assert (row.status, row.reopen_count, row.channel_id) == ("pending", 1, None)
+
+
+def test_a_timer_firing_while_staff_close_the_ticket_closes_it_once(category):
+    """The auto-close fires as staff press Close (and the opener rates): no deadlock, one close per ticket."""
+    tickets = []
+    for n in range(6):
+        ticket = _open(category, opener=200 + n, channel=9200 + n)
+        services.transcript_message(ticket_id=ticket.id, message_id=500 + n, author_id=STAFF, author_name="s",
+                                    is_bot=False, content="try", embeds=[], attachments=[],
+                                    author_manages_guild=True)
+        TicketDeadline.objects.filter(ticket_id=ticket.id, done_at__isnull=True).update(
+            due_at=timezone.now() - timedelta(days=2))
+        tickets.append(ticket)
+    jobs = [("fire", t) for t in tickets] + [("close", t) for t in tickets]
+
+    def work(i):
+        what, ticket = jobs[i]
+        if what == "fire":
+            row = TicketDeadline.objects.get(ticket_id=ticket.id, kind="autoclose")
+            return services.deadline_fire(deadline_id=row.pk)
+        return services.ticket_close(guild_id=GUILD, ticket_id=ticket.id, actor_id=STAFF, is_staff=True)
+
+    results, errors = run_threads(len(jobs), work)
+    assert {type(e).__name__ for e in errors} <= {"TicketClosed"}
+    for ticket in tickets:
+        row = Ticket.objects.get(pk=ticket.id)
+        assert row.status == "closed" and row.close_path in ("auto", "staff")
+        assert row.closes.count() == 1
+    assert not TicketDeadline.objects.filter(kind="autoclose", done_at__isnull=True).exists()
