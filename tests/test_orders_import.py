@@ -122,7 +122,7 @@ def test_preview_then_import_shows_the_codes_once(staff_client, world):
     orders = {o.order_number: o for o in Order.objects.all()}
     assert orders["A-1"].amount == Decimal("12.50") and orders["A-2"].currency == "USD"
     assert orders["A-3"].currency == "EUR" and orders["A-3"].code_hint == "JKMN"
-    for order, code in zip(sorted(orders.values(), key=lambda o: o.order_number), codes):
+    for order, code in zip(sorted(orders.values(), key=lambda o: o.order_number), codes, strict=True):
         assert order.code_hash == services.code_hash(A, code) and code not in (order.code_hash, order.code_hint)
 
     # Afterwards: only the hints, anywhere; the same confirmation again shows and imports nothing.

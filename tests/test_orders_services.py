@@ -10,7 +10,13 @@ from botproject import services as core
 from botproject.models import OutboxMessage
 from points import selectors, services
 from points.exceptions import (
-    AlreadyClaimed, AlreadyClaimedByYou, InvalidCode, InvalidEmail, TooManyAttempts, UnknownCode, VoidCode,
+    AlreadyClaimed,
+    AlreadyClaimedByYou,
+    InvalidCode,
+    InvalidEmail,
+    TooManyAttempts,
+    UnknownCode,
+    VoidCode,
 )
 from points.models import ClaimAttempt, LedgerEntry, MemberProfile, Order
 

@@ -37,14 +37,15 @@ class Command(BaseCommand):
             order_import.check_size(source.stat().st_size)
             data = source.read_bytes()
         except OSError as error:
-            raise CommandError(gettext("Cannot read %(file)s: %(error)s") % {"file": file, "error": error.strerror})
+            message = gettext("Cannot read %(file)s: %(error)s") % {"file": file, "error": error.strerror}
+            raise CommandError(message) from error
         except ImportRefused as error:
-            raise CommandError(error.user_message())
+            raise CommandError(error.user_message()) from error
         started = time.perf_counter()
         try:
             preview = order_import.parse_orders(data, guild)
         except ImportRefused as error:
-            raise CommandError(error.user_message())
+            raise CommandError(error.user_message()) from error
         self.stdout.write(gettext(
             "%(file)s: %(total)d orders; %(new)d new (%(generated)d codes to generate), %(skipped)d already "
             "imported, %(errors)d rows with errors (checked in %(seconds).1f s).") % {
@@ -80,7 +81,7 @@ class Command(BaseCommand):
         except ImportRefused as error:
             if codes_path:
                 codes_path.unlink(missing_ok=True)
-            raise CommandError(error.user_message())
+            raise CommandError(error.user_message()) from error
         except BaseException:
             if codes_path:
                 codes_path.unlink(missing_ok=True)
