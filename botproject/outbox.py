@@ -64,6 +64,7 @@ class OutboxItem:
     message_id: int | None = None
     dms_closed_at: Any = None  # a DM whose user's DMs were found closed less than a day ago: not tried
     created_at: Any = None  # when the row was written: nothing of it can be in Discord from before
+    dms_marked: bool = False  # a DM whose user's DMs were once found closed: a DM that goes through clears that
 
     def nonce_may_be_forgotten(self) -> bool:
         """An earlier attempt may have reached Discord and died before it was recorded, longer ago than Discord
@@ -213,9 +214,25 @@ def enqueue_dm(*, guild: Guild | int | None, user_id: int, content: str, embed: 
                     embed=embed, dedupe_key=dedupe_key)
 
 
-@transaction.atomic
-def outbox_claim(*, limit: int = 20, shard_count: int | None = None, shard_ids: list[int] | None = None) -> list[OutboxItem]:
+@dataclass(frozen=True)
+class ClaimedBatch:
+    """Rows taken for delivery, and when the earliest other pending row is due (None when there is none)."""
+
+    items: list[OutboxItem]
+    next_due: Any
+
+
+def outbox_claim(*, limit: int = 20, shard_count: int | None = None,
+                 shard_ids: list[int] | None = None) -> list[OutboxItem]:
     """Take up to `limit` due rows for delivery, leasing them so no other process sends them meanwhile."""
+    return outbox_claim_batch(limit=limit, shard_count=shard_count, shard_ids=shard_ids, next_due=False).items
+
+
+@transaction.atomic
+def outbox_claim_batch(*, limit: int = 20, shard_count: int | None = None, shard_ids: list[int] | None = None,
+                       next_due: bool = True) -> ClaimedBatch:
+    """`outbox_claim`, and (`next_due`) when the earliest pending row it did not take is due, in one transaction:
+    the worker learns how long it may sleep without a trip of its own to the database."""
     now = timezone.now()
     rows = OutboxMessage.objects.filter(status=OutboxMessage.Status.PENDING, available_at__lte=now)
     if shard_count and shard_ids is not None and len(set(shard_ids)) < shard_count:
@@ -230,25 +247,32 @@ def outbox_claim(*, limit: int = 20, shard_count: int | None = None, shard_ids: 
     if connection.features.has_select_for_update_skip_locked:
         rows = rows.select_for_update(skip_locked=True, of=("self",))
     claimed = list(rows[:limit])
+    ids = [m.pk for m in claimed]
+    later = None
+    if next_due:
+        later = (OutboxMessage.objects.filter(status=OutboxMessage.Status.PENDING).exclude(pk__in=ids)
+                 .order_by("available_at").values_list("available_at", flat=True).first())
     if not claimed:
-        return []
+        return ClaimedBatch([], later)
     # A claimed row not marked sent when the lease ends is tried again (at-least-once); Discord's
     # enforce_nonce makes the retry of a message that did go out return the first one.
     lease = timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
-    OutboxMessage.objects.filter(pk__in=[m.pk for m in claimed]).update(
-        attempts=F("attempts") + 1, available_at=now + lease
-    )
+    OutboxMessage.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1, available_at=now + lease)
     dm_users = {m.target_id for m in claimed if m.kind == OutboxMessage.Kind.DM}
-    closed = dict(DiscordUser.objects.filter(
-        user_id__in=dm_users, dms_closed_at__gt=now - DMS_CLOSED_HONOURED,
+    # Users whose DMs were ever found closed: within DMS_CLOSED_HONOURED not tried, else tried and cleared on success.
+    marked = dict(DiscordUser.objects.filter(
+        user_id__in=dm_users, dms_closed_at__isnull=False,
     ).values_list("user_id", "dms_closed_at")) if dm_users else {}
-    return [
-        OutboxItem(m.pk, m.kind, m.guild.discord_id if m.guild else None, m.target_id, m.content, m.embed,
-                   m.attempts + 1, m.email_to, m.subject, m.html, m.message_id,
-                   dms_closed_at=closed.get(m.target_id) if m.kind == OutboxMessage.Kind.DM else None,
-                   created_at=m.created_at)
-        for m in claimed
-    ]
+    honoured = now - DMS_CLOSED_HONOURED
+    items = []
+    for m in claimed:
+        closed_at = marked.get(m.target_id) if m.kind == OutboxMessage.Kind.DM else None
+        items.append(OutboxItem(
+            m.pk, m.kind, m.guild.discord_id if m.guild else None, m.target_id, m.content, m.embed, m.attempts + 1,
+            m.email_to, m.subject, m.html, m.message_id,
+            dms_closed_at=closed_at if closed_at is not None and closed_at > honoured else None,
+            created_at=m.created_at, dms_marked=closed_at is not None))
+    return ClaimedBatch(items, later)
 
 
 def outbox_message_recorded(*, discord_message_id: int) -> bool:

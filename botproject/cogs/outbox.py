@@ -40,6 +40,8 @@ class OutboxCog(commands.Cog):
         self.recently_delivered: collections.deque[int] = collections.deque(maxlen=1000)  # outbox row ids
         self._worker: asyncio.Task | None = None
         self._listener: asyncio.Task | None = None
+        self._next_due = None  # when the earliest pending row not in the current batch is due (from its claim)
+        self._rescheduled = False  # a row of the current batch failed and waits for a retry
 
     async def cog_load(self) -> None:
         loop = asyncio.get_running_loop()
@@ -105,26 +107,36 @@ class OutboxCog(commands.Cog):
                     pass  # the next row is due, the periodic sweep, or the next try after a failure
 
     async def _idle_seconds(self) -> float:
-        """Sleep until the next scheduled row (a ticket channel's delete) is due, at most one sweep."""
-        next_due = await db_call(outbox.outbox_next_due)()
+        """Sleep until the next scheduled row (a ticket channel's delete) is due, at most one sweep.
+
+        The claim said when the earliest row it did not take is due; only when a row of the batch failed (and so
+        waits for a retry) is the database asked again.
+        """
+        next_due = await db_call(outbox.outbox_next_due)() if self._rescheduled else self._next_due
         if next_due is None:
             return settings.OUTBOX_SWEEP_SECONDS
         return min(settings.OUTBOX_SWEEP_SECONDS, max(0.0, (next_due - timezone.now()).total_seconds()))
 
     async def deliver_due(self) -> int:
         """Claim and send one batch; return how many rows were claimed."""
-        items = await db_call(outbox.outbox_claim)(
+        self._rescheduled = False
+        batch = await db_call(outbox.outbox_claim_batch)(
             limit=BATCH, shard_count=self.bot.shard_count, shard_ids=self.bot.shard_ids
         )
-        for item in items:
+        self._next_due = batch.next_due
+        for item in batch.items:
             try:
                 await self._deliver(item)
             except (aiohttp.ClientError, TimeoutError) as error:
                 # No answer from Discord (the connection dropped): sent or not, nobody knows. A message goes again
                 # with the same nonce, which Discord deduplicates; deletes, edits and role removals are idempotent.
-                await db_call(outbox.outbox_mark_failed)(message_id=item.id, error=f"no answer: {error!r}",
-                                                         permanent=False)
-        return len(items)
+                await self._mark_failed(message_id=item.id, error=f"no answer: {error!r}", permanent=False)
+        return len(batch.items)
+
+    async def _mark_failed(self, **fields) -> None:
+        """outbox_mark_failed; the row may wait for a retry, so the next sleep asks the database when it is due."""
+        self._rescheduled = True
+        await db_call(outbox.outbox_mark_failed)(**fields)
 
     async def _deliver(self, item: outbox.OutboxItem) -> None:
         if item.kind == "email":
@@ -170,7 +182,7 @@ class OutboxCog(commands.Cog):
             await self._send_failed(item, error)
             return
         await db_call(outbox.outbox_mark_sent)(message_id=item.id, discord_message_id=message.id)
-        if item.kind == "dm":
+        if item.kind == "dm" and item.dms_marked:  # their DMs were found closed once: open again
             await db_call(outbox.outbox_dm_opened)(user_id=item.target_id)
         self.delivered += 1
         self.recently_delivered.append(item.id)
@@ -205,7 +217,7 @@ class OutboxCog(commands.Cog):
         if item.kind == "dm" and error.code == DMS_CLOSED:
             await db_call(outbox.outbox_dm_closed)(message_id=item.id, error=text)
             return
-        await db_call(outbox.outbox_mark_failed)(message_id=item.id, error=text, permanent=error.code in PERMANENT_CODES)
+        await self._mark_failed(message_id=item.id, error=text, permanent=error.code in PERMANENT_CODES)
 
     async def _deliver_change(self, item: outbox.OutboxItem) -> None:
         """Delete a channel or edit a message; 'already gone' counts as done (the goal is reached)."""
@@ -216,8 +228,8 @@ class OutboxCog(commands.Cog):
             await self._refuse_foreign(item, foreign)
             return
         except discord.HTTPException as error:
-            await db_call(outbox.outbox_mark_failed)(message_id=item.id, error=f"{error.status} {error.code}: "
-                                                     f"{error.text}", permanent=error.code in PERMANENT_CODES)
+            await self._mark_failed(message_id=item.id, error=f"{error.status} {error.code}: {error.text}",
+                                    permanent=error.code in PERMANENT_CODES)
             return
         if channel is None:  # gone already: the goal is reached (a delete), or nothing is left to edit
             await self._done(item, None)
@@ -239,8 +251,8 @@ class OutboxCog(commands.Cog):
         except discord.NotFound:
             discord_id = None
         except discord.HTTPException as error:
-            await db_call(outbox.outbox_mark_failed)(message_id=item.id, error=f"{error.status} {error.code}: "
-                                                     f"{error.text}", permanent=error.code in PERMANENT_CODES)
+            await self._mark_failed(message_id=item.id, error=f"{error.status} {error.code}: {error.text}",
+                                    permanent=error.code in PERMANENT_CODES)
             return
         await self._done(item, discord_id)
 
@@ -290,7 +302,7 @@ class OutboxCog(commands.Cog):
                 # They left (or the role was deleted) meanwhile: nothing is left to take.
             except discord.HTTPException as error:  # Discord failing: retried with backoff
                 note = _role_note(item, role, "nick" if step == "nick" else "role", error)
-                await db_call(outbox.outbox_mark_failed)(
+                await self._mark_failed(
                     message_id=item.id, error=f"{error.status} {error.code}: {error.text}",
                     permanent=error.code in PERMANENT_CODES, log_note=note)
                 return
@@ -298,7 +310,7 @@ class OutboxCog(commands.Cog):
         if refusals:
             with translation.override("en"):
                 error = "; ".join(_role_note(item, role, what, problem, plain=True) for what, problem in refusals)
-            await db_call(outbox.outbox_mark_failed)(message_id=item.id, error=error, permanent=True, log_note=note)
+            await self._mark_failed(message_id=item.id, error=error, permanent=True, log_note=note)
             return
         await db_call(outbox.outbox_mark_sent)(message_id=item.id, discord_message_id=None)
         self.delivered += 1
@@ -309,8 +321,8 @@ class OutboxCog(commands.Cog):
         try:
             await asyncio.to_thread(outbox.send_email, item)
         except Exception as error:  # noqa: BLE001 - a transient SMTP failure is retried with backoff
-            await db_call(outbox.outbox_mark_failed)(message_id=item.id, error=repr(error),
-                                                     permanent=outbox.email_failure_is_permanent(error))
+            await self._mark_failed(message_id=item.id, error=repr(error),
+                                    permanent=outbox.email_failure_is_permanent(error))
             return
         await db_call(outbox.outbox_mark_sent)(message_id=item.id, discord_message_id=None)
         self.delivered += 1
@@ -333,7 +345,7 @@ class OutboxCog(commands.Cog):
     async def _refuse_foreign(self, item: outbox.OutboxItem, foreign: ForeignChannel) -> None:
         """The row's channel is not one of its guild's: fail it for good, touching nothing."""
         log.warning("outbox row %s (%s): %s; not delivered", item.id, item.kind, foreign)
-        await db_call(outbox.outbox_mark_failed)(
+        await self._mark_failed(
             message_id=item.id, permanent=True,
             error=f"channel {item.target_id} is not a channel of this row's server ({item.guild_id}): not touched")
 
