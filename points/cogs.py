@@ -261,20 +261,24 @@ class PointsCog(commands.Cog):
 
 async def history_page(interaction: discord.Interaction, user_id: int, page: int) -> tuple[discord.Embed, int, int]:
     """/history: a member's ledger, 10 entries a page, newest first (others' history: staff only)."""
-    access = await require(interaction, Access.MEMBER, module=MODULE)
-    if user_id != interaction.user.id and not access.at_least(Access.STAFF):
-        raise NotAllowed(REFUSALS[Access.STAFF])
-    result = await db_call(selectors.history_page)(guild_id=interaction.guild_id, user_id=user_id, page=page,
-                                                   per_page=ui.HISTORY_PER_PAGE)
+
+    def read(access):
+        if user_id != interaction.user.id and not access.at_least(Access.STAFF):
+            raise NotAllowed(REFUSALS[Access.STAFF])
+        return selectors.history_page(guild_id=interaction.guild_id, user_id=user_id, page=page,
+                                      per_page=ui.HISTORY_PER_PAGE)
+
+    _access, result = await require_then(interaction, Access.MEMBER, read, module=MODULE)
     return ui.history_embed(pages.display_name(interaction, user_id), result.rows), result.number, result.pages
 
 
 async def achievements_page(interaction: discord.Interaction, user_id: int,
                             page: int) -> tuple[discord.Embed, int, int]:
     """/achievements: earned first, then open ones, 8 a page."""
-    await require(interaction, Access.MEMBER, module=MODULE)
-    result = await db_call(selectors.achievements_page)(guild_id=interaction.guild_id, user_id=user_id, page=page,
-                                                        per_page=ui.ACHIEVEMENTS_PER_PAGE)
+    _access, result = await require_then(
+        interaction, Access.MEMBER, lambda _access: selectors.achievements_page(
+            guild_id=interaction.guild_id, user_id=user_id, page=page, per_page=ui.ACHIEVEMENTS_PER_PAGE),
+        module=MODULE)
     listed = result.page
     embed = ui.achievements_embed(pages.display_name(interaction, user_id), listed.rows, page=listed.number,
                                   pages_=listed.pages, earned_total=result.earned, total=listed.total)
