@@ -10,22 +10,26 @@ connection died while a change was being committed and the database stayed away,
 waits are short (Discord drops an interaction not answered within 3 s): a second for a pooled PostgreSQL
 connection, 1.5 s for another process's SQLite write lock, and no repeat after an attempt that took half a
 second, so a call gives up within about 1.5 s.
+
+The calls run on the bridge's own threads (settings.DB_THREADS), in a copy of the caller's context and language;
+see `_Threads` for how work is handed to them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextvars
 import functools
 import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import Error, InterfaceError, OperationalError, close_old_connections, connection, connections
+from django.utils import translation
 
 from botproject import dbpool
 from botproject.exceptions import DatabaseOutcomeUnknown, DatabaseUnavailable
@@ -49,22 +53,112 @@ PG_OUTAGE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
 _READS = ("SELECT", "SAVEPOINT", "RELEASE", "ROLLBACK", "SET ", "SHOW", "PRAGMA", "BEGIN", "EXPLAIN", "VALUES")
 _thread = threading.local()
 
-_executor: ThreadPoolExecutor | None = None
-_lock = threading.Lock()
 # Database work can be held (maintenance, a test suite emptying tables) and waits at this gate.
 _open = threading.Event()
 _open.set()
 _busy = threading.Condition()
 _in_flight = 0
+# Called after every bridge call with (name, seconds queued for a thread, seconds it ran); for benchmarks.
+_observer: Callable[[str, float, float], None] | None = None
 
 
-def _get_executor() -> ThreadPoolExecutor:
-    global _executor
+class _Worker:
+    """One bridge thread: it sleeps on its own lock until a job is handed to it."""
+
+    __slots__ = ("job", "thread", "wake")
+
+    def __init__(self) -> None:
+        self.job: Callable[[], None] | None = None
+        self.wake = threading.Lock()
+        self.wake.acquire()  # held: the thread blocks on it until a job (or the stop) is handed over
+        self.thread: threading.Thread | None = None
+
+
+class _Threads:
+    """The bridge's threads (settings.DB_THREADS of them, started as needed).
+
+    A job goes straight to the thread that went idle last, so under the bot's usual load one or two threads do
+    the work with their connections and caches warm, instead of every call waking the thread idle the longest;
+    under a burst every thread works and the rest wait in order. A hand-off is one lock release and the answer
+    one `call_soon_threadsafe`: the event loop, the threads and the emulator share the GIL, and every step the
+    loop does not take is time it answers members in.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self._lock = threading.Lock()
+        self._idle: list[_Worker] = []  # the most recently idle last
+        self._queue: collections.deque[Callable[[], None]] = collections.deque()
+        self._workers: list[_Worker] = []
+        self._closed = False
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the database bridge is shut down")
+            if self._idle:
+                worker = self._idle.pop()
+                worker.job = job
+                worker.wake.release()
+                return
+            if len(self._workers) >= self.size:
+                self._queue.append(job)
+                return
+            worker = _Worker()
+            worker.job = job
+            worker.thread = threading.Thread(target=self._work, args=(worker,), name=f"db_{len(self._workers)}",
+                                             daemon=True)
+            self._workers.append(worker)
+        worker.thread.start()
+
+    def _work(self, worker: _Worker) -> None:
+        dbpool.set_acquire_timeout(CONNECT_WAIT)
+        try:
+            job = worker.job
+            while job is not None:
+                worker.job = None
+                job()
+                job = None  # drop the finished job's references before sleeping
+                with self._lock:
+                    if self._queue:
+                        job = self._queue.popleft()
+                        continue
+                    if self._closed:
+                        break
+                    self._idle.append(worker)
+                worker.wake.acquire()
+                job = worker.job
+        finally:
+            connections.close_all()  # this thread's connections (back to the pool)
+
+    def close(self) -> list[threading.Thread]:
+        """Stop taking jobs; idle threads stop now, busy ones once the queued jobs are done. Returns the threads."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            threads = [w.thread for w in self._workers if w.thread is not None]
+        for worker in idle:
+            worker.job = None
+            worker.wake.release()
+        return threads
+
+
+_threads: _Threads | None = None
+_lock = threading.Lock()
+
+
+def _get_threads() -> _Threads:
+    global _threads
     with _lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=settings.DB_THREADS, thread_name_prefix="db",
-                                           initializer=dbpool.set_acquire_timeout, initargs=(CONNECT_WAIT,))
-        return _executor
+        if _threads is None:
+            _threads = _Threads(settings.DB_THREADS)
+        return _threads
+
+
+def observe(observer: Callable[[str, float, float], None] | None) -> None:
+    """Call `observer(name, queued, ran)` after every bridge call from now on (None: stop). For benchmarks."""
+    global _observer
+    _observer = observer
 
 
 def _tidy_connections() -> None:
@@ -214,8 +308,7 @@ def db_call(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     repeat on a fresh connection (see the module docstring for when a call is repeated).
     """
 
-    @functools.wraps(func)
-    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+    def run(args: tuple, kwargs: dict) -> R:
         global _in_flight
         _open.wait()
         with _busy:
@@ -227,31 +320,71 @@ def db_call(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
                 _in_flight -= 1
                 _busy.notify_all()
 
-    return sync_to_async(run, thread_sensitive=False, executor=_get_executor())
+    @functools.wraps(func)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        # The thread runs in a copy of the caller's context, speaking the caller's language (Django keeps the
+        # active language per thread as well: a copied context alone does not carry it).
+        context = contextvars.copy_context()
+        language = translation.get_language()
+        submitted = time.perf_counter()
+
+        def job() -> None:
+            started = time.perf_counter()
+            try:
+                result = context.run(_in_language, language, run, args, kwargs)
+            except BaseException as error:  # noqa: BLE001 - whatever it is, the awaiting task gets it
+                outcome: tuple = (False, error)
+            else:
+                outcome = (True, result)
+            observer = _observer
+            if observer is not None:
+                observer(getattr(func, "__qualname__", repr(func)), started - submitted, time.perf_counter() - started)
+            try:
+                loop.call_soon_threadsafe(_settle, future, outcome)
+            except RuntimeError:  # the caller's loop is closed: nobody waits for the answer
+                pass
+
+        _get_threads().submit(job)
+        return await future
+
+    return call
+
+
+def _in_language(language: str | None, run: Callable[[tuple, dict], R], args: tuple, kwargs: dict) -> R:
+    if language:
+        translation.activate(language)
+    else:
+        translation.deactivate_all()
+    return run(args, kwargs)
+
+
+def _settle(future: asyncio.Future, outcome: tuple) -> None:
+    if future.cancelled():  # the awaiting task was cancelled while the call ran
+        return
+    ok, value = outcome
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 async def close_db_connections() -> None:
-    """Close the database connection of every bridge thread (graceful shutdown)."""
-    global _executor
+    """Close the database connection of every bridge thread (graceful shutdown); the next call starts afresh."""
+    global _threads
     release_database_work()  # held work would keep the threads (and so this) from finishing
     with _lock:
-        executor, _executor = _executor, None
-    if executor is None:
+        threads, _threads = _threads, None
+    if threads is None:
         return
-    workers = executor._max_workers
-    barrier = threading.Barrier(workers, timeout=5)
+    running = threads.close()
 
-    def close_here() -> None:
-        # Each task waits at the barrier, so the N tasks necessarily run on N distinct threads.
-        try:
-            barrier.wait()
-        except threading.BrokenBarrierError:
-            pass
-        connections.close_all()
+    def join() -> None:
+        for thread in running:
+            thread.join()
 
-    loop = asyncio.get_running_loop()
-    await asyncio.gather(*(loop.run_in_executor(executor, close_here) for _ in range(workers)))
-    executor.shutdown(wait=True)
+    await asyncio.to_thread(join)
 
 
 def hold_database_work(timeout: float = 10.0) -> bool:

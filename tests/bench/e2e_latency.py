@@ -307,7 +307,7 @@ class Profiles:
             return
         from django.conf import settings
 
-        from botproject.bot.db import _get_executor
+        from botproject.bot.db import db_call
 
         threading.setprofile(self._start_here)
         self._start_here()
@@ -317,9 +317,7 @@ class Profiles:
             barrier.wait()  # one call per bridge thread: each waits until all are taken
             self._start_here()
 
-        loop = asyncio.get_running_loop()
-        await asyncio.gather(*(loop.run_in_executor(_get_executor(), enable_here)
-                               for _ in range(settings.DB_THREADS)))
+        await asyncio.gather(*(db_call(enable_here)() for _ in range(settings.DB_THREADS)))
 
     def stop(self) -> None:
         """Stop and write <prefix>-<thread>.prof files (read them with pstats)."""
@@ -336,7 +334,7 @@ class Profiles:
 class BridgeTimings:
     """Per function run through the bot's bridge (db_call): calls, time queued for a thread, time running (--timings).
 
-    Installed by wrapping the bridge's sync_to_async, so every db_call made from here on is timed.
+    Installed as the bridge's observer (botproject.bot.db.observe), so every db_call made from here on is timed.
     """
 
     def __init__(self) -> None:
@@ -380,26 +378,18 @@ class BridgeTimings:
         self._beat_task = asyncio.get_running_loop().create_task(self._heartbeat())
         threading.Thread(target=self._watch, args=(threading.get_ident(),), daemon=True).start()
 
-        original = db.sync_to_async
         rows = self.rows
 
-        def timed_sync_to_async(run, **kwargs):
-            name = getattr(run, "__qualname__", repr(run))
-            submitted = time.perf_counter()
+        def observed(name: str, queued: float, ran: float) -> None:
+            rows.setdefault(name, []).append((queued, ran))
 
-            def timed(*args, **kw):
-                started = time.perf_counter()
-                try:
-                    return run(*args, **kw)
-                finally:
-                    rows.setdefault(name, []).append((started - submitted, time.perf_counter() - started))
-
-            return original(timed, **kwargs)
-
-        db.sync_to_async = timed_sync_to_async
+        db.observe(observed)
 
     def report(self) -> None:
         """Print the table, busiest function first."""
+        from botproject.bot import db
+
+        db.observe(None)
         if self._gc in gc.callbacks:
             gc.callbacks.remove(self._gc)
         self._stop_watch.set()
