@@ -71,3 +71,8 @@ def test_admin_metrics_page_draws_escaped_svg_and_exports_csv(tickets_bot, clien
     assert "figure,rating_avg,4.0" in text and "figure,auto_closed_share,0.5" in text
     assert ",category,'=cmd|' /C calc'!A0 <script>,3" in text  # never a formula
     assert Ticket.objects.count() == 3
+    # The ticket's admin page shows its rating; the comment is the member's text, escaped.
+    first = Ticket.objects.get(opener_id=bot.world.member)
+    services.rating_comment(ticket_id=first.pk, actor_id=bot.world.member, comment="<b>great</b> help")
+    change = client.get(f"/admin/tickets/ticket/{first.pk}/change/").content.decode()
+    assert "&lt;b&gt;great&lt;/b&gt; help" in change and "<b>great</b>" not in change
