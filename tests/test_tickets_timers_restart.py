@@ -10,7 +10,7 @@ from django.db.models import F
 from botproject import services as core
 from tests.conftest import eventually, start_runner, stop_runner
 from tickets import services
-from tickets.models import Ticket, TicketCategory, TicketCloseRequest, TicketDeadline
+from tickets.models import Ticket, TicketCategory, TicketCloseRequest, TicketDeadline, TicketQuestion
 
 
 def _advance(**delta):
@@ -63,3 +63,27 @@ def test_reminder_auto_close_and_close_request_survive_restarts(own_emulator, se
     assert len(_reminders(harness, waiting.channel_id)) == 1  # fired once, across the restarts
     assert not TicketDeadline.objects.filter(done_at__isnull=True, kind__in=["remind", "autoclose", "closereq",
                                                                            "alert"]).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_intake_form_shown_before_a_restart_opens_the_ticket_after_it(own_emulator):
+    harness, world = own_emulator, own_emulator.world
+    gid = world.guild_id
+    category_id = services.category_create(guild_id=gid, name="Forms")
+    TicketQuestion.objects.create(category_id=category_id, position=1, label="What broke?")
+    runner = start_runner(harness)
+    try:
+        harness.slash(gid, world.admin, "ticket panel")
+        panel = [m for m in harness.messages(world.general) if m.components][-1]
+        shown = harness.click(gid, world.member, panel, f"ticket:open:{category_id}")
+        assert shown.modal["custom_id"] == f"ticket:form:{category_id}"
+    finally:
+        stop_runner(harness, runner)
+    runner = start_runner(harness)
+    try:
+        done = harness.submit_modal(gid, world.member, shown, values={"q1": "the lift"}, timeout=10)
+    finally:
+        stop_runner(harness, runner)
+    ticket = Ticket.objects.get()
+    assert done.content == f"Your ticket is ready: <#{ticket.channel_id}>"
+    assert list(ticket.answers.values_list("label", "value")) == [("What broke?", "the lift")]

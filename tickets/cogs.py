@@ -164,6 +164,12 @@ class TicketsCog(commands.Cog):
         self.deadlines.stop()
 
     @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Intake forms are answered here (not from discord.py's modal store), so a restart does not lose them."""
+        if interaction.type == discord.InteractionType.modal_submit:
+            await ui.submit_intake(interaction)
+
+    @commands.Cog.listener()
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
         """The opener left: their open tickets close ("opener left"), the notice and delete go through the outbox."""
         try:

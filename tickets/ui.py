@@ -13,10 +13,11 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from botproject.bot import pages
+from botproject.bot import errors, pages
 from botproject.bot.checks import require
 from botproject.bot.db import db_call
-from botproject.bot.ui import BaseModal, SafeDynamicItem
+from botproject.bot.i18n import activate_for
+from botproject.bot.ui import SafeDynamicItem
 from botproject.selectors import Access
 
 from . import flows, selectors, services
@@ -101,29 +102,57 @@ async def open_or_ask(interaction: discord.Interaction, category_id: int, panel_
     if not questions:  # removed meanwhile
         await flows.open_ticket(interaction, category_id=category_id, panel_id=panel_id, welcome=welcome_message)
         return
-    await interaction.response.send_modal(IntakeModal(category_id, panel_id, questions, str(interaction.locale)))
+    form = IntakeModal(category_id, questions, str(interaction.locale))
+    # Not kept in discord.py's modal store: the submit is handled from its custom_id (`submit_intake`), so a form
+    # shown before a restart still opens the ticket after it.
+    form.stop()
+    await interaction.response.send_modal(form)
 
 
-class IntakeModal(BaseModal):
-    """The category's intake form (`ticket:form:<category_pk>`): the ticket opens only on submit."""
+class IntakeModal(discord.ui.Modal):
+    """The category's intake form (`ticket:form:<category_pk>`, fields `q<position>`): the ticket opens on submit."""
 
-    def __init__(self, category_id: int, panel_id: int | None, questions: list[selectors.QuestionView],
-                 locale: str) -> None:
-        super().__init__(title=_("Open a ticket"), custom_id=f"ticket:form:{category_id}", timeout=15 * 60)
-        self.category_id, self.panel_id = category_id, panel_id
-        self.inputs: list[tuple[int, discord.ui.TextInput]] = []
+    def __init__(self, category_id: int, questions: list[selectors.QuestionView], locale: str) -> None:
+        super().__init__(title=_("Open a ticket"), custom_id=f"ticket:form:{category_id}", timeout=None)
         for question in questions[:selectors.MAX_QUESTIONS]:
-            field = discord.ui.TextInput(
+            self.add_item(discord.ui.TextInput(
                 label=question.label_for(locale)[:45], custom_id=f"q{question.position}",
                 style=discord.TextStyle.paragraph if question.paragraph else discord.TextStyle.short,
-                required=question.required, max_length=question.max_length)
-            self.inputs.append((question.position, field))
-            self.add_item(field)
+                required=question.required, max_length=question.max_length))
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        answers = [(position, field.value or "") for position, field in self.inputs]
-        await flows.open_ticket(interaction, category_id=self.category_id, panel_id=self.panel_id,
-                                welcome=welcome_message, answers=answers)
+
+FORM_ID = re.compile(r"ticket:form:(\d+)")
+FIELD_ID = re.compile(r"q([1-5])")
+
+
+def _form_values(components: list) -> list[tuple[int, str]]:
+    """(position, text) of every `q<position>` field of a submitted form (rows or labels)."""
+    found = []
+    for component in components or []:
+        inner = component.get("components") or ([component["component"]] if "component" in component else [])
+        for item in inner:
+            match = FIELD_ID.fullmatch(str(item.get("custom_id", "")))
+            if match:
+                found.append((int(match[1]), str(item.get("value") or "")))
+    return found
+
+
+async def submit_intake(interaction: discord.Interaction) -> bool:
+    """An intake form's submit, whenever it was shown (also before a restart); False when it is not one."""
+    data = interaction.data or {}
+    match = FORM_ID.fullmatch(str(data.get("custom_id", "")))
+    if interaction.type != discord.InteractionType.modal_submit or match is None:
+        return False
+    try:
+        await activate_for(interaction)
+        if not getattr(interaction.client, "accepting_interactions", True):
+            await errors.send_ephemeral(interaction, _("The bot is restarting. Try again in a minute."))
+            return True
+        await flows.open_ticket(interaction, category_id=int(match[1]), welcome=welcome_message,
+                                answers=_form_values(data.get("components", [])))
+    except Exception as error:  # noqa: BLE001 - the edge decides how to show it
+        await errors.report(interaction, error)
+    return True
 
 
 def welcome_embed(ticket: TicketView) -> discord.Embed:
