@@ -167,7 +167,7 @@ class TicketsCog(commands.Cog):
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         """Intake forms are answered here (not from discord.py's modal store), so a restart does not lose them."""
         if interaction.type == discord.InteractionType.modal_submit:
-            await ui.submit_intake(interaction)
+            await ui.submit_intake(interaction) or await ui_after.submit_comment(interaction)
 
     @commands.Cog.listener()
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:

@@ -13,10 +13,12 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from botproject.bot import errors
 from botproject.bot.checks import require
 from botproject.bot.db import db_call
+from botproject.bot.i18n import activate_for
 from botproject.bot.replies import answer
-from botproject.bot.ui import BaseModal, SafeDynamicItem
+from botproject.bot.ui import SafeDynamicItem
 from botproject.selectors import Access
 
 from . import flows, selectors, services
@@ -128,26 +130,43 @@ class RateButton(SafeDynamicItem, discord.ui.DynamicItem[discord.ui.Button],
 
     async def run(self, interaction: discord.Interaction) -> None:
         await db_call(services.rating_set)(ticket_id=self.ticket_id, actor_id=interaction.user.id, stars=self.stars)
-        await interaction.response.send_modal(RatingCommentModal(self.ticket_id, self.stars))
+        form = RatingCommentModal(self.ticket_id, self.stars)
+        form.stop()  # answered from its custom_id (`submit_comment`): a restart does not lose it
+        await interaction.response.send_modal(form)
 
 
-class RatingCommentModal(BaseModal):
-    """The optional comment after the stars (the stars are saved already)."""
+class RatingCommentModal(discord.ui.Modal):
+    """The optional comment after the stars (`ticket:ratenote:<pk>`; the stars are saved already)."""
 
     def __init__(self, ticket_id: int, stars: int) -> None:
         super().__init__(title=_("Thanks! %(stars)s stars") % {"stars": stars},
-                         custom_id=f"ticket:ratenote:{ticket_id}", timeout=15 * 60)
-        self.ticket_id, self.stars = ticket_id, stars
-        self.comment = discord.ui.TextInput(label=_("Anything to add? (optional)"), custom_id="comment",
-                                            style=discord.TextStyle.paragraph, required=False,
-                                            max_length=services.ratings.COMMENT_CHARS)
-        self.add_item(self.comment)
+                         custom_id=f"ticket:ratenote:{ticket_id}", timeout=None)
+        self.add_item(discord.ui.TextInput(label=_("Anything to add? (optional)"), custom_id="comment",
+                                           style=discord.TextStyle.paragraph, required=False,
+                                           max_length=services.ratings.COMMENT_CHARS))
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        await db_call(services.rating_comment)(ticket_id=self.ticket_id, actor_id=interaction.user.id,
-                                               comment=self.comment.value or "")
+
+COMMENT_FORM = re.compile(r"ticket:ratenote:(\d+)")
+
+
+async def submit_comment(interaction: discord.Interaction) -> bool:
+    """A rating comment's submit (also of a form shown before a restart); False when it is not one."""
+    data = interaction.data or {}
+    match = COMMENT_FORM.fullmatch(str(data.get("custom_id", "")))
+    if match is None:
+        return False
+    comment = next((str(item.get("value") or "") for row in data.get("components", [])
+                    for item in (row.get("components") or [row.get("component") or {}])
+                    if item.get("custom_id") == "comment"), "")
+    try:
+        await activate_for(interaction)
+        stars = await db_call(services.rating_comment)(ticket_id=int(match[1]), actor_id=interaction.user.id,
+                                                       comment=comment)
         await interaction.response.send_message(_("Thank you: your rating (%(stars)s ⭐) is saved. You can change it "
-                                                  "within 24 hours.") % {"stars": self.stars}, ephemeral=True)
+                                                  "within 24 hours.") % {"stars": stars}, ephemeral=True)
+    except Exception as error:  # noqa: BLE001 - the edge decides how to show it
+        await errors.report(interaction, error)
+    return True
 
 
 # --- reopen ----------------------------------------------------------------------------------------------

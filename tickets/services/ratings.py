@@ -106,8 +106,8 @@ def rating_set(*, ticket_id: int, actor_id: int, stars: int) -> RatingResult:
 
 
 @transaction.atomic
-def rating_comment(*, ticket_id: int, actor_id: int, comment: str) -> None:
-    """The optional comment after the stars (the opener, while the rating may be changed)."""
+def rating_comment(*, ticket_id: int, actor_id: int, comment: str) -> int:
+    """The optional comment after the stars (the opener, while the rating may be changed); returns the stars."""
     ticket = _rateable(ticket_id, actor_id)
     rating = TicketRating.objects.select_for_update().filter(ticket=ticket).first()
     if rating is None:
@@ -116,3 +116,4 @@ def rating_comment(*, ticket_id: int, actor_id: int, comment: str) -> None:
         raise RatingFinal()
     rating.comment = comment.strip()[:COMMENT_CHARS]
     rating.save(update_fields=["comment"])
+    return rating.stars
