@@ -87,3 +87,28 @@ def test_an_intake_form_shown_before_a_restart_opens_the_ticket_after_it(own_emu
     ticket = Ticket.objects.get()
     assert done.content == f"Your ticket is ready: <#{ticket.channel_id}>"
     assert list(ticket.answers.values_list("label", "value")) == [("What broke?", "the lift")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_opener_who_left_while_no_bot_ran_has_their_ticket_closed_at_the_start(own_emulator):
+    harness, world = own_emulator, own_emulator.world
+    gid = world.guild_id
+    category_id = services.category_create(guild_id=gid, name="Leavers")
+    leaver = harness.member_join(gid, username="leaver").user_id
+    runner = start_runner(harness)
+    try:
+        harness.slash(gid, world.admin, "ticket panel")
+        panel = [m for m in harness.messages(world.general) if m.components][-1]
+        harness.click(gid, leaver, panel, f"ticket:open:{category_id}", timeout=10)
+        harness.click(gid, world.member, panel, f"ticket:open:{category_id}", timeout=10)
+    finally:
+        stop_runner(harness, runner)
+    harness.member_leave(gid, leaver)  # nobody hears it
+    assert set(Ticket.objects.values_list("status", flat=True)) == {"open"}
+    runner = start_runner(harness)
+    try:
+        eventually(lambda: Ticket.objects.get(opener_id=leaver).status == "closed", timeout=15)
+    finally:
+        stop_runner(harness, runner)
+    assert Ticket.objects.get(opener_id=leaver).close_path == "opener_left"
+    assert Ticket.objects.get(opener_id=world.member).status == "open"

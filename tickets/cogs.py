@@ -152,6 +152,7 @@ class TicketsCog(commands.Cog):
     def __init__(self, bot: commands.Bot) -> None:
         self.bot = bot
         self.loaded_at = timezone.now()
+        self.left_checked = False
 
     async def cog_load(self) -> None:
         channels.TICKET_CHANNELS.update(await db_call(selectors.open_ticket_channels)())
@@ -238,6 +239,8 @@ class TicketsCog(commands.Cog):
                 await self._settle_welcome(ticket)
             for ticket_id in await db_call(selectors.closed_without_transcript)():
                 await db_call(services.transcript_store)(ticket_id=ticket_id)
+            if not self.left_checked:
+                await self._openers_who_left()
         except DatabaseUnavailable:  # an outage: the next round tries again
             log.warning("tickets sweep: the database is not answering")
         except Exception:  # noqa: BLE001 - the next round tries again
@@ -246,6 +249,18 @@ class TicketsCog(commands.Cog):
     @sweep.before_loop
     async def _ready(self) -> None:
         await self.bot.wait_until_ready()
+
+    async def _openers_who_left(self) -> None:
+        """Once per start, when every guild's members are known: close the tickets of openers who left while no
+        bot ran (the gateway's leave event reached nobody)."""
+        if not all(guild.chunked for guild in self.bot.guilds):
+            return
+        self.left_checked = True
+        for guild in self.bot.guilds:
+            openers = await db_call(selectors.open_ticket_openers)(guild_id=guild.id)
+            for user_id in sorted(openers - {member.id for member in guild.members}):
+                for result in await db_call(services.ticket_opener_left)(guild_id=guild.id, user_id=user_id):
+                    await flows.post_transcript(self.bot, result)
 
     async def _refresh_panel(self, panel: selectors.PanelView, repost: bool) -> None:
         try:  # only a channel of the panel's own guild, never a raw id of any guild

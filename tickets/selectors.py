@@ -254,6 +254,12 @@ def open_tickets_count(guild) -> int:
     return Ticket.objects.filter(guild=guild, status__in=OPEN_STATUSES).count()
 
 
+def open_ticket_openers(*, guild_id: int) -> set[int]:
+    """Who holds an open ticket in the guild (with a channel: a pending one is still being made)."""
+    return set(Ticket.objects.filter(guild__discord_id=guild_id, status__in=OPEN_STATUSES, channel_id__isnull=False)
+               .values_list("opener_id", flat=True))
+
+
 def open_tickets_of(*, guild_id: int, user_id: int) -> list[TicketView]:
     """A member's open tickets."""
     return [TicketView.of(t) for t in _tickets().filter(guild__discord_id=guild_id, opener_id=user_id,

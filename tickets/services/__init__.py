@@ -29,10 +29,17 @@ from .lifecycle import (  # noqa: F401
     ticket_need_help,
     ticket_works,
 )
-from .opening import new_code, ticket_channel_created, ticket_fail, ticket_open, ticket_welcome_sent  # noqa: F401
+from .opening import (  # noqa: F401
+    new_code,
+    ticket_channel_created,
+    ticket_fail,
+    ticket_open,
+    ticket_reopen_failed,
+    ticket_welcome_sent,
+)
 from .panels import category_create, panel_create, panel_record_message, panel_request, panel_request_done  # noqa: F401
 from .ratings import RatingResult, rating_comment, rating_set  # noqa: F401
-from .reopen import ticket_reopen, ticket_reopen_failed  # noqa: F401
+from .reopen import ticket_reopen  # noqa: F401
 from .requests import (  # noqa: F401
     CloseAnswer,
     CloseRequestView,

@@ -23,7 +23,15 @@ from botproject.services import config_row
 
 from .. import gating
 from ..exceptions import AnswerMissing, AnswerTooLong, AtLimit, FormChanged, NotATicket, TicketClosed, TooManyOpens
-from ..models import OPEN_STATUSES, Ticket, TicketAnswer, TicketCounter, TicketDeadline, TicketQuestion
+from ..models import (
+    OPEN_STATUSES,
+    Ticket,
+    TicketAnswer,
+    TicketClose,
+    TicketCounter,
+    TicketDeadline,
+    TicketQuestion,
+)
 from ..selectors import TicketView, category_for_opening, recent_opens
 
 CODE_ALPHABET = string.ascii_lowercase + string.digits
@@ -147,11 +155,22 @@ def ticket_welcome_sent(*, ticket_id: int, message_id: int) -> None:
 @transaction.atomic
 def ticket_fail(*, ticket_id: int, error: str) -> None:
     """The channel could not be created: the ticket is marked failed and frees the member's slot (a reopened
-    ticket is closed again as it was instead: `reopen.ticket_reopen_failed`)."""
+    ticket is closed again as it was instead: `ticket_reopen_failed`)."""
     if Ticket.objects.filter(pk=ticket_id, status=Ticket.Status.PENDING, reopen_count__gt=0).exists():
-        from .reopen import ticket_reopen_failed  # noqa: PLC0415 - reopen builds on this module
-
         ticket_reopen_failed(ticket_id=ticket_id, error=error)
         return
     Ticket.objects.filter(pk=ticket_id, status=Ticket.Status.PENDING).update(
         status=Ticket.Status.FAILED, failure=error[:300])
+
+
+@transaction.atomic
+def ticket_reopen_failed(*, ticket_id: int, error: str) -> None:
+    """The new channel could not be made: the ticket is closed again as it was (its last close restored)."""
+    ticket = Ticket.objects.select_for_update().filter(pk=ticket_id, status=Ticket.Status.PENDING).first()
+    last = TicketClose.objects.filter(ticket_id=ticket_id).order_by("-closed_at").first()
+    if ticket is None or last is None:
+        return
+    TicketClose.objects.filter(pk=last.pk).update(reopened_at=None, reopened_by_id=None)
+    Ticket.objects.filter(pk=ticket_id).update(
+        status=Ticket.Status.CLOSED, closed_at=last.closed_at, closed_by_id=last.closed_by_id,
+        close_path=last.close_path, close_reason=last.close_reason, failure=error[:300])

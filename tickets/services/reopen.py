@@ -67,15 +67,3 @@ def ticket_reopen(*, guild_id: int, actor_id: int, is_staff: bool, ticket_id: in
                                "closed_by_admin", "close_path", "close_reason", "resolved", "reopen_count"])
     return TicketView.of(ticket), TranscriptMessage.objects.filter(ticket=ticket).count()
 
-
-@transaction.atomic
-def ticket_reopen_failed(*, ticket_id: int, error: str) -> None:
-    """The new channel could not be made: the ticket is closed again as it was (its last close restored)."""
-    ticket = Ticket.objects.select_for_update().filter(pk=ticket_id, status=Ticket.Status.PENDING).first()
-    last = TicketClose.objects.filter(ticket_id=ticket_id).order_by("-closed_at").first()
-    if ticket is None or last is None:
-        return
-    TicketClose.objects.filter(pk=last.pk).update(reopened_at=None, reopened_by_id=None)
-    Ticket.objects.filter(pk=ticket_id).update(
-        status=Ticket.Status.CLOSED, closed_at=last.closed_at, closed_by_id=last.closed_by_id,
-        close_path=last.close_path, close_reason=last.close_reason, failure=error[:300])
