@@ -38,15 +38,7 @@ def apply(limits: Limits, change: Change, *, verify: bool, achievements: bool, c
     `create`), the ledger row and the DM notice. None: refused, nothing written (or, with `verify`, the cached
     `limits` are out of date)."""
     now = timezone.now()
-    row = _fetch(*statements.balance_update(limits, change, now, verify=verify, achievements=achievements))
-    if row is None and create and limits.admits_newcomer(change.delta) and change.expected_balance is None:
-        row = _fetch(*statements.profile_insert(limits, change, now, verify=verify, achievements=achievements))
-        if row is not None:
-            _fetch_none(*statements.count_member(limits.guild_pk, change.user_id))
-        else:
-            # The member has a profile after all: another first change may have just committed it (PostgreSQL's
-            # INSERT waited for that), which the UPDATE's earlier snapshot did not show.
-            row = _fetch(*statements.balance_update(limits, change, now, verify=verify, achievements=achievements))
+    row = _member_row(limits, change, now, verify=verify, achievements=achievements, create=create)
     if row is None:
         return None
     profile_pk, balance, notifications, met = row
@@ -57,6 +49,44 @@ def apply(limits: Limits, change: Change, *, verify: bool, achievements: bool, c
                           content=notice_text(limits, delta=change.delta, reason=change.reason, kind=change.kind,
                                               balance=balance))
     return LedgerResult(entry_id, change.user_id, change.delta, balance, change.kind, False), bool(met)
+
+
+def _member_row(limits: Limits, change: Change, now, *, verify: bool, achievements: bool, create: bool) -> tuple | None:
+    """The member's row with `change` applied (see `statements.balance_update`): the guarded UPDATE, or a newcomer's
+    new profile (counted). A member this process has not seen is tried as a newcomer first (one statement where
+    the UPDATE would find nothing); either way round ends the same."""
+    def update() -> tuple | None:
+        return _fetch(*statements.balance_update(limits, change, now, verify=verify, achievements=achievements))
+
+    if not (create and limits.admits_newcomer(change.delta) and change.expected_balance is None):
+        return update()
+    row = update() if seen(limits, change.user_id) else None
+    if row is None:
+        row = _fetch(*statements.profile_insert(limits, change, now, verify=verify, achievements=achievements))
+        if row is not None:
+            _fetch_none(*statements.count_member(limits.guild_pk, change.user_id))
+        else:
+            # The member has a profile after all (on PostgreSQL perhaps one another first change just committed:
+            # the INSERT waited for it, an UPDATE started before did not see it).
+            row = update()
+    if row is not None:
+        remember(limits, change.user_id)
+    return row
+
+
+_seen: set[tuple[int, int]] = set()  # (guild pk, user id) of members whose change this process wrote
+_SEEN_MAX = 50_000
+
+
+def seen(limits: Limits, user_id: int) -> bool:
+    """Whether this process wrote a change of the member (so they very likely have a profile)."""
+    return (limits.guild_pk, user_id) in _seen
+
+
+def remember(limits: Limits, user_id: int) -> None:
+    if len(_seen) >= _SEEN_MAX:
+        _seen.clear()  # only a guess is lost: the next change of each tries the other statement first
+    _seen.add((limits.guild_pk, user_id))
 
 
 def _fetch_none(sql: str, params: list) -> None:

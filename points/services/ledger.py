@@ -25,7 +25,7 @@ from ..exceptions import (
 from ..models import GuildPointsStats, LedgerEntry, MemberCountShard, MemberProfile
 from . import statements
 from .achievements import grant_achievements, grant_after_commit, guild_has_achievements
-from .balance import Applied, apply, apply_in_one_statement, apply_or_refuse, once, replayed
+from .balance import Applied, apply, apply_in_one_statement, apply_or_refuse, once, remember, replayed, seen
 from .limits import check_amount, forget_limits, limits_for
 from .types import Change, LedgerResult, Limits
 
@@ -101,9 +101,14 @@ def _award(guild_id: int, limits: Limits, change: Change) -> LedgerResult:
 
 
 def _in_one_statement(limits: Limits, change: Change, achievements: bool) -> Applied | None:
-    """PostgreSQL: the change of a member with a profile, else a newcomer's first change, as one statement."""
-    return (apply_in_one_statement(limits, change, achievements=achievements, newcomer=False)
-            or apply_in_one_statement(limits, change, achievements=achievements, newcomer=True))
+    """PostgreSQL: the change as one statement: the guarded UPDATE, or a newcomer's first change."""
+    first_newcomer = not seen(limits, change.user_id)  # as in `apply`: where the UPDATE would find no profile
+    for newcomer in (first_newcomer, not first_newcomer):
+        applied = apply_in_one_statement(limits, change, achievements=achievements, newcomer=newcomer)
+        if applied is not None:
+            remember(limits, change.user_id)
+            return applied
+    return None
 
 
 def points_award(*, guild_id: int, user_id: int, amount: int, reason: str, idempotency_key: str,

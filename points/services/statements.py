@@ -7,6 +7,7 @@ notices, and whether an open achievement of theirs is now met), so the callers t
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from django.db import connection, models
@@ -116,31 +117,56 @@ def insert_select(model: type[models.Model], *, source: str, exprs: dict[str, tu
                   values: dict[str, Any], where: str = "") -> tuple[str, list]:
     """INSERT INTO the model's table (every column, from its fields) SELECT … FROM `source` [WHERE `where`].
 
-    Each column is the SQL in `exprs`, a parameter from `values`, or the field's default (`now` for auto_now).
+    Each column is the SQL in `exprs` (with its parameters), a parameter from `values`, or the field's default
+    (`now` for auto_now). The statement's text is built once per shape (it is on the award's hot path).
     """
-    columns, selects, params = [], [], []
+    sql, slots = _insert_plan(model, connection.vendor, tuple((name, expr) for name, (expr, _p) in exprs.items()),
+                              frozenset(values), source, where)
+    params: list[Any] = []
     now = None
-    unknown = set(exprs) | set(values)
+    for name, field, default in slots:
+        if field is None:
+            params += exprs[name][1]
+            continue
+        if name in values:
+            value = values[name]
+        elif default is _NOW:
+            value = now = now or timezone.now()
+        else:
+            value = field.get_default() if default is _CALL else default
+        params.append(value if value is None or type(value) in _PLAIN else field.get_db_prep_save(value, connection))
+    return sql, params
+
+
+_NOW, _CALL = object(), object()
+
+
+@cache
+def _insert_plan(model: type[models.Model], vendor: str, exprs: tuple[tuple[str, str], ...], values: frozenset,
+                 source: str, where: str) -> tuple[str, tuple]:
+    """The INSERT … SELECT's text and, per column, what fills it: (attname, None, None) an expression, else
+    (attname, field, its default: a value, _NOW or _CALL for a default computed on each call)."""
+    expr_sql = dict(exprs)
+    unknown = (set(expr_sql) | values) - {field.attname for field in model._meta.concrete_fields}
+    if unknown:
+        raise TypeError(f"{model.__name__} has no column(s) {sorted(unknown)}")
+    columns, selects, slots = [], [], []
     for field in model._meta.concrete_fields:
         if field.primary_key:
             continue
-        unknown.discard(field.attname)
         columns.append(connection.ops.quote_name(field.column))
-        if field.attname in exprs:
-            sql, sql_params = exprs[field.attname]
-            selects.append(sql)
-            params += sql_params
+        if field.attname in expr_sql:
+            selects.append(expr_sql[field.attname])
+            slots.append((field.attname, None, None))
             continue
-        if field.attname in values:
-            value = values[field.attname]
-        elif getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            value = now = now or timezone.now()
-        else:
-            value = field.get_default()
         selects.append("%s")
-        params.append(value if value is None or type(value) in _PLAIN else field.get_db_prep_save(value, connection))
-    if unknown:
-        raise TypeError(f"{model.__name__} has no column(s) {sorted(unknown)}")
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            default = _NOW
+        elif field.has_default() and callable(field.default):
+            default = _CALL
+        else:
+            default = field.get_default()
+        slots.append((field.attname, field, default))
     sql = (f"INSERT INTO {_quote(model)} ({', '.join(columns)}) SELECT {', '.join(selects)} FROM {source}"
            f"{f' WHERE {where}' if where else ''}")
-    return sql, params
+    return sql, tuple(slots)
