@@ -228,14 +228,78 @@ def outbox_claim(*, limit: int = 20, shard_count: int | None = None,
     return outbox_claim_batch(limit=limit, shard_count=shard_count, shard_ids=shard_ids, next_due=False).items
 
 
-@transaction.atomic
 def outbox_claim_batch(*, limit: int = 20, shard_count: int | None = None, shard_ids: list[int] | None = None,
                        next_due: bool = True) -> ClaimedBatch:
     """`outbox_claim`, and (`next_due`) when the earliest pending row it did not take is due, in one transaction:
-    the worker learns how long it may sleep without a trip of its own to the database."""
+    the worker learns how long it may sleep without a trip of its own to the database.
+
+    On PostgreSQL one statement (its own transaction: no BEGIN/COMMIT round trips; every delivered row costs a
+    claim, and the bot's interactions share the database threads).
+    """
+    sharded = bool(shard_count and shard_ids is not None and len(set(shard_ids)) < shard_count)
+    if connection.vendor == "postgresql":
+        return _claim_in_one_statement(limit, shard_count if sharded else None, shard_ids, next_due)
+    return _claim(limit, shard_count if sharded else None, shard_ids, next_due)
+
+
+def _claim_in_one_statement(limit: int, shard_count: int | None, shard_ids: list[int] | None,
+                            next_due: bool) -> ClaimedBatch:
+    """PostgreSQL: take the due rows (skipping rows another process holds), lease them, and read what delivery
+    needs (the guild's Discord id, the user's closed-DMs mark) and the next due time, in one statement."""
+    quote = connection.ops.quote_name
+    table, guilds, users = (quote(m._meta.db_table) for m in (OutboxMessage, Guild, DiscordUser))
+    now = timezone.now()
+    params: list[Any] = [OutboxMessage.Status.PENDING.value, now]
+    mine = ""
+    if shard_count is not None:
+        # Only this process's shards' guilds (Discord: shard = (guild_id >> 22) % shard_count); rows without a
+        # guild (DMs) belong to the process that runs shard 0.
+        shards = sorted(set(shard_ids or ()))
+        mine = (f" AND (((g.discord_id >> 22) %% %s) IN ({', '.join(['%s'] * len(shards))})"
+                f"{' OR o.guild_id IS NULL' if 0 in shards else ''})")
+        params += [shard_count, *shards]
+    params += [limit, now + timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)]
+    later = "NULL"
+    if next_due:
+        later = (f"(SELECT p.available_at FROM {table} p WHERE p.status = %s AND p.id NOT IN (SELECT id FROM due) "
+                 f"ORDER BY p.available_at LIMIT 1)")
+        params.append(OutboxMessage.Status.PENDING.value)
+    params.append(OutboxMessage.Kind.DM.value)
+    sql = (
+        f"WITH due AS (SELECT o.id, o.available_at AS due_at FROM {table} o LEFT JOIN {guilds} g ON g.id = o.guild_id "
+        f"WHERE o.status = %s AND o.available_at <= %s{mine} ORDER BY o.available_at, o.id LIMIT %s "
+        f"FOR UPDATE OF o SKIP LOCKED), "
+        f"claimed AS (UPDATE {table} o SET attempts = o.attempts + 1, available_at = %s FROM due "
+        f"WHERE o.id = due.id RETURNING o.id, o.kind, o.guild_id, o.target_id, o.content, o.embed, o.attempts, "
+        f"o.email_to, o.subject, o.html, o.message_id, o.created_at, due.due_at) "
+        f"SELECT {later}, c.id, c.kind, g.discord_id, c.target_id, c.content, c.embed, c.attempts, c.email_to, "
+        f"c.subject, c.html, c.message_id, c.created_at, u.dms_closed_at "
+        f"FROM (SELECT 1) one LEFT JOIN (claimed c LEFT JOIN {guilds} g ON g.id = c.guild_id "
+        f"LEFT JOIN {users} u ON c.kind = %s AND u.user_id = c.target_id) ON TRUE ORDER BY c.due_at, c.id")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    embed = OutboxMessage._meta.get_field("embed")
+    honoured = now - DMS_CLOSED_HONOURED
+    items = []
+    for (_later, pk, kind, guild_id, target_id, content, embed_value, attempts, email_to, subject, html, message_id,
+         created_at, closed_at) in rows:
+        if pk is None:  # nothing was due: the one row that carries the next due time
+            continue
+        items.append(OutboxItem(
+            pk, kind, guild_id, target_id, content, embed.from_db_value(embed_value, None, connection), attempts,
+            email_to, subject, html, message_id,
+            dms_closed_at=closed_at if closed_at is not None and closed_at > honoured else None,
+            created_at=created_at, dms_marked=closed_at is not None))
+    return ClaimedBatch(items, rows[0][0] if rows else None)
+
+
+@transaction.atomic
+def _claim(limit: int, shard_count: int | None, shard_ids: list[int] | None, next_due: bool) -> ClaimedBatch:
+    """The claim through the ORM, in a transaction (SQLite, whose writes queue for its one writer anyway)."""
     now = timezone.now()
     rows = OutboxMessage.objects.filter(status=OutboxMessage.Status.PENDING, available_at__lte=now)
-    if shard_count and shard_ids is not None and len(set(shard_ids)) < shard_count:
+    if shard_count is not None:
         # Only this process's shards' guilds (Discord: shard = (guild_id >> 22) % shard_count);
         # rows without a guild (DMs) belong to the process that runs shard 0.
         rows = rows.annotate(_shard=F("guild__discord_id").bitrightshift(22) % shard_count)
@@ -286,9 +350,8 @@ def outbox_next_due() -> Any:
             .order_by("available_at").values_list("available_at", flat=True).first())
 
 
-@transaction.atomic
 def outbox_mark_sent(*, message_id: int, discord_message_id: int | None) -> None:
-    """Record a delivered row and the id Discord gave the message."""
+    """Record a delivered row and the id Discord gave the message (one statement: its own transaction)."""
     OutboxMessage.objects.filter(pk=message_id).update(
         status=OutboxMessage.Status.SENT, sent_at=timezone.now(), discord_message_id=discord_message_id,
         last_error="",
@@ -337,9 +400,8 @@ def outbox_dm_closed(*, message_id: int, error: str, known: bool = False) -> Non
                     dedupe_key=f"reroute:{message.pk}")
 
 
-@transaction.atomic
 def outbox_dm_opened(*, user_id: int) -> None:
-    """A DM went through: the user's DMs are open (again)."""
+    """A DM went through: the user's DMs are open (again). One statement: its own transaction."""
     DiscordUser.objects.filter(user_id=user_id, dms_closed_at__isnull=False).update(dms_closed_at=None)
 
 
