@@ -1,5 +1,9 @@
 """Domain errors: refusals a member should read, translated at the Discord edge."""
 
+from collections.abc import Callable
+from datetime import datetime
+
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -14,10 +18,22 @@ class DomainError(Exception):
         self.params = params
         super().__init__(str(self.message), params)
 
-    def user_message(self) -> str:
-        """Render the message in the active language."""
+    def user_message(self, moment: Callable[[datetime], str] | None = None) -> str:
+        """Render the message in the active language.
+
+        Parameters that are datetimes are rendered by `moment` (the Discord edge passes one that makes a
+        Discord timestamp, which every reader sees in their own time zone), else as local date and time.
+        """
         text = str(self.message)
-        return text % self.params if self.params else text
+        if not self.params:
+            return text
+        render = moment or _local_moment
+        return text % {key: render(value) if isinstance(value, datetime) else value
+                       for key, value in self.params.items()}
+
+
+def _local_moment(value: datetime) -> str:
+    return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
 
 
 class NotAllowed(DomainError):

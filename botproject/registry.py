@@ -63,10 +63,10 @@ class Card:
 
 @dataclass(frozen=True)
 class HelperFigure:
-    """A figure /helper stats shows: provider(guild_id, user_id) -> int."""
+    """A figure /helper stats shows: provider(guild_id, user_id) -> a number or a short text."""
 
     label: Any
-    provider: Callable[[int, int], int]
+    provider: Callable[[int, int], int | str]
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,7 @@ def registered_cards() -> list[Card]:
     return list(cards.values())
 
 
-def register_helper_figure(label: Any, provider: Callable[[int, int], int]) -> None:
+def register_helper_figure(label: Any, provider: Callable[[int, int], int | str]) -> None:
     """Add a /helper stats figure (once per provider, so ready() may run again)."""
     _figures[provider] = HelperFigure(label, provider)
 

@@ -65,6 +65,8 @@ SLASH = [
     ("ticket add", Access.MEMBER, "ticket add", lambda w: {"member": w.member}),
     ("ticket remove", Access.MEMBER, "ticket remove", lambda w: {"member": w.member}),
     ("ticket close", Access.MEMBER, "ticket close", lambda w: {}),
+    ("ticket closerequest", Access.MEMBER, "ticket closerequest", lambda w: {}),
+    ("ticket reopen", Access.MEMBER, "ticket reopen", lambda w: {"ticket": 1}),
     ("balance", Access.MEMBER, "balance", lambda w: {}),
     ("balance other", Access.MEMBER, "balance", lambda w: {"member": w.owner}),
     ("leaderboard", Access.MEMBER, "leaderboard", lambda w: {"page": 2}),

@@ -98,3 +98,17 @@ def test_domain_errors_render_in_the_active_language():
         assert error.user_message() == "Không thể dùng giá trị đó ở đây."
     with translation.override("en"):
         assert error.user_message() == "That value cannot be used here."
+
+
+def test_a_moment_in_a_refusal_is_a_discord_timestamp_at_the_edge_and_local_time_elsewhere(settings):
+    from datetime import UTC, datetime
+
+    from botproject.bot.errors import message_for
+    from tickets.exceptions import CloseRequestPending
+
+    settings.TIME_ZONE = "Asia/Ho_Chi_Minh"
+    error = CloseRequestPending(when=datetime(2026, 12, 7, 10, 0, tzinfo=UTC))
+    with translation.override("en"):
+        assert message_for(error) == ("A close request already waits for the opener's answer (it closes the "
+                                      "ticket at <t:1796637600:f>).", True)
+        assert error.user_message().endswith("(it closes the ticket at Dec. 7, 2026, 5 p.m.).")

@@ -50,7 +50,9 @@ def test_close_request_deny_then_accept(tickets_bot):  # noqa: F811
     assert asked.embeds[0]["title"] == "🔒 Close this ticket?" and "fixed by the patch?" in str(asked.embeds[0])
     assert asked.custom_ids == [f"ticket:closeaccept:{ticket.pk}", f"ticket:closedeny:{ticket.pk}"]
     again = bot.slash("staff", "ticket closerequest", channel_id=cid)
-    assert again.content.startswith("A close request already waits for the opener's answer")
+    due = int(TicketCloseRequest.objects.get().due_at.timestamp())
+    assert again.content == (
+        f"A close request already waits for the opener's answer (it closes the ticket at <t:{due}:f>).")
     assert bot.click("staff", asked, f"ticket:closeaccept:{ticket.pk}").content == (
         f"Only <@{world.member}>, who opened this ticket, can do that.")
     denied = bot.click("member", asked, f"ticket:closedeny:{ticket.pk}")

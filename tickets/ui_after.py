@@ -40,7 +40,7 @@ def close_request_embed(request: services.CloseRequestView) -> discord.Embed:
     embed = discord.Embed(title=_("🔒 Close this ticket?"), colour=discord.Colour.gold(), description=_(
         "%(staff)s asks <@%(opener)s> whether this ticket can be closed. Without an answer it closes "
         "automatically %(when)s.") % {"staff": f"<@{request.requested_by_id}>", "opener": request.ticket.opener_id,
-                                      "when": f"<t:{int(request.due_at.timestamp())}:R>"})
+                                      "when": discord.utils.format_dt(request.due_at, "R")})
     if request.reason:
         embed.add_field(name=_("Reason"), value=request.reason[:1024])
     return embed

@@ -42,7 +42,7 @@ def _unwrap(error: BaseException) -> BaseException:
 def message_for(error: BaseException) -> tuple[str, bool]:
     """Return the member-facing text for an error (in the active language) and whether it was expected."""
     if isinstance(error, DomainError):
-        return error.user_message(), True
+        return error.user_message(moment=lambda value: discord.utils.format_dt(value, "f")), True
     if isinstance(error, app_commands.CommandOnCooldown):
         return _("Slow down: try again in %(seconds).0f s.") % {"seconds": error.retry_after}, True
     if isinstance(error, app_commands.NoPrivateMessage):

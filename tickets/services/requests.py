@@ -49,7 +49,7 @@ def close_request_create(*, guild_id: int, ticket_id: int, actor_id: int, is_sta
         raise BadHours(max=MAX_HOURS)
     pending = TicketCloseRequest.objects.filter(ticket=ticket, outcome=TicketCloseRequest.Outcome.PENDING).first()
     if pending is not None:
-        raise CloseRequestPending(when=f"<t:{int(pending.due_at.timestamp())}:f>")
+        raise CloseRequestPending(when=pending.due_at)
     now = timezone.now()
     request = TicketCloseRequest.objects.create(ticket=ticket, requested_by_id=actor_id, reason=reason[:500],
                                                 hours=hours, created_at=now, due_at=now + timedelta(hours=hours))
