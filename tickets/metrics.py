@@ -44,7 +44,6 @@ class TicketStats:
     response_median: float | None
     per_category: tuple[tuple[str, int], ...]
     per_member: float
-    top_members: tuple[tuple[int, int], ...]
     helpers: tuple[HelperFigures, ...]
     per_day: tuple[tuple[str, int], ...]
     admin_closers: tuple[tuple[str, int], ...] = ()  # (admin site user's name, closes) for closes on the admin site
@@ -130,5 +129,5 @@ def ticket_stats(*, guild_id: int, days: int = 30) -> TicketStats:
         resolution_avg=_avg_median(resolution)[0], resolution_median=_avg_median(resolution)[1],
         response_avg=_avg_median(response)[0], response_median=_avg_median(response)[1],
         per_category=per_category, per_member=(sum(n for _u, n in members) / len(members)) if members else 0.0,
-        top_members=tuple(members[:10]), helpers=tuple(helpers), per_day=tuple(sorted(day_counts.items())),
+        helpers=tuple(helpers), per_day=tuple(sorted(day_counts.items())),
         admin_closers=admin_closers, **_second_wave(tickets, closed, guild_id, since, now))

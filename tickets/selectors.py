@@ -155,12 +155,6 @@ def ticket_by_channel(*, channel_id: int) -> TicketView | None:
     return TicketView.of(ticket) if ticket else None
 
 
-def categories_active(*, guild_id: int) -> list[CategoryView]:
-    """The guild's active categories in panel order."""
-    rows = TicketCategory.objects.filter(guild__discord_id=guild_id, active=True).order_by("position", "name")
-    return [CategoryView.of(c) for c in rows]
-
-
 def category_for_opening(*, guild, category_id: int, panel_id: int | None) -> TicketCategory:
     """The active category of this guild a panel (when given) offers, or the refusal."""
     category = TicketCategory.objects.filter(pk=category_id, guild=guild, active=True).first()
@@ -212,12 +206,6 @@ def panel_view(panel: TicketPanel) -> PanelView:
                      tuple(CategoryView.of(c) for c in categories), config.language if config else "en")
 
 
-def panel_get(*, guild_id: int, panel_id: int) -> PanelView | None:
-    """A recorded panel of this guild."""
-    panel = TicketPanel.objects.select_related("guild__config").filter(pk=panel_id, guild__discord_id=guild_id).first()
-    return panel_view(panel) if panel else None
-
-
 def panels_due() -> list[tuple[PanelView, bool]]:
     """Panels the admin asked to refresh or re-post: (panel, repost)."""
     rows = TicketPanel.objects.select_related("guild__config").filter(
@@ -260,12 +248,6 @@ def open_ticket_openers(*, guild_id: int) -> set[int]:
                .values_list("opener_id", flat=True))
 
 
-def open_tickets_of(*, guild_id: int, user_id: int) -> list[TicketView]:
-    """A member's open tickets."""
-    return [TicketView.of(t) for t in _tickets().filter(guild__discord_id=guild_id, opener_id=user_id,
-                                                          status__in=OPEN_STATUSES)]
-
-
 # --- /helper stats figures (HELPER_FIGURES providers: (guild_id, user_id) -> int) ---------------------
 def helper_claims(guild_id: int, user_id: int) -> int:
     """Tickets the member claimed."""
@@ -296,12 +278,6 @@ def helper_closes(guild_id: int, user_id: int) -> int:
     """Tickets the member closed as staff."""
     return Ticket.objects.filter(guild__discord_id=guild_id, closed_by_id=user_id).exclude(
         close_path__in=[Ticket.ClosePath.WORKS, Ticket.ClosePath.OPENER]).count()
-
-
-def claims_by_ticket(ticket_ids: list[int]) -> dict[int, int]:
-    """Number of claims per ticket id."""
-    rows = TicketClaim.objects.filter(ticket_id__in=ticket_ids).values("ticket_id").annotate(n=Count("id"))
-    return {r["ticket_id"]: r["n"] for r in rows}
 
 
 def closed_without_transcript(*, within_days: int = 7, limit: int = 20) -> list[int]:
