@@ -31,7 +31,15 @@ from points import services as points_services
 from points.models import Achievement, ImportBatch, LedgerEntry, LegacyImport, MemberAchievement, MemberProfile, Order
 from tests.conftest import staff_user
 from tests.test_admin_browser import browser_prerequisites  # noqa: F401  (fixture)
-from tickets.models import Ticket, TicketCategory, TicketClaim, TicketPanel, TicketTranscript
+from tickets.models import (
+    Ticket,
+    TicketCategory,
+    TicketClaim,
+    TicketDeadline,
+    TicketPanel,
+    TicketRating,
+    TicketTranscript,
+)
 from tickets.transcripts import render_transcript
 from verification.models import LinkEvent, RobloxLink, VerificationAttempt
 
@@ -84,6 +92,8 @@ def seed_rows(guild: Guild, name: str, offset: int) -> None:
                                    close_path="staff", close_reason=name, member_ids=[member])
     TicketClaim.objects.create(ticket=ticket, user_id=member, slot=1)
     TicketTranscript.objects.create(ticket=ticket, html=render_transcript(ticket, [], ticket.claims.all()))
+    TicketRating.objects.create(ticket=ticket, stars=4, comment=name)
+    TicketDeadline.objects.create(ticket=ticket, kind="rate_dm", due_at=now + timedelta(days=40))
     points_services.points_award(guild_id=guild.discord_id, user_id=member, amount=5, reason=name,
                                  idempotency_key=f"seed:{offset}", display_name=name, notify=False)
     profile = MemberProfile.objects.get(guild=guild, user_id=member)

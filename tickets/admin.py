@@ -33,6 +33,7 @@ from .models import (
     TicketClaim,
     TicketClose,
     TicketCloseRequest,
+    TicketDeadline,
     TicketPanel,
     TicketQuestion,
     TicketRating,
@@ -316,3 +317,65 @@ class TicketAdmin(ReadOnlyMixin, NamesMixin, GuildScopedAdminMixin, admin.ModelA
         extra = {"metrics_url": reverse("admin:tickets_ticket_metrics"), **(extra_context or {})}
         return super().changelist_view(request, extra)
 
+
+
+class _PendingFilter(admin.SimpleListFilter):
+    """Pending timers (not fired, not cancelled) or done ones."""
+
+    title = _("state")
+    parameter_name = "pending"
+
+    def lookups(self, request, model_admin):
+        return (("yes", _("pending")), ("no", _("done")))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(done_at__isnull=True)
+        if self.value() == "no":
+            return queryset.filter(done_at__isnull=False)
+        return queryset
+
+
+def _ticket_link(obj):
+    return format_html('<a href="{}">{}</a>', reverse("admin:tickets_ticket_change", args=[obj.ticket_id]),
+                       str(obj.ticket))
+
+
+@admin.register(TicketDeadline)
+class TicketDeadlineAdmin(ReadOnlyMixin, GuildScopedAdminMixin, admin.ModelAdmin):
+    """The tickets' timers (reminders, auto-closes, alerts, close requests, rating and transcript DMs), read-only:
+    the bot writes, moves and cancels them; staff see what is pending and when it fires."""
+
+    guild_field = "ticket__guild"
+    list_display = ("due_at", "kind", "ticket_link", "state", "attempts", "lease_until")
+    list_filter = (_PendingFilter, "kind", "outcome", "ticket__guild")
+    search_fields = ("=ticket__number", "ticket__code")
+    list_select_related = ("ticket",)
+    date_hierarchy = "due_at"
+    fields = ("ticket_link", "kind", "due_at", "state", "done_at", "attempts", "lease_until", "created_at")
+    readonly_fields = fields
+
+    @admin.display(description=_("ticket"), ordering="ticket__number")
+    def ticket_link(self, obj):
+        return _ticket_link(obj)
+
+    @admin.display(description=_("state"), ordering="done_at")
+    def state(self, obj):
+        return obj.get_outcome_display() if obj.done_at else gettext("pending")
+
+
+@admin.register(TicketRating)
+class TicketRatingAdmin(ReadOnlyMixin, GuildScopedAdminMixin, admin.ModelAdmin):
+    """The openers' ratings, read-only (the comment is the member's text: the admin escapes it)."""
+
+    guild_field = "ticket__guild"
+    list_display = ("rated_at", "ticket_link", "stars", "comment", "changed_at")
+    list_filter = ("stars", "ticket__guild", "ticket__category")
+    search_fields = ("=ticket__number", "ticket__code", "comment")
+    list_select_related = ("ticket",)
+    fields = ("ticket_link", "stars", "comment", "rated_at", "changed_at")
+    readonly_fields = fields
+
+    @admin.display(description=_("ticket"), ordering="ticket__number")
+    def ticket_link(self, obj):
+        return _ticket_link(obj)
