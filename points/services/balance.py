@@ -1,9 +1,11 @@
 """The one write path of a balance change: the guarded UPDATE (or a newcomer's profile), its ledger row, its notice.
 
 `apply` runs the statements of `statements.py` one after another in the caller's transaction (both databases).
-`apply_in_one_statement` is the same change as one PostgreSQL statement (data-modifying CTEs) for a caller
-outside a transaction block: there a statement is its own transaction, so an award is one round trip and the hot
-member's row lock is held for that statement and its commit only (the points benchmark's reason for it).
+`apply_in_one_statement` fuses the same statements into one PostgreSQL statement (data-modifying CTEs), the award's
+hot path: outside a transaction block a statement is its own transaction, so an award is one round trip and the
+hot member's row lock is held for that statement and its commit only (without it, BEGIN and COMMIT and a statement
+each are round trips: the points benchmark's newcomers and hot members showed the difference). Only there is the
+notice's balance written by SQL, as the statement alone knows it; tests hold it to Python's own formatting.
 `once` answers a replayed idempotency key with the first result; `refusal` explains a change that was refused.
 """
 
@@ -12,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.db import IntegrityError, connection, transaction
-from django.utils import timezone
 
 from botproject import outbox
 from botproject.models import OutboxMessage
@@ -33,41 +34,48 @@ def _fetch(sql: str, params: list) -> tuple | None:
         return cursor.fetchone()
 
 
+def _fetch_none(sql: str, params: list) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
 def apply(limits: Limits, change: Change, *, verify: bool, achievements: bool, create: bool = True) -> Applied | None:
     """Apply `change` in the caller's transaction: the member's row (created, counted, if they have none and
     `create`), the ledger row and the DM notice. None: refused, nothing written (or, with `verify`, the cached
     `limits` are out of date)."""
-    now = timezone.now()
-    row = _member_row(limits, change, now, verify=verify, achievements=achievements, create=create)
+    stamp = statements.stamp_now()
+    row = _member_row(limits, change, stamp, verify=verify, achievements=achievements, create=create)
     if row is None:
         return None
     profile_pk, balance, notifications, met = row
     entry_id = insert_row(LedgerEntry, member_id=profile_pk, balance_after=balance,
-                          **statements.ledger_values(limits, change, now))
+                          **statements.ledger_values(limits, change, stamp))
     if change.notify and notifications:
-        outbox.enqueue_dm(guild=limits.guild_pk, user_id=change.user_id, dedupe_key=f"dm:ledger:{entry_id}",
-                          content=notice_text(limits, delta=change.delta, reason=change.reason, kind=change.kind,
-                                              balance=balance))
+        text = notice_text(limits, delta=change.delta, reason=change.recorded_reason, kind=change.kind,
+                           balance=balance)
+        outbox.enqueue_dm(guild=limits.guild_pk, user_id=change.user_id, content=text,
+                          dedupe_key=f"dm:ledger:{entry_id}")
     return LedgerResult(entry_id, change.user_id, change.delta, balance, change.kind, False), bool(met)
 
 
-def _member_row(limits: Limits, change: Change, now, *, verify: bool, achievements: bool, create: bool) -> tuple | None:
+def _member_row(limits: Limits, change: Change, stamp, *, verify: bool, achievements: bool,
+                create: bool) -> tuple | None:
     """The member's row with `change` applied (see `statements.balance_update`): the guarded UPDATE, or a newcomer's
     new profile (counted). A member this process has not seen is tried as a newcomer first (one statement where
     the UPDATE would find nothing); either way round ends the same."""
     def update() -> tuple | None:
-        return _fetch(*statements.balance_update(limits, change, now, verify=verify, achievements=achievements))
+        return _fetch(*statements.balance_update(limits, change, stamp, verify=verify, achievements=achievements))
 
     if not (create and limits.admits_newcomer(change.delta) and change.expected_balance is None):
         return update()
     row = update() if seen(limits, change.user_id) else None
     if row is None:
-        row = _fetch(*statements.profile_insert(limits, change, now, verify=verify, achievements=achievements))
+        row = _fetch(*statements.profile_insert(limits, change, stamp, verify=verify, achievements=achievements))
         if row is not None:
             _fetch_none(*statements.count_member(limits.guild_pk, change.user_id))
         else:
-            # The member has a profile after all (on PostgreSQL perhaps one another first change just committed:
-            # the INSERT waited for it, an UPDATE started before did not see it).
+            # The member has a profile after all (on PostgreSQL perhaps another first change just committed it:
+            # the INSERT waited for that commit, which an UPDATE started before did not see).
             row = update()
     if row is not None:
         remember(limits, change.user_id)
@@ -89,17 +97,12 @@ def remember(limits: Limits, user_id: int) -> None:
     _seen.add((limits.guild_pk, user_id))
 
 
-def _fetch_none(sql: str, params: list) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-
-
 _BALANCE = "\x00balance\x00"  # stands for the new balance in a notice the statement completes
 _PG_NUMBER = "FM9,999,999,999,999,999,999,990"  # to_char's picture of Python's f"{n:,}"
 
 
 def apply_in_one_statement(limits: Limits, change: Change, *, achievements: bool, newcomer: bool) -> Applied | None:
-    """PostgreSQL, outside a transaction block: `apply` (with `verify`) as one statement, its own transaction.
+    """PostgreSQL: `apply` (with `verify`) as one statement (outside a transaction block, its own transaction).
 
     `newcomer`: the member's first change (their profile with the change applied, counted); else the guarded
     UPDATE. None when it cannot apply: refused, no profile (or one after all), or the limits changed since cached.
@@ -107,22 +110,23 @@ def apply_in_one_statement(limits: Limits, change: Change, *, achievements: bool
     """
     if newcomer and not (limits.admits_newcomer(change.delta) and change.expected_balance is None):
         return None
-    now = timezone.now()
+    stamp = statements.stamp_now()
     build = statements.profile_insert if newcomer else statements.balance_update
-    parts = [("p", build(limits, change, now, verify=True, achievements=achievements))]
+    parts = [("p", build(limits, change, stamp, verify=True, achievements=achievements))]
     ledger_sql, ledger_params = statements.insert_select(
         LedgerEntry, source="p", exprs={"member_id": ("p.id", []), "balance_after": ("p.balance", [])},
-        values=statements.ledger_values(limits, change, now))
+        values=statements.ledger_values(limits, change, stamp))
     parts.append(("e", (f"{ledger_sql} RETURNING id", ledger_params)))
     if change.notify:
-        before, after = notice_text(limits, delta=change.delta, reason=change.reason, kind=change.kind,
-                                    balance=_BALANCE).split(_BALANCE, 1)
+        text = notice_text(limits, delta=change.delta, reason=change.recorded_reason, kind=change.kind,
+                           balance=_BALANCE)
+        before, after = text.split(_BALANCE, 1)
         outbox_sql, outbox_params = statements.insert_select(
             OutboxMessage, source="p, e", where="p.notifications_enabled",
             exprs={"content": (f"left(%s || to_char(p.balance, '{_PG_NUMBER}') || %s, 2000)", [before, after]),
                    "dedupe_key": ("'dm:ledger:' || e.id", [])},
             values={"guild_id": limits.guild_pk, "kind": OutboxMessage.Kind.DM.value, "target_id": change.user_id,
-                    "available_at": now})
+                    "available_at": stamp})
         parts.append(("o", (f"{outbox_sql} RETURNING id", outbox_params)))
     if newcomer:
         parts.append(("c", statements.count_member(limits.guild_pk, change.user_id, source="p")))

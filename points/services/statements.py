@@ -25,10 +25,16 @@ def _quote(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-def balance_update(limits: Limits, change: Change, now, *, verify: bool, achievements: bool) -> tuple[str, list]:
-    """UPDATE of the member's row by `change`, where the guild's floor and cap allow it (and the balance is
-    `change.expected_balance`, and with `verify` the cached `limits` still hold). RETURNING id, balance,
-    notifications_enabled, met (see `met_sql`; FALSE unless `achievements`); no row: refused, or no profile."""
+def stamp_now():
+    """The time of a change as the database driver takes it (converted once for all the change's statements)."""
+    return connection.ops.adapt_datetimefield_value(timezone.now())
+
+
+def balance_update(limits: Limits, change: Change, stamp, *, verify: bool, achievements: bool) -> tuple[str, list]:
+    """UPDATE of the member's row by `change` at `stamp` (see `stamp_now`), where the guild's floor and cap allow
+    it (and the balance is `change.expected_balance`, and with `verify` the cached `limits` still hold). RETURNING
+    id, balance, notifications_enabled, met (see `met_sql`; FALSE unless `achievements`); no row: refused, or no
+    profile."""
     delta = change.delta
     guards = ["guild_id = %s", "user_id = %s"]
     guard_params: list[Any] = [limits.guild_pk, change.user_id]
@@ -50,12 +56,12 @@ def balance_update(limits: Limits, change: Change, now, *, verify: bool, achieve
            f"spent_total = spent_total + %s, entries = entries + 1, last_activity_at = %s, negative_allowed = %s, "
            f"display_name = COALESCE(%s, display_name) WHERE {' AND '.join(guards)} "
            f"RETURNING id, balance, notifications_enabled, {met} AS met")
-    params = [delta, max(delta, 0), max(-delta, 0), connection.ops.adapt_datetimefield_value(now),
-              limits.allow_negative, (change.display_name or "")[:100] or None, *guard_params, *met_params]
+    params = [delta, max(delta, 0), max(-delta, 0), stamp, limits.allow_negative,
+              (change.display_name or "")[:100] or None, *guard_params, *met_params]
     return sql, params
 
 
-def profile_insert(limits: Limits, change: Change, now, *, verify: bool, achievements: bool) -> tuple[str, list]:
+def profile_insert(limits: Limits, change: Change, stamp, *, verify: bool, achievements: bool) -> tuple[str, list]:
     """INSERT of a newcomer's profile with `change` applied, RETURNING what `balance_update` returns.
 
     Nothing is inserted when the member has a profile after all (or with `verify`, the cached limits no longer
@@ -64,7 +70,6 @@ def profile_insert(limits: Limits, change: Change, now, *, verify: bool, achieve
     delta = change.delta
     hold_sql, hold_params = limits_hold_sql(limits) if verify else ("1 = 1", [])
     met, met_params = met_sql(limits, change) if achievements else ("FALSE", [])
-    stamp = connection.ops.adapt_datetimefield_value(now)
     sql = (f"INSERT INTO {_quote(MemberProfile)} (guild_id, user_id, display_name, balance, negative_allowed, "
            f"earned_total, spent_total, entries, last_activity_at, email, notifications_enabled, created_at) "
            f"SELECT %s, %s, %s, %s, %s, %s, %s, 1, %s, '', %s, %s WHERE {hold_sql} "
@@ -95,11 +100,11 @@ def met_sql(limits: Limits, change: Change) -> tuple[str, list]:
                  condition.TICKETS_HELPED.value, Kind.HELPER.value, counted[Kind.HELPER]]
 
 
-def ledger_values(limits: Limits, change: Change, now) -> dict[str, Any]:
+def ledger_values(limits: Limits, change: Change, stamp) -> dict[str, Any]:
     """The change's ledger row but its member and balance (by column attname)."""
     return {"guild_id": limits.guild_pk, "delta": change.delta, "kind": change.kind, "actor_id": change.actor_id,
-            "actor_user_id": change.actor_user_id, "reason": change.reason[:500], "idempotency_key": change.key,
-            "reverses_id": change.reverses_id, "created_at": now}
+            "actor_user_id": change.actor_user_id, "reason": change.recorded_reason, "idempotency_key": change.key,
+            "reverses_id": change.reverses_id, "created_at": stamp}
 
 
 def count_member(guild_pk: int, user_id: int, *, source: str = "") -> tuple[str, list]:

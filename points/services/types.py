@@ -40,6 +40,11 @@ class Change:
     expected_balance: int | None = None  # refused unless the balance is exactly this (set, season reset)
     reverses_id: int | None = None
 
+    @property
+    def recorded_reason(self) -> str:
+        """The reason as the ledger keeps it (and the notice repeats it)."""
+        return self.reason[:500]
+
 
 @dataclass(frozen=True)
 class Limits:
