@@ -160,6 +160,38 @@ def pts(discord_bot):
     return discord_bot
 
 
+@pytest.fixture
+def tickets_bot(discord_bot, settings):
+    """The standard guild with staff/helper roles, a log channel, a blocked member and one ticket category
+    (`tickets_bot.category_id`); the tickets tests and the modules that open tickets start here."""
+    from datetime import timedelta
+
+    from tickets import services as tickets
+    from tickets.models import TicketCategory
+
+    settings.OUTBOX_SWEEP_SECONDS = 0.2
+    world, emu = discord_bot.world, discord_bot.emulator
+    gid = world.guild_id
+    for who, roles in {"admin": [world.admin_role, world.verified_role], "staff": [world.staff_role],
+                       "helper": [world.helper_role], "member": [world.verified_role], "granted": []}.items():
+        emu.set_member_roles(gid, getattr(world, who), roles)
+    core.config_set_role(guild_id=gid, kind="staff", role_id=world.staff_role)
+    core.config_set_role(guild_id=gid, kind="helper", role_id=world.helper_role)
+    core.config_set_channel(guild_id=gid, kind="log", channel_id=world.logs, channel_type="text")
+    core.block_add(guild_id=gid, user_id=world.blocked, reason="test")
+    core.config_update(guild_id=gid, changes={"tickets_delete_delay_seconds": 1})
+    discord_bot.category_id = tickets.category_create(
+        guild_id=gid, name="Demon Slayer", emoji="🗡️", response_time="Minutes to hours", helper_points=7,
+        helper_slots=2)
+    # The channel goes after the server's delay without waiting for a rating (the default; the tests of the
+    # rating wait in tests/test_tickets_auto_e2e.py turn it on).
+    TicketCategory.objects.filter(pk=discord_bot.category_id).update(rating_wait=timedelta(0))
+    for channel in emu.channels(gid):
+        if channel.name.startswith("ticket-") or channel.name.startswith("Tickets"):
+            emu.delete_channel(channel.id)
+    return discord_bot
+
+
 def staff_user(username: str, guilds, permissions, *, password: str = "pw") -> User:
     """A staff user of the admin site scoped to `guilds`, holding `permissions` through a group of its own."""
     group = Group.objects.create(name=f"staff {username}")

@@ -16,13 +16,13 @@ from botproject import services as core
 from points.models import Order
 from tests.conftest import eventually
 from tests.test_orders_import import IMPORT_URL, csv_bytes, staff_client, token_of, upload, world  # noqa: F401
-from tests.test_tickets_e2e import _open, tickets_bot  # noqa: F401
+from tests.test_tickets_e2e import _open
 from tickets import services
 from tickets.models import Ticket, TicketTranscript, TranscriptMessage
 
 
 # --- the edit history ---------------------------------------------------------------------------------------
-def test_thirty_edits_keep_the_last_ten_versions_each_capped(tickets_bot):  # noqa: F811  (fixture imported from another test module)
+def test_thirty_edits_keep_the_last_ten_versions_each_capped(tickets_bot):
     bot, guild, emu = tickets_bot, tickets_bot.world, tickets_bot.emulator
     _open(bot)
     ticket = Ticket.objects.get()

@@ -8,16 +8,14 @@ from django.utils import timezone
 from botproject import outbox
 from botproject.models import OutboxMessage
 from tests.emulator import permissions as P
-
-# The module's fixtures: the standard ticket setup (staff/helper roles, log channel, one category).
-from tests.test_tickets_e2e import _open, tickets_bot  # noqa: F401
+from tests.test_tickets_e2e import _open
 from tickets.models import Ticket
 
 NOBODY = {"users": [], "roles": [], "everyone": False}
 
 
 @pytest.fixture
-def pingable(tickets_bot):  # noqa: F811  (fixture imported from another test module)
+def pingable(tickets_bot):
     """Everything that could be pinged is pingable: the bot may Mention Everyone and the staff role is mentionable,
     so only allowed_mentions stands between a hostile reason and a ping."""
     world, emu = tickets_bot.world, tickets_bot.emulator
@@ -32,7 +30,7 @@ def _hostile(world) -> str:
     return f"@everyone <@&{world.staff_role}> <@{world.helper}> @here"
 
 
-def test_the_emulator_computes_pings_like_discord(tickets_bot):  # noqa: F811  (fixture imported from another test module)
+def test_the_emulator_computes_pings_like_discord(tickets_bot):
     world, emu = tickets_bot.world, tickets_bot.emulator
     text = f"@everyone <@&{world.staff_role}> <@{world.helper}>"
     # A member without Mention Everyone: users ping, a non-mentionable role and @everyone do not.
@@ -43,7 +41,7 @@ def test_the_emulator_computes_pings_like_discord(tickets_bot):  # noqa: F811  (
         "users": [world.helper], "roles": [world.staff_role], "everyone": True}
 
 
-def test_the_bot_pings_nobody_by_default(tickets_bot):  # noqa: F811  (fixture imported from another test module)
+def test_the_bot_pings_nobody_by_default(tickets_bot):
     assert tickets_bot.bot.allowed_mentions.to_dict() == {"parse": []}
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from botproject.models import OutboxMessage
 from points.models import LedgerEntry
 from tests.conftest import eventually
-from tests.test_tickets_e2e import _open, tickets_bot  # noqa: F401  (the fixture)
+from tests.test_tickets_e2e import _open
 from tickets.models import (
     Ticket,
     TicketCategory,
@@ -39,7 +39,7 @@ def _pending(ticket, kind):
     return TicketDeadline.objects.filter(ticket=ticket, kind=kind, done_at__isnull=True).exists()
 
 
-def test_close_request_deny_then_accept(tickets_bot):  # noqa: F811
+def test_close_request_deny_then_accept(tickets_bot):
     bot, world = tickets_bot, tickets_bot.world
     ticket, _welcome = _ticket(bot)
     cid = ticket.channel_id
@@ -70,7 +70,7 @@ def test_close_request_deny_then_accept(tickets_bot):  # noqa: F811
     assert list(TicketCloseRequest.objects.order_by("pk").values_list("outcome", flat=True)) == ["denied", "accepted"]
 
 
-def test_an_unanswered_close_request_auto_closes_when_its_hours_pass(tickets_bot):  # noqa: F811
+def test_an_unanswered_close_request_auto_closes_when_its_hours_pass(tickets_bot):
     bot, emu = tickets_bot, tickets_bot.emulator
     ticket, _welcome = _ticket(bot)
     bot.slash("staff", "ticket closerequest", hours=3, channel_id=ticket.channel_id)
@@ -84,7 +84,7 @@ def test_an_unanswered_close_request_auto_closes_when_its_hours_pass(tickets_bot
                              for m in emu.messages(ticket.channel_id)), timeout=5)
 
 
-def test_the_transcript_goes_to_the_opener_by_dm_or_a_log_note_when_dms_are_closed(tickets_bot):  # noqa: F811
+def test_the_transcript_goes_to_the_opener_by_dm_or_a_log_note_when_dms_are_closed(tickets_bot):
     bot, world, emu = tickets_bot, tickets_bot.world, tickets_bot.emulator
     ticket, welcome = _ticket(bot)
     emu.user_message(ticket.channel_id, world.member, "my transcript line")
@@ -119,7 +119,7 @@ def test_the_transcript_goes_to_the_opener_by_dm_or_a_log_note_when_dms_are_clos
     assert not TicketDeadline.objects.filter(ticket=third, kind="transcript").exists()
 
 
-def test_reminder_then_auto_close_only_while_waiting_on_the_opener(tickets_bot):  # noqa: F811
+def test_reminder_then_auto_close_only_while_waiting_on_the_opener(tickets_bot):
     bot, world, emu = tickets_bot, tickets_bot.world, tickets_bot.emulator
     ticket, _welcome = _ticket(bot)
     emu.user_message(ticket.channel_id, world.member, "it crashes")
@@ -151,7 +151,7 @@ def test_reminder_then_auto_close_only_while_waiting_on_the_opener(tickets_bot):
                ) == 2
 
 
-def test_first_response_alert_pings_the_staff_role_once_in_the_log_channel(tickets_bot):  # noqa: F811
+def test_first_response_alert_pings_the_staff_role_once_in_the_log_channel(tickets_bot):
     bot, world, emu = tickets_bot, tickets_bot.world, tickets_bot.emulator
     before = len(emu.messages(world.logs))  # the emulator (and its log channel) serves the whole module
     ticket, _welcome = _ticket(bot)
@@ -168,7 +168,7 @@ def test_first_response_alert_pings_the_staff_role_once_in_the_log_channel(ticke
     assert TicketDeadline.objects.get(ticket=answered, kind="alert").outcome == "cancelled"
 
 
-def test_the_opener_leaving_closes_their_ticket(tickets_bot):  # noqa: F811
+def test_the_opener_leaving_closes_their_ticket(tickets_bot):
     bot, world, emu = tickets_bot, tickets_bot.world, tickets_bot.emulator
     extra = emu.member_join(world.guild_id, username="leaver").user_id
     panel = [m for m in emu.messages(world.general) if m.components]
@@ -184,7 +184,7 @@ def test_the_opener_leaving_closes_their_ticket(tickets_bot):  # noqa: F811
     assert OutboxMessage.objects.get(dedupe_key=f"ticket:{ticket.pk}:left:0").status == "sent"
 
 
-def test_rating_in_the_ticket_with_a_comment_and_the_helper_bonus(tickets_bot):  # noqa: F811
+def test_rating_in_the_ticket_with_a_comment_and_the_helper_bonus(tickets_bot):
     bot, world, emu = tickets_bot, tickets_bot.world, tickets_bot.emulator
     TicketCategory.objects.filter(pk=bot.category_id).update(rating_wait=timedelta(minutes=10), rating_bonus=3)
     ticket, welcome = _ticket(bot)
@@ -212,7 +212,7 @@ def test_rating_in_the_ticket_with_a_comment_and_the_helper_bonus(tickets_bot): 
     assert not LedgerEntry.objects.filter(idempotency_key=f"ticket:{ticket.pk}:rating:{world.member}").exists()
 
 
-def test_a_rating_after_the_channel_is_gone_comes_by_dm(tickets_bot):  # noqa: F811
+def test_a_rating_after_the_channel_is_gone_comes_by_dm(tickets_bot):
     bot, world, emu = tickets_bot, tickets_bot.world, tickets_bot.emulator
     ticket, welcome = _ticket(bot)
     before = len(emu.dms(world.member))
@@ -235,7 +235,7 @@ def test_a_rating_after_the_channel_is_gone_comes_by_dm(tickets_bot):  # noqa: F
     assert TicketRating.objects.get(ticket=ticket).stars == 3
 
 
-def test_reopen_by_the_opener_within_the_window_and_by_staff_after_it(tickets_bot):  # noqa: F811
+def test_reopen_by_the_opener_within_the_window_and_by_staff_after_it(tickets_bot):
     bot, world, emu = tickets_bot, tickets_bot.world, tickets_bot.emulator
     ticket, welcome = _ticket(bot)
     bot.click("helper", welcome, f"ticket:claim:{ticket.pk}")
@@ -270,7 +270,7 @@ def test_reopen_by_the_opener_within_the_window_and_by_staff_after_it(tickets_bo
     assert TicketClose.objects.filter(ticket=ticket).count() == 2
 
 
-def test_concurrent_reopens_make_one_channel(tickets_bot):  # noqa: F811
+def test_concurrent_reopens_make_one_channel(tickets_bot):
     bot, world, emu = tickets_bot, tickets_bot.world, tickets_bot.emulator
     ticket, welcome = _ticket(bot)
     bot.click("staff", welcome, f"ticket:close:{ticket.pk}")

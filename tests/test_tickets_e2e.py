@@ -2,9 +2,6 @@
 helper points, transcripts, refusals, and a restart in the middle."""
 
 import asyncio
-from datetime import timedelta
-
-import pytest
 
 from botproject import services as core
 from botproject.models import OutboxMessage
@@ -12,31 +9,6 @@ from points.models import LedgerEntry
 from tests.conftest import eventually
 from tickets import services
 from tickets.models import Ticket, TicketCategory, TicketTranscript
-
-
-@pytest.fixture
-def tickets_bot(discord_bot, settings):
-    """The standard guild with staff/helper roles, a log channel, a blocked member and one category."""
-    settings.OUTBOX_SWEEP_SECONDS = 0.2
-    world, emu = discord_bot.world, discord_bot.emulator
-    gid = world.guild_id
-    for who, roles in {"admin": [world.admin_role, world.verified_role], "staff": [world.staff_role],
-                       "helper": [world.helper_role], "member": [world.verified_role], "granted": []}.items():
-        emu.set_member_roles(gid, getattr(world, who), roles)
-    core.config_set_role(guild_id=gid, kind="staff", role_id=world.staff_role)
-    core.config_set_role(guild_id=gid, kind="helper", role_id=world.helper_role)
-    core.config_set_channel(guild_id=gid, kind="log", channel_id=world.logs, channel_type="text")
-    core.block_add(guild_id=gid, user_id=world.blocked, reason="test")
-    core.config_update(guild_id=gid, changes={"tickets_delete_delay_seconds": 1})
-    discord_bot.category_id = services.category_create(
-        guild_id=gid, name="Demon Slayer", emoji="🗡️", response_time="Minutes to hours", helper_points=7,
-        helper_slots=2)
-    # The channel goes after the server's delay without waiting for a rating (tests/test_tickets_rating_e2e.py).
-    TicketCategory.objects.filter(pk=discord_bot.category_id).update(rating_wait=timedelta(0))
-    for channel in emu.channels(gid):
-        if channel.name.startswith("ticket-") or channel.name.startswith("Tickets"):
-            emu.delete_channel(channel.id)
-    return discord_bot
 
 
 def _panel(bot):
@@ -329,7 +301,6 @@ def test_the_admin_reposts_and_refreshes_a_panel_through_the_bot(tickets_bot, cl
 def test_a_member_opens_at_most_the_hourly_number_of_tickets(tickets_bot, settings):
     bot = tickets_bot
     settings.TICKETS_OPENS_PER_HOUR = 2
-    from tickets.models import TicketCategory
     TicketCategory.objects.filter(pk=bot.category_id).update(max_open_per_member=5)
     for _ in range(2):
         assert _open(bot).content.startswith("Your ticket is ready")
@@ -342,7 +313,6 @@ def test_a_member_opens_at_most_the_hourly_number_of_tickets(tickets_bot, settin
 
 def test_need_help_pings_the_staff_once_per_member_not_once_per_ticket(tickets_bot):
     bot, world, emu = tickets_bot, tickets_bot.world, tickets_bot.emulator
-    from tickets.models import TicketCategory
     TicketCategory.objects.filter(pk=bot.category_id).update(max_open_per_member=2)
     _open(bot)
     _open(bot)

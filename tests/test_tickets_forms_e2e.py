@@ -4,7 +4,7 @@ hours (refuse or warn), opens per hour, each refusal saying why and when, in Eng
 
 from datetime import UTC, datetime, timedelta
 
-from tests.test_tickets_e2e import _panel, tickets_bot  # noqa: F401  (the fixture)
+from tests.test_tickets_e2e import _panel
 from tickets.models import Ticket, TicketAnswer, TicketCategory, TicketQuestion, TicketTranscript
 
 
@@ -15,7 +15,7 @@ def _questions(category_id):
                                   required=False, max_length=1500)
 
 
-def test_the_form_opens_the_ticket_on_submit_with_the_answers_first(tickets_bot):  # noqa: F811
+def test_the_form_opens_the_ticket_on_submit_with_the_answers_first(tickets_bot):
     bot, world, emu = tickets_bot, tickets_bot.world, tickets_bot.emulator
     _questions(bot.category_id)
     panel = _panel(bot)
@@ -46,7 +46,7 @@ def test_the_form_opens_the_ticket_on_submit_with_the_answers_first(tickets_bot)
     assert "Builder_77" in html and "x" * 1200 in html and "<b>" not in html.split("</style>")[1].split("Answers")[0]
 
 
-def test_the_admin_shows_the_answers_escaped(tickets_bot, client):  # noqa: F811
+def test_the_admin_shows_the_answers_escaped(tickets_bot, client):
     from django.contrib.auth.models import User
 
     bot, world, emu = tickets_bot, tickets_bot.world, tickets_bot.emulator
@@ -60,7 +60,7 @@ def test_the_admin_shows_the_answers_escaped(tickets_bot, client):  # noqa: F811
     assert "Your Roblox name" in page
 
 
-def test_gating_is_checked_before_the_form_and_again_on_submit(tickets_bot):  # noqa: F811
+def test_gating_is_checked_before_the_form_and_again_on_submit(tickets_bot):
     bot, world, emu = tickets_bot, tickets_bot.world, tickets_bot.emulator
     _questions(bot.category_id)
     TicketCategory.objects.filter(pk=bot.category_id).update(required_role_ids=[world.verified_role])
@@ -79,7 +79,7 @@ def test_gating_is_checked_before_the_form_and_again_on_submit(tickets_bot):  # 
     assert not Ticket.objects.exists() and not TicketAnswer.objects.exists()
 
 
-def test_support_hours_refuse_saying_when_or_warn_and_open(tickets_bot):  # noqa: F811
+def test_support_hours_refuse_saying_when_or_warn_and_open(tickets_bot):
     bot = tickets_bot
     now = datetime.now(UTC)
     start, end = (now + timedelta(hours=2)).time().replace(second=0, microsecond=0), (now + timedelta(hours=3)).time()
@@ -101,7 +101,7 @@ def test_support_hours_refuse_saying_when_or_warn_and_open(tickets_bot):  # noqa
     assert "⏰ Outside support hours" in [f["name"] for f in welcome.embeds[0]["fields"]]
 
 
-def test_opens_per_hour_per_category_say_when_to_try_again(tickets_bot):  # noqa: F811
+def test_opens_per_hour_per_category_say_when_to_try_again(tickets_bot):
     bot = tickets_bot
     TicketCategory.objects.filter(pk=bot.category_id).update(opens_per_hour=1)
     panel = _panel(bot)

@@ -5,7 +5,6 @@ metrics page (server-side SVG with escaped labels, CSV export that no spreadshee
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from tests.test_tickets_e2e import tickets_bot  # noqa: F401  (the fixture)
 from tickets import metrics, services
 from tickets.models import Ticket, TicketCategory
 
@@ -37,7 +36,7 @@ def _data(bot):
     return first, second
 
 
-def test_figures_on_ticket_stats_and_helper_stats(tickets_bot):  # noqa: F811
+def test_figures_on_ticket_stats_and_helper_stats(tickets_bot):
     bot, world = tickets_bot, tickets_bot.world
     _data(bot)
     s = metrics.ticket_stats(guild_id=world.guild_id, days=7)
@@ -56,7 +55,7 @@ def test_figures_on_ticket_stats_and_helper_stats(tickets_bot):  # noqa: F811
     assert helper_fields["Rating of claimed tickets"] == "4.00 ⭐ (1)"
 
 
-def test_admin_metrics_page_draws_escaped_svg_and_exports_csv(tickets_bot, client):  # noqa: F811
+def test_admin_metrics_page_draws_escaped_svg_and_exports_csv(tickets_bot, client):
     bot = tickets_bot
     _data(bot)
     client.force_login(User.objects.create_superuser("root", password="pw"))
