@@ -12,6 +12,8 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils import timezone
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 
 from .exceptions import CategoryOpensExceeded, MissingRole, OutsideSupportHours
 
@@ -45,17 +47,26 @@ def next_opening(start: time, zone: str, now: datetime) -> timedelta:
     return candidate.astimezone(now.tzinfo) - now
 
 
-def wait_text(wait: timedelta) -> str:
-    """A wait as "2 h 5 min" (rounded up to the minute; at least 1 min)."""
-    minutes = max(1, -(-int(wait.total_seconds()) // 60))
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    parts = [f"{days} d"] if days else []
+def _wait_words(minutes: int) -> str:
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = [gettext("%(n)s d") % {"n": days}] if days else []
     if hours:
-        parts.append(f"{hours} h")
+        parts.append(gettext("%(n)s h") % {"n": hours})
     if minutes or not parts:
-        parts.append(f"{minutes} min")
+        parts.append(gettext("%(n)s min") % {"n": minutes})
     return " ".join(parts)
+
+
+_lazy_wait_words = lazy(_wait_words, str)
+
+
+def wait_text(wait: timedelta):
+    """A wait as "2 h 5 min" (rounded up to the minute; at least 1 min, 0 min only for none), in the language
+    active when it is shown: a lazy string, so a refusal raised in a service reads "2 giờ 5 phút" to a member
+    whose Discord is in Vietnamese."""
+    seconds = int(wait.total_seconds())
+    return _lazy_wait_words(0 if seconds <= 0 else max(1, -(-seconds // 60)))
 
 
 def hours_text(start: time, end: time, zone: str) -> str:

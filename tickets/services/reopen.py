@@ -8,6 +8,8 @@ earlier ones included.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -44,7 +46,7 @@ def ticket_reopen(*, guild_id: int, actor_id: int, is_staff: bool, ticket_id: in
         window = ticket.category.reopen_window if ticket.category_id else None
         if window is None or now - ticket.closed_at > window:
             ended = ticket.closed_at + window if window is not None else ticket.closed_at
-            raise ReopenRefused(window=gating.wait_text(window) if window else "0 min",
+            raise ReopenRefused(window=gating.wait_text(window or timedelta(0)),
                                 ago=gating.wait_text(now - ended))
     limit = (ticket.category.max_open_per_member if ticket.category_id else None) or \
         ticket.guild.config.tickets_max_open_per_member
