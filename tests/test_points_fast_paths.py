@@ -66,3 +66,17 @@ def test_an_achievement_created_later_is_awarded_on_the_next_change():
     _award(9, "x", amount=50)
     Achievement.objects.create(guild=config_row(GUILD).guild, name="Late", condition="balance_reached", threshold=40)
     assert _award(9, "y").achievements == ("Late",)
+
+
+def test_a_member_whose_profile_this_process_never_wrote_is_updated_and_counted_once():
+    """A profile made without a change (/email, /notifications, the admin) or by another process: the award tries
+    the newcomer's statement first, finds the profile, and applies the change to it instead."""
+    from points.services import balance, profile_create
+
+    profile_create(guild_id=GUILD, user_id=31, display_name="Made by staff", email="m@example.com")
+    balance._seen.clear()  # as after a restart, or when another process wrote the member's last change
+    result = _award(31, "k31", amount=4)
+    assert (result.balance, result.replayed) == (4, False)
+    profile = MemberProfile.objects.get(guild__discord_id=GUILD, user_id=31)
+    assert (profile.balance, profile.entries, profile.email, profile.display_name) == (4, 1, "m@example.com", "user 31")
+    assert member_count(guild_id=GUILD) == 1
