@@ -235,6 +235,35 @@ def test_a_rating_after_the_channel_is_gone_comes_by_dm(tickets_bot):
     assert TicketRating.objects.get(ticket=ticket).stars == 3
 
 
+def test_with_the_rating_wait_on_an_unrated_ticket_is_asked_in_the_channel_then_by_dm(tickets_bot):
+    """The category's rating wait (README: "channel waits for a rating"): the prompt comes in the ticket, the
+    channel stays for the wait, and when it goes unrated the opener is asked by DM; nothing is lost."""
+    bot, world, emu = tickets_bot, tickets_bot.world, tickets_bot.emulator
+    TicketCategory.objects.filter(pk=bot.category_id).update(rating_wait=timedelta(minutes=10))
+    ticket, welcome = _ticket(bot)
+    before = len(emu.dms(world.member))
+    closed = bot.click("staff", welcome, f"ticket:close:{ticket.pk}")
+    assert closed.embeds[0]["footer"]["text"] == "This channel will be deleted in 600 seconds."
+    emu.wait_for(lambda: any(m.embeds and m.embeds[0]["title"] == "⭐ How did we do?"
+                             for m in emu.messages(ticket.channel_id)), timeout=10)
+    assert emu.channel(ticket.channel_id) is not None and _pending(ticket, "rate_dm")
+    # Ten minutes pass unrated: the channel goes and the DM comes.
+    _advance(minutes=10)
+    OutboxMessage.objects.filter(dedupe_key=f"ticket:{ticket.pk}:delete").update(available_at=timezone.now())
+    emu.wait_for(lambda: emu.channel(ticket.channel_id) is None, timeout=10)
+
+    def rating_dm():
+        return next((m for m in emu.dms(world.member)[before:] if m.embeds and
+                     m.embeds[0]["title"] == "⭐ How did we do?"), None)
+
+    emu.wait_for(lambda: rating_dm() is not None, timeout=10)
+    shown = emu.click(None, world.member, rating_dm(), f"ticket:rate:{ticket.pk}:5")
+    emu.submit_modal(None, world.member, shown, values={"comment": "late but fine"})
+    rating = TicketRating.objects.get(ticket=ticket)
+    assert (rating.stars, rating.comment) == (5, "late but fine")
+    assert not _pending(ticket, "rate_dm") and not _pending(ticket, "rate")
+
+
 def test_reopen_by_the_opener_within_the_window_and_by_staff_after_it(tickets_bot):
     bot, world, emu = tickets_bot, tickets_bot.world, tickets_bot.emulator
     ticket, welcome = _ticket(bot)
