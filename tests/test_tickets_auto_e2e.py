@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.db.models import F
 from django.utils import timezone
 
+from botproject import services as core
 from botproject.models import OutboxMessage
 from points.models import LedgerEntry
 from tests.conftest import eventually
@@ -96,6 +97,16 @@ def test_the_transcript_goes_to_the_opener_by_dm_or_a_log_note_when_dms_are_clos
     assert dm.attachments[0]["filename"] == f"ticket-{ticket.number}-{ticket.code}.html"
     assert [c["custom_id"] for row in dm.components for c in row["components"]] == [f"ticket:reopen:{ticket.pk}"]
     emu.wait_for(lambda: emu.channel(ticket.channel_id) is None, timeout=10)
+    # From a DM too, a blocked opener cannot reopen, nor anyone while the server has tickets switched off.
+    core.block_add(guild_id=world.guild_id, user_id=world.member, reason="spam")
+    assert emu.click(None, world.member, dm, f"ticket:reopen:{ticket.pk}").content == (
+        "You are blocked from using this in this server.")
+    core.block_remove(guild_id=world.guild_id, user_id=world.member)
+    core.config_update(guild_id=world.guild_id, changes={"tickets_enabled": False})
+    assert emu.click(None, world.member, dm, f"ticket:reopen:{ticket.pk}").content.startswith(
+        "Tickets is not enabled in this server.")
+    core.config_update(guild_id=world.guild_id, changes={"tickets_enabled": True})
+    assert Ticket.objects.get(pk=ticket.pk).status == "closed"
     reopened = emu.click(None, world.member, dm, f"ticket:reopen:{ticket.pk}", timeout=10)  # from the DM
     ticket.refresh_from_db()
     assert reopened.content == f"Ticket #{ticket.number} is open again: <#{ticket.channel_id}>"
