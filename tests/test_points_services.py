@@ -10,7 +10,12 @@ from botproject import services as core
 from botproject.models import OutboxMessage
 from points import selectors, services
 from points.exceptions import (
-    AboveLimit, BalanceCapReached, ConfirmationRequired, InsufficientPoints, InvalidAmount, UnknownEntry,
+    AboveLimit,
+    BalanceCapReached,
+    ConfirmationRequired,
+    InsufficientPoints,
+    InvalidAmount,
+    UnknownEntry,
 )
 from points.models import Achievement, LedgerEntry, MemberAchievement, MemberProfile
 from points.services.achievements import forget_achievement_cache
@@ -127,7 +132,8 @@ def test_a_known_members_award_is_one_short_transaction():
     award(1, 5, "second")  # reads and caches the guild's limits
     with CaptureQueriesContext(connection) as ctx:
         award(1, 5, "third", display_name="Ann")
-    writes = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))]
+    control = ("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE")
+    writes = [q["sql"] for q in ctx.captured_queries if not q["sql"].startswith(control)]
     # PostgreSQL: one statement (CTEs); SQLite: profile UPDATE, ledger INSERT, outbox INSERT.
     assert len(writes) == (1 if connection.vendor == "postgresql" else 3), writes
     profile = MemberProfile.objects.get(user_id=1)

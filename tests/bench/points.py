@@ -251,7 +251,7 @@ def load_members(n: int) -> float:
         batch = []
         with transaction.atomic(), connection.cursor() as cursor:
             for row in rows():
-                batch.append([created if c == "created_at" else v for c, v in zip(columns, row)])
+                batch.append([created if c == "created_at" else v for c, v in zip(columns, row, strict=True)])
                 if len(batch) == 50_000:
                     cursor.executemany(sql, batch)
                     batch = []
