@@ -68,15 +68,19 @@ def test_an_achievement_created_later_is_awarded_on_the_next_change():
     assert _award(9, "y").achievements == ("Late",)
 
 
-def test_a_member_whose_profile_this_process_never_wrote_is_updated_and_counted_once():
-    """A profile made without a change (/email, /notifications, the admin) or by another process: the award tries
-    the newcomer's statement first, finds the profile, and applies the change to it instead."""
+@pytest.mark.parametrize("unseen_are_new", [True, False], ids=["newcomer's INSERT first", "UPDATE first"])
+def test_a_member_whose_profile_this_process_never_wrote_is_updated_and_counted_once(unseen_are_new):
+    """A profile made without a change (/email, /notifications, the admin) or by another process, and a newcomer:
+    whichever statement the award tries first, the profile gets the change and each member is counted once."""
     from points.services import balance, profile_create
 
     profile_create(guild_id=GUILD, user_id=31, display_name="Made by staff", email="m@example.com")
-    balance._seen.clear()  # as after a restart, or when another process wrote the member's last change
+    balance.guess.seen.clear()  # as after a restart, or when another process wrote the member's last change
+    balance.guess.unseen_are_new = unseen_are_new
     result = _award(31, "k31", amount=4)
     assert (result.balance, result.replayed) == (4, False)
     profile = MemberProfile.objects.get(guild__discord_id=GUILD, user_id=31)
     assert (profile.balance, profile.entries, profile.email, profile.display_name) == (4, 1, "m@example.com", "user 31")
-    assert member_count(guild_id=GUILD) == 1
+    balance.guess.unseen_are_new = unseen_are_new
+    assert _award(32, "k32", amount=2).balance == 2  # a newcomer
+    assert member_count(guild_id=GUILD) == 2 == MemberProfile.objects.filter(guild__discord_id=GUILD).count()

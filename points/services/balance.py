@@ -61,40 +61,54 @@ def apply(limits: Limits, change: Change, *, verify: bool, achievements: bool, c
 def _member_row(limits: Limits, change: Change, stamp, *, verify: bool, achievements: bool,
                 create: bool) -> tuple | None:
     """The member's row with `change` applied (see `statements.balance_update`): the guarded UPDATE, or a newcomer's
-    new profile (counted). A member this process has not seen is tried as a newcomer first (one statement where
-    the UPDATE would find nothing); either way round ends the same."""
+    new profile (counted). Which is tried first is `guess`'s call; either way round ends the same."""
     def update() -> tuple | None:
         return _fetch(*statements.balance_update(limits, change, stamp, verify=verify, achievements=achievements))
 
     if not (create and limits.admits_newcomer(change.delta) and change.expected_balance is None):
         return update()
-    row = update() if seen(limits, change.user_id) else None
+    newcomer_first = guess.newcomer_first(limits, change.user_id)
+    row = None if newcomer_first else update()
+    created = False
     if row is None:
         row = _fetch(*statements.profile_insert(limits, change, stamp, verify=verify, achievements=achievements))
         if row is not None:
+            created = True
             _fetch_none(*statements.count_member(limits.guild_pk, change.user_id))
         else:
             # The member has a profile after all (on PostgreSQL perhaps another first change just committed it:
             # the INSERT waited for that commit, which an UPDATE started before did not see).
             row = update()
     if row is not None:
-        remember(limits, change.user_id)
+        guess.note(limits, change.user_id, created=created)
     return row
 
 
-_seen: set[tuple[int, int]] = set()  # (guild pk, user id) of members whose change this process wrote
-_SEEN_MAX = 50_000
+class MemberGuess:
+    """Which statement a change tries first: the UPDATE for a member whose change this process wrote; for one it has
+    not seen, what the last such member turned out to be (a newcomer: their profile's INSERT first; else the
+    UPDATE). A wrong guess costs one statement that finds nothing; the outcome is the same either way."""
+
+    LIMIT = 50_000  # members remembered (then forgotten all at once: only guesses are lost)
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[int, int]] = set()
+        self.unseen_are_new = True
+
+    def newcomer_first(self, limits: Limits, user_id: int) -> bool:
+        return self.unseen_are_new and (limits.guild_pk, user_id) not in self.seen
+
+    def note(self, limits: Limits, user_id: int, *, created: bool) -> None:
+        """The member's change was written (`created`: with their new profile)."""
+        key = (limits.guild_pk, user_id)
+        if key not in self.seen:
+            self.unseen_are_new = created
+            if len(self.seen) >= self.LIMIT:
+                self.seen.clear()
+            self.seen.add(key)
 
 
-def seen(limits: Limits, user_id: int) -> bool:
-    """Whether this process wrote a change of the member (so they very likely have a profile)."""
-    return (limits.guild_pk, user_id) in _seen
-
-
-def remember(limits: Limits, user_id: int) -> None:
-    if len(_seen) >= _SEEN_MAX:
-        _seen.clear()  # only a guess is lost: the next change of each tries the other statement first
-    _seen.add((limits.guild_pk, user_id))
+guess = MemberGuess()
 
 
 _BALANCE = "\x00balance\x00"  # stands for the new balance in a notice the statement completes

@@ -25,7 +25,7 @@ from ..exceptions import (
 from ..models import GuildPointsStats, LedgerEntry, MemberCountShard, MemberProfile
 from . import statements
 from .achievements import grant_achievements, grant_after_commit, guild_has_achievements
-from .balance import Applied, apply, apply_in_one_statement, apply_or_refuse, once, remember, replayed, seen
+from .balance import Applied, apply, apply_in_one_statement, apply_or_refuse, guess, once, replayed
 from .limits import check_amount, forget_limits, limits_for
 from .types import Change, LedgerResult, Limits
 
@@ -102,11 +102,11 @@ def _award(guild_id: int, limits: Limits, change: Change) -> LedgerResult:
 
 def _in_one_statement(limits: Limits, change: Change, achievements: bool) -> Applied | None:
     """PostgreSQL: the change as one statement: the guarded UPDATE, or a newcomer's first change."""
-    first_newcomer = not seen(limits, change.user_id)  # as in `apply`: where the UPDATE would find no profile
-    for newcomer in (first_newcomer, not first_newcomer):
+    newcomer_first = guess.newcomer_first(limits, change.user_id)  # as in `apply`
+    for newcomer in (newcomer_first, not newcomer_first):
         applied = apply_in_one_statement(limits, change, achievements=achievements, newcomer=newcomer)
         if applied is not None:
-            remember(limits, change.user_id)
+            guess.note(limits, change.user_id, created=newcomer)
             return applied
     return None
 
