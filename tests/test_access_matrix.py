@@ -30,7 +30,7 @@ REFUSALS = {
 BLOCKED = "You are blocked from using this in this server."
 # Member-facing actions the contract marks "not blocked": a blocked member is refused even when
 # their level would do.
-REFUSES_BLOCKED = {"training", "tryout", "claim", "verify", "reverify"}
+REFUSES_BLOCKED = {"training", "tryout", "claim", "verify", "reverify", "ticket reopen"}
 
 # (case id, needed level, how to run it given the world: (command, options) or a component).
 SLASH = [

@@ -97,7 +97,11 @@ def test_the_transcript_goes_to_the_opener_by_dm_or_a_log_note_when_dms_are_clos
     assert dm.attachments[0]["filename"] == f"ticket-{ticket.number}-{ticket.code}.html"
     assert [c["custom_id"] for row in dm.components for c in row["components"]] == [f"ticket:reopen:{ticket.pk}"]
     emu.wait_for(lambda: emu.channel(ticket.channel_id) is None, timeout=10)
-    # From a DM too, nobody reopens while the server has tickets switched off.
+    # From a DM too, a blocked opener cannot reopen, nor anyone while the server has tickets switched off.
+    core.block_add(guild_id=world.guild_id, user_id=world.member, reason="spam")
+    assert emu.click(None, world.member, dm, f"ticket:reopen:{ticket.pk}").content == (
+        "You are blocked from using this in this server.")
+    core.block_remove(guild_id=world.guild_id, user_id=world.member)
     core.config_update(guild_id=world.guild_id, changes={"tickets_enabled": False})
     assert emu.click(None, world.member, dm, f"ticket:reopen:{ticket.pk}").content.startswith(
         "Tickets is not enabled in this server.")

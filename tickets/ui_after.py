@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from botproject.bot import errors
-from botproject.bot.checks import module_label, require
+from botproject.bot.checks import Blocked, module_label, require
 from botproject.bot.db import db_call
 from botproject.bot.i18n import activate_for
 from botproject.bot.replies import answer
@@ -185,7 +185,7 @@ async def flows_reopen(interaction: discord.Interaction, *, ticket_id: int | Non
                        number: int | None = None) -> None:
     """Reopen from a button (in the server or a DM) or /ticket reopen."""
     if interaction.guild_id is not None:
-        access = await require(interaction, Access.MEMBER, module="tickets")
+        access = await require(interaction, Access.MEMBER, refuse_blocked=True, module="tickets")
         guild_id = interaction.guild_id
         staff = access.at_least(Access.STAFF)
         if not staff and ticket_id is not None:
@@ -196,11 +196,14 @@ async def flows_reopen(interaction: discord.Interaction, *, ticket_id: int | Non
         if found is None:
             raise NotATicket()
         guild_id, staff = found.guild_id, False
-        # A DM carries no member: the server's tickets switch is read from the database, as in the server.
+        # A DM carries no member: the server's switch and blocklist are read from the database (as in the server,
+        # a blocked member cannot reopen, which would open a ticket again).
         access = await db_call(member_access)(guild_id=guild_id, user_id=interaction.user.id, role_ids=[],
                                               is_owner=False, can_manage_guild=False)
         if not access.config.module_enabled("tickets"):
             raise ModuleDisabled(module=module_label("tickets"))
+        if access.blocked:
+            raise Blocked()
     await flows.reopen_ticket(interaction, guild_id=guild_id, is_staff=staff, ticket_id=ticket_id, number=number,
                               welcome=_reopened_welcome)
 
