@@ -43,8 +43,10 @@ class MemberProfile(models.Model):
         verbose_name_plural = _("members")
         constraints = [
             models.UniqueConstraint(fields=["guild", "user_id"], name="profile_unique_per_guild"),
-            models.CheckConstraint(condition=Q(balance__gte=0) | Q(negative_allowed=True), name="profile_balance_floor"),
-            models.CheckConstraint(condition=Q(earned_total__gte=0) & Q(spent_total__gte=0), name="profile_totals_positive"),
+            models.CheckConstraint(condition=Q(balance__gte=0) | Q(negative_allowed=True),
+                                   name="profile_balance_floor"),
+            models.CheckConstraint(condition=Q(earned_total__gte=0) & Q(spent_total__gte=0),
+                                   name="profile_totals_positive"),
         ]
         indexes = [
             # Leaderboard pages and "how many are above me" both walk this index.
