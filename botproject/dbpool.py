@@ -11,10 +11,16 @@ A thread may also bound how long it waits for a connection (`set_acquire_timeout
 answer Discord interactions, which Discord drops after 3 s, so while the server is away they give up after
 about a second and the member is told to try again, instead of waiting out the pool's timeout (meant for the
 web process and for bursts of work).
+
+A bridge thread may keep a connection between its calls instead of giving it back to the pool after each
+(`keep`/`take`; botproject/bot/db.py checks it like the pool would before each use). Closing the pool closes the
+connections kept outside it too, so that a database can be dropped (tests) and a new pool (settings changed)
+takes over.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import select
 import threading
@@ -22,6 +28,8 @@ from collections.abc import Callable
 from typing import Any
 
 _thread = threading.local()
+_kept_lock = threading.Lock()
+_kept: dict[int, Any] = {}  # id(connection) → connection: kept by a thread between its uses, outside the pool
 
 
 def set_acquire_timeout(seconds: float | None) -> None:
@@ -40,7 +48,43 @@ def _bounded(getconn: Callable[..., Any]) -> Callable[..., Any]:
     return getconn_within
 
 
-def _quiet_and_idle(conn: Any) -> bool:
+def keep(conn: Any) -> bool:
+    """A thread keeps `conn` (taken from the pool) until its next use; False when its pool is closed: give it back."""
+    pool = getattr(conn, "_pool", None)
+    with _kept_lock:
+        if pool is None or pool.closed:
+            return False
+        _kept[id(conn)] = conn
+        return True
+
+
+def take(conn: Any) -> bool:
+    """The thread uses the connection it kept again; False when that was closed meanwhile (its pool closed)."""
+    with _kept_lock:
+        _kept.pop(id(conn), None)
+    return not conn.closed
+
+
+def _closing(close: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(close)
+    def close_with_kept(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return close(*args, **kwargs)
+        finally:
+            pool = close.__self__
+            with _kept_lock:  # after the pool says it is closed, so no thread keeps one of its connections again
+                mine = [conn for conn in _kept.values() if getattr(conn, "_pool", None) is pool]
+                for conn in mine:
+                    del _kept[id(conn)]
+            for conn in mine:
+                with contextlib.suppress(Exception):  # a connection that cannot be closed is gone anyway
+                    conn.close()
+
+    close_with_kept.drops_kept = True  # type: ignore[attr-defined]
+    return close_with_kept
+
+
+def quiet_and_idle(conn: Any) -> bool:
     """Whether an idle pooled connection shows no sign of trouble, without a round trip to the server.
 
     A server that ends a connection (restart, failover, `pg_terminate_backend`, idle timeouts) sends its last
@@ -62,12 +106,12 @@ def _quiet_and_idle(conn: Any) -> bool:
 def check_and_drain(conn: Any) -> None:
     """The pool's connection check; on a dead connection, discard every dead idle connection too.
 
-    A quiet idle socket passes without a round trip (see `_quiet_and_idle`); anything else gets the pool's own
+    A quiet idle socket passes without a round trip (see `quiet_and_idle`); anything else gets the pool's own
     check (an empty query), which also reads whatever the server sent.
     """
     from psycopg_pool import ConnectionPool
 
-    if _quiet_and_idle(conn):
+    if quiet_and_idle(conn):
         return
     try:
         ConnectionPool.check_connection(conn)
@@ -98,6 +142,8 @@ def install(sender: Any = None, connection: Any = None, **kwargs: Any) -> None:
         return
     if not getattr(pool.getconn, "bounded", False):
         pool.getconn = _bounded(pool.getconn)  # Django calls pool.getconn() with no timeout of its own
+    if not getattr(pool.close, "drops_kept", False):
+        pool.close = _closing(pool.close)
     if getattr(pool, "_check", None) in (None, check_and_drain):
         return  # health checks off (CONN_HEALTH_CHECKS=False), or already installed
     pool._check = check_and_drain

@@ -114,6 +114,52 @@ def test_a_restart_with_many_idle_pool_connections_costs_one_short_pause():
 
 
 @pytest.mark.django_db(transaction=True)
+def test_calls_one_after_another_run_on_one_thread_and_its_connection():
+    """Under a light load one thread does the work, on the connection it keeps (PostgreSQL: no trip through the
+    pool for every call; SQLite keeps its connection anyway)."""
+    async def main():
+        return [await db_call(_backend_id)() for _ in range(5)]
+
+    seen = asyncio.run(main())
+    assert len(set(seen)) == 1, seen
+
+
+@pytest.mark.django_db(transaction=True)
+def test_closing_the_pool_closes_the_connections_bridge_threads_keep():
+    """What Django does before it drops a test database or after a settings change: the pool closes, and with it the
+    connections bridge threads keep outside it (else the database could not be dropped); the next call connects
+    afresh."""
+    _, before = asyncio.run(db_call(_backend_id)())
+    if connection.vendor != "postgresql":
+        assert asyncio.run(db_call(guild_ensure)(guild_id=15)).guild_id == 15
+        return
+    connection.close()
+    connection.close_pool()
+    with psycopg.connect(database_url(), autocommit=True) as admin:
+        eventually(lambda: admin.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s",
+                                         [before]).fetchone()[0] == 0)
+    _, after = asyncio.run(db_call(_backend_id)())
+    assert after != before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_that_failed_inside_its_transaction_leaves_nothing_for_the_next():
+    guild_ensure(guild_id=16, name="first")
+
+    def clash() -> None:
+        with transaction.atomic():
+            Guild.objects.filter(discord_id=16).update(name="changed")
+            Guild.objects.create(discord_id=16)  # the unique Discord id: an IntegrityError, the update rolls back
+
+    async def main():
+        with pytest.raises(Error):
+            await db_call(clash)()
+        return await db_call(lambda: Guild.objects.get(discord_id=16).name)()
+
+    assert asyncio.run(main()) == "first"
+
+
+@pytest.mark.django_db(transaction=True)
 def test_shutdown_closes_every_bridge_thread_connection():
     async def main():
         await asyncio.gather(*(db_call(_backend_id)() for _ in range(4)))

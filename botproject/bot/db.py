@@ -12,13 +12,12 @@ connection, 1.5 s for another process's SQLite write lock, and no repeat after a
 second, so a call gives up within about 1.5 s.
 
 The calls run on the bridge's own threads (settings.DB_THREADS), in a copy of the caller's context and language;
-see `_Threads` for how work is handed to them.
+see botproject/bot/dbthreads.py for how work is handed to them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextvars
 import functools
 import logging
@@ -34,6 +33,8 @@ from django.utils import translation
 from botproject import dbpool
 from botproject.exceptions import DatabaseOutcomeUnknown, DatabaseUnavailable
 
+from .dbthreads import Threads
+
 P = ParamSpec("P")
 R = TypeVar("R")
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ CONNECT_WAIT = 1.0
 LOCK_WAIT = 1.5
 # An attempt that failed after this many seconds is not repeated: the answer must go out within Discord's 3 s.
 RETRY_WITHIN = 0.5
+# Seconds a bridge thread keeps one PostgreSQL connection between its calls before it gives it back to the pool.
+KEEP_SECONDS = 60.0
 # SQLite errors that mean "the file cannot be written or read now", not a bug in the statement.
 SQLITE_OUTAGES = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN",
                   "SQLITE_FULL", "SQLITE_PROTOCOL")
@@ -62,96 +65,25 @@ _in_flight = 0
 _observer: Callable[[str, float, float], None] | None = None
 
 
-class _Worker:
-    """One bridge thread: it sleeps on its own lock until a job is handed to it."""
-
-    __slots__ = ("job", "thread", "wake")
-
-    def __init__(self) -> None:
-        self.job: Callable[[], None] | None = None
-        self.wake = threading.Lock()
-        self.wake.acquire()  # held: the thread blocks on it until a job (or the stop) is handed over
-        self.thread: threading.Thread | None = None
-
-
-class _Threads:
-    """The bridge's threads (settings.DB_THREADS of them, started as needed).
-
-    A job goes straight to the thread that went idle last, so under the bot's usual load one or two threads do
-    the work with their connections and caches warm, instead of every call waking the thread idle the longest;
-    under a burst every thread works and the rest wait in order. A hand-off is one lock release and the answer
-    one `call_soon_threadsafe`: the event loop, the threads and the emulator share the GIL, and every step the
-    loop does not take is time it answers members in.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = max(1, size)
-        self._lock = threading.Lock()
-        self._idle: list[_Worker] = []  # the most recently idle last
-        self._queue: collections.deque[Callable[[], None]] = collections.deque()
-        self._workers: list[_Worker] = []
-        self._closed = False
-
-    def submit(self, job: Callable[[], None]) -> None:
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the database bridge is shut down")
-            if self._idle:
-                worker = self._idle.pop()
-                worker.job = job
-                worker.wake.release()
-                return
-            if len(self._workers) >= self.size:
-                self._queue.append(job)
-                return
-            worker = _Worker()
-            worker.job = job
-            worker.thread = threading.Thread(target=self._work, args=(worker,), name=f"db_{len(self._workers)}",
-                                             daemon=True)
-            self._workers.append(worker)
-        worker.thread.start()
-
-    def _work(self, worker: _Worker) -> None:
-        dbpool.set_acquire_timeout(CONNECT_WAIT)
-        try:
-            job = worker.job
-            while job is not None:
-                worker.job = None
-                job()
-                job = None  # drop the finished job's references before sleeping
-                with self._lock:
-                    if self._queue:
-                        job = self._queue.popleft()
-                        continue
-                    if self._closed:
-                        break
-                    self._idle.append(worker)
-                worker.wake.acquire()
-                job = worker.job
-        finally:
-            connections.close_all()  # this thread's connections (back to the pool)
-
-    def close(self) -> list[threading.Thread]:
-        """Stop taking jobs; idle threads stop now, busy ones once the queued jobs are done. Returns the threads."""
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-            threads = [w.thread for w in self._workers if w.thread is not None]
-        for worker in idle:
-            worker.job = None
-            worker.wake.release()
-        return threads
-
-
-_threads: _Threads | None = None
+_threads: Threads | None = None
 _lock = threading.Lock()
 
 
-def _get_threads() -> _Threads:
+def _thread_starts() -> None:
+    dbpool.set_acquire_timeout(CONNECT_WAIT)
+
+
+def _thread_ends() -> None:
+    if connection.vendor == "postgresql" and connection.connection is not None:
+        dbpool.take(connection.connection)  # no longer kept: it goes back to the pool now
+    connections.close_all()  # this thread's connections (back to the pool)
+
+
+def _get_threads() -> Threads:
     global _threads
     with _lock:
         if _threads is None:
-            _threads = _Threads(settings.DB_THREADS)
+            _threads = Threads(settings.DB_THREADS, starts=_thread_starts, ends=_thread_ends)
         return _threads
 
 
@@ -167,6 +99,39 @@ def _tidy_connections() -> None:
     # transaction) closing would poison the block, so leave it alone there.
     if not connection.in_atomic_block:
         close_old_connections()
+
+
+def _sound() -> bool:
+    """Whether this thread's PostgreSQL connection is fit for another call as it stands: open, no error on it, not
+    in a transaction, autocommit as configured, and kept for less than KEEP_SECONDS (then the pool sees it again,
+    and replaces it when it is past its lifetime)."""
+    raw = connection.connection
+    return (raw is not None and connection.vendor == "postgresql" and not connection.errors_occurred
+            and connection.autocommit and not connection.in_atomic_block and not connection.needs_rollback
+            and not raw.closed and not raw.broken
+            and time.monotonic() - getattr(_thread, "kept_since", 0.0) < KEEP_SECONDS)
+
+
+def _take_or_tidy() -> None:
+    """Before a call: carry on with the PostgreSQL connection this thread kept when it is sound and its socket quiet
+    (the pool's own check before it hands a connection out), else tidy up as before any call."""
+    raw = connection.connection
+    if raw is not None and connection.vendor == "postgresql" and dbpool.take(raw) and _sound() \
+            and dbpool.quiet_and_idle(raw):
+        return
+    _tidy_connections()
+
+
+def _keep_or_tidy(sound: bool) -> None:
+    """After a call: keep a sound PostgreSQL connection for this thread's next call (no trip through the pool for
+    every call); give back one a database error came from, or one the pool no longer takes, as before."""
+    raw = connection.connection
+    if raw is not None and getattr(_thread, "kept", None) is not raw:
+        _thread.kept, _thread.kept_since = raw, time.monotonic()  # a connection new to this thread
+    if sound and raw is not None and _sound() and dbpool.keep(raw):
+        return
+    _thread.kept = None
+    _discard_connection()
 
 
 def _connect() -> None:
@@ -278,12 +243,14 @@ def _call(func: Callable[..., R], args: tuple, kwargs: dict) -> R:
     maybe_saved = False
     for attempt in (1, 2):
         watch = _Watch()
+        sound = True  # no database error (a refusal the function raises leaves its connection fit for more)
         try:
-            _tidy_connections()
+            _take_or_tidy()
             _connect()
             with connection.execute_wrapper(watch):
                 return func(*args, **kwargs)
         except Error as error:
+            sound = False
             if not is_outage(error):
                 raise
             maybe_saved |= watch.may_have_saved()
@@ -297,7 +264,7 @@ def _call(func: Callable[..., R], args: tuple, kwargs: dict) -> R:
                 continue
             raise (DatabaseOutcomeUnknown() if maybe_saved else DatabaseUnavailable()) from error
         finally:
-            _discard_connection()
+            _keep_or_tidy(sound)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -330,7 +297,8 @@ def db_call(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
         language = translation.get_language()
         submitted = time.perf_counter()
 
-        def job() -> None:
+        def job() -> Callable[[], None]:
+            """Run the call on this thread; return what hands its answer to the caller's loop."""
             started = time.perf_counter()
             try:
                 result = context.run(_in_language, language, run, args, kwargs)
@@ -340,11 +308,12 @@ def db_call(func: Callable[P, R]) -> Callable[P, Awaitable[R]]:
                 outcome = (True, result)
             observer = _observer
             if observer is not None:
-                observer(getattr(func, "__qualname__", repr(func)), started - submitted, time.perf_counter() - started)
-            try:
-                loop.call_soon_threadsafe(_settle, future, outcome)
-            except RuntimeError:  # the caller's loop is closed: nobody waits for the answer
-                pass
+                try:
+                    observer(getattr(func, "__qualname__", repr(func)), started - submitted,
+                             time.perf_counter() - started)
+                except Exception:  # noqa: BLE001 - a benchmark's observer never keeps an answer from its caller
+                    log.exception("the bridge's observer failed")
+            return functools.partial(_answer, loop, future, outcome)
 
         _get_threads().submit(job)
         return await future
@@ -358,6 +327,13 @@ def _in_language(language: str | None, run: Callable[[tuple, dict], R], args: tu
     else:
         translation.deactivate_all()
     return run(args, kwargs)
+
+
+def _answer(loop: asyncio.AbstractEventLoop, future: asyncio.Future, outcome: tuple) -> None:
+    try:
+        loop.call_soon_threadsafe(_settle, future, outcome)
+    except RuntimeError:  # the caller's loop is closed: nobody waits for the answer
+        pass
 
 
 def _settle(future: asyncio.Future, outcome: tuple) -> None:
