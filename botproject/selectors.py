@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import enum
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, make_dataclass
 from dataclasses import field as dataclass_field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils.translation import gettext_lazy as _
 
 from . import registry
@@ -120,39 +122,52 @@ def member_access(
 
 
 def _access_row(guild_id: int, user_id: int, roles: set[int]) -> tuple[ConfigSnapshot, bool, bool]:
-    """(configuration, blocked, granted) in one statement; the defaults when the guild has no configuration."""
-    quote = connection.ops.quote_name
-    fields = _snapshot_fields()
+    """(configuration, blocked, granted) in one statement; the defaults when the guild has no configuration.
+
+    Every command runs it, so the statement (per number of roles) and how to read each column are worked out once.
+    """
+    db = connections[DEFAULT_DB_ALIAS]  # once: every `connection.x` is a thread-local lookup
     role_list = sorted(roles)
-    role_clause = (f" OR (p.kind = %s AND p.target_id IN ({', '.join(['%s'] * len(role_list))}))"
-                   if role_list else "")
-    sql = (f"SELECT c.guild_id, {', '.join('c.' + quote(f.column) for f in fields)}, "
-           f"EXISTS (SELECT 1 FROM {quote(BlockEntry._meta.db_table)} b WHERE b.guild_id = g.id AND b.user_id = %s "
-           f"AND b.unblocked_at IS NULL), "
-           f"EXISTS (SELECT 1 FROM {quote(PermissionGrant._meta.db_table)} p WHERE p.guild_id = g.id "
-           f"AND ((p.kind = %s AND p.target_id = %s){role_clause})) "
-           f"FROM {quote(Guild._meta.db_table)} g LEFT JOIN {quote(GuildConfig._meta.db_table)} c "
-           f"ON c.guild_id = g.id WHERE g.discord_id = %s")
     params: list = [user_id, PermissionGrant.Kind.USER.value, user_id]
     if role_list:
         params += [PermissionGrant.Kind.ROLE.value, *role_list]
     params.append(guild_id)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    with db.cursor() as cursor:
+        cursor.execute(_access_sql(db.vendor, len(role_list)), params)
         row = cursor.fetchone()
     if row is None:  # no guild row: no configuration, no blocks, no grants
         return ConfigSnapshot(guild_id=guild_id), False, False
     config_pk, *values, blocked, granted = row
     if config_pk is None:
         return ConfigSnapshot(guild_id=guild_id), bool(blocked), bool(granted)
-    data = {}
-    for field_, value in zip(fields, values, strict=True):
-        if hasattr(field_, "from_db_value"):  # JSON columns come back as text
-            value = field_.from_db_value(value, None, connection)
-        elif field_.get_internal_type() == "BooleanField":
-            value = bool(value)
-        data[field_.name] = _snapshot_value(value)
+    data = {name: read(value, db) for (name, read), value in zip(_readers(), values, strict=True)}
     return ConfigSnapshot(guild_id=guild_id, **data), bool(blocked), bool(granted)
+
+
+@functools.cache
+def _access_sql(vendor: str, roles: int) -> str:
+    quote = connection.ops.quote_name
+    role_clause = f" OR (p.kind = %s AND p.target_id IN ({', '.join(['%s'] * roles)}))" if roles else ""
+    return (f"SELECT c.guild_id, {', '.join('c.' + quote(f.column) for f in _snapshot_fields())}, "
+            f"EXISTS (SELECT 1 FROM {quote(BlockEntry._meta.db_table)} b WHERE b.guild_id = g.id AND b.user_id = %s "
+            f"AND b.unblocked_at IS NULL), "
+            f"EXISTS (SELECT 1 FROM {quote(PermissionGrant._meta.db_table)} p WHERE p.guild_id = g.id "
+            f"AND ((p.kind = %s AND p.target_id = %s){role_clause})) "
+            f"FROM {quote(Guild._meta.db_table)} g LEFT JOIN {quote(GuildConfig._meta.db_table)} c "
+            f"ON c.guild_id = g.id WHERE g.discord_id = %s")
+
+
+@functools.cache
+def _readers() -> tuple[tuple[str, Callable[[Any, Any], Any]], ...]:
+    """(setting, how to read its column from a raw row) for each configuration setting, in the statement's order."""
+    def reader(field_) -> Callable[[Any, Any], Any]:
+        if hasattr(field_, "from_db_value"):  # JSON columns come back as text
+            return lambda value, db: _snapshot_value(field_.from_db_value(value, None, db))
+        if field_.get_internal_type() == "BooleanField":
+            return lambda value, db: bool(value)
+        return lambda value, db: _snapshot_value(value)
+
+    return tuple((field_.name, reader(field_)) for field_ in _snapshot_fields())
 
 
 @dataclass(frozen=True)

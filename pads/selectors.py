@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import cache
 
+from django.db import connection
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from botproject.models import Guild
 
 from .models import PAD_MAX, PAD_MIN, PadSession
 
@@ -36,10 +41,31 @@ class SessionView:
 
 
 def pads_overview(*, guild_id: int) -> dict[int, SessionView | None]:
-    """Pad number → its active session, or None when free."""
-    active = {s.pad: SessionView.of(s) for s in PadSession.objects.select_related("guild").filter(
-        guild__discord_id=guild_id, ended_at__isnull=True)}
+    """Pad number → its active session, or None when free.
+
+    Plain SQL: every member's /pads reads it, and building the ORM query cost more than the database took.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_overview_sql(connection.vendor), [guild_id])
+        rows = cursor.fetchall()
+    active = {row[2]: SessionView(*row[:6], _aware(row[6]), _aware(row[7]), None, *row[9:]) for row in rows}
     return {pad: active.get(pad) for pad in range(PAD_MIN, PAD_MAX + 1)}
+
+
+@cache
+def _overview_sql(vendor: str) -> str:
+    quote = connection.ops.quote_name
+    return (f"SELECT s.id, g.discord_id, s.pad, s.kind, s.host_id, s.starts, s.started_at, s.ends_at, s.ended_at, "
+            f"s.end_reason, s.channel_id, s.message_id FROM {quote(PadSession._meta.db_table)} s "
+            f"JOIN {quote(Guild._meta.db_table)} g ON g.id = s.guild_id "
+            f"WHERE g.discord_id = %s AND s.ended_at IS NULL")
+
+
+def _aware(value) -> datetime:
+    """A DateTimeField value as read through a raw cursor (SQLite gives text or a naive UTC time) as an aware one."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
 
 
 def next_deadline() -> datetime | None:

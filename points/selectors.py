@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -13,9 +14,7 @@ from django.utils.dateparse import parse_datetime
 from botproject.models import Guild
 from botproject.paging import Page, bounds, paginate
 
-from .models import (
-    Achievement, GuildPointsStats, LedgerEntry, MemberAchievement, MemberCountShard, MemberProfile,
-)
+from .models import Achievement, GuildPointsStats, LedgerEntry, MemberAchievement, MemberCountShard, MemberProfile
 
 PAGE_SIZE = 10
 
@@ -77,11 +76,14 @@ def _guild_and_members(guild_id: int) -> tuple[int | None, int]:
     the ORM, building each query cost more than the database took to answer it.
     """
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT g.id, {_members_sql('g.id')} "
-            f"FROM {_table(Guild)} g WHERE g.discord_id = %s", [guild_id])
+        cursor.execute(_guild_and_members_sql(connection.vendor), [guild_id])
         row = cursor.fetchone()
     return (None, 0) if row is None else (row[0], row[1])
+
+
+@functools.cache
+def _guild_and_members_sql(vendor: str) -> str:
+    return f"SELECT g.id, {_members_sql('g.id')} FROM {_table(Guild)} g WHERE g.discord_id = %s"
 
 
 def _count_above(guild_pk: int, balance: int, bound: int | None = None) -> int:
@@ -185,16 +187,8 @@ def standing(*, guild_id: int, user_id: int) -> MemberStanding:
     One statement reads the profile, the member counter, the achievements and how many are above the
     member, counting at most _NEAR_THE_TOP of them; only a member further down than that is ranked by `_rank`.
     """
-    profile = _table(MemberProfile)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT g.id, {_members_sql('g.id')}, "
-            f"p.id, p.display_name, p.balance, p.earned_total, p.spent_total, p.entries, p.last_activity_at, "
-            f"p.notifications_enabled, (SELECT COUNT(*) FROM {_table(MemberAchievement)} a WHERE a.member_id = p.id), "
-            f"(SELECT COUNT(*) FROM (SELECT 1 FROM {profile} q WHERE q.guild_id = g.id AND q.balance > p.balance "
-            f"LIMIT %s) above) "
-            f"FROM {_table(Guild)} g LEFT JOIN {profile} p ON p.guild_id = g.id AND p.user_id = %s "
-            f"WHERE g.discord_id = %s", [_NEAR_THE_TOP, user_id, guild_id])
+        cursor.execute(_standing_sql(connection.vendor), [_NEAR_THE_TOP, user_id, guild_id])
         row = cursor.fetchone()
     if row is None or row[2] is None:
         return MemberStanding(user_id, "", 0, None, row[1] if row else 0, 0, 0, 0, None, 0, True)
@@ -204,6 +198,18 @@ def standing(*, guild_id: int, user_id: int) -> MemberStanding:
         user_id, name, balance, rank, members, earned, spent, entries, _aware(last_activity), achieved,
         bool(notifications),
     )
+
+
+@functools.cache
+def _standing_sql(vendor: str) -> str:
+    profile = _table(MemberProfile)
+    return (f"SELECT g.id, {_members_sql('g.id')}, "
+            f"p.id, p.display_name, p.balance, p.earned_total, p.spent_total, p.entries, p.last_activity_at, "
+            f"p.notifications_enabled, (SELECT COUNT(*) FROM {_table(MemberAchievement)} a WHERE a.member_id = p.id), "
+            f"(SELECT COUNT(*) FROM (SELECT 1 FROM {profile} q WHERE q.guild_id = g.id AND q.balance > p.balance "
+            f"LIMIT %s) above) "
+            f"FROM {_table(Guild)} g LEFT JOIN {profile} p ON p.guild_id = g.id AND p.user_id = %s "
+            f"WHERE g.discord_id = %s")
 
 
 @dataclass(frozen=True)
@@ -274,27 +280,32 @@ def history(*, guild_id: int, user_id: int, limit: int = 10) -> list[HistoryRow]
 
 
 def history_page(*, guild_id: int, user_id: int, page: int = 1, per_page: int = 10) -> Page[HistoryRow]:
-    """One page of the member's ledger, newest first (for /history): the count, then the page, as plain SQL."""
-    ledger = _table(LedgerEntry)
+    """One page of the member's ledger, newest first (for /history): the member and their count, then the page, as
+    plain SQL."""
+    member_sql, rows_sql = _history_sql(connection.vendor)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT p.id, p.guild_id, p.entries FROM {_table(MemberProfile)} p JOIN {_table(Guild)} g "
-            f"ON g.id = p.guild_id WHERE g.discord_id = %s AND p.user_id = %s", [guild_id, user_id])
+        cursor.execute(member_sql, [guild_id, user_id])
         member = cursor.fetchone()
         if member is None:
             return Page([], 1, 1, 0, per_page)
-        member_pk, guild_pk, _entries = member
-        cursor.execute(f"SELECT COUNT(*) FROM {ledger} WHERE member_id = %s AND guild_id = %s", [member_pk, guild_pk])
-        total = cursor.fetchone()[0]
+        member_pk, guild_pk, total = member
         number, pages, offset = bounds(page, total, per_page)
-        cursor.execute(
-            f"SELECT id, delta, balance_after, kind, reason, actor_id, created_at FROM {ledger} "
-            f"WHERE member_id = %s AND guild_id = %s ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s",
-            [member_pk, guild_pk, per_page, offset])
+        cursor.execute(rows_sql, [member_pk, guild_pk, per_page, offset])
         rows = cursor.fetchall()
     labels = dict(LedgerEntry.Kind.choices)
     return Page([HistoryRow(pk, delta, after, kind, str(labels.get(kind, kind)), reason, actor, _aware(created))
                  for pk, delta, after, kind, reason, actor, created in rows], number, pages, total, per_page)
+
+
+@functools.cache
+def _history_sql(vendor: str) -> tuple[str, str]:
+    """The member with the count of their ledger entries, and a page of them."""
+    ledger = _table(LedgerEntry)
+    return (f"SELECT p.id, p.guild_id, (SELECT COUNT(*) FROM {ledger} e WHERE e.member_id = p.id "
+            f"AND e.guild_id = p.guild_id) FROM {_table(MemberProfile)} p JOIN {_table(Guild)} g "
+            f"ON g.id = p.guild_id WHERE g.discord_id = %s AND p.user_id = %s",
+            f"SELECT id, delta, balance_after, kind, reason, actor_id, created_at FROM {ledger} "
+            f"WHERE member_id = %s AND guild_id = %s ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s")
 
 
 @dataclass(frozen=True)

@@ -86,3 +86,15 @@ def test_a_process_running_some_shards_claims_only_their_guilds_rows():
     assert [i.id for i in outbox.outbox_claim_batch(limit=20, shard_count=2, shard_ids=[1]).items] == [on_1.pk]
     assert [i.id for i in outbox.outbox_claim_batch(limit=20, shard_count=2, shard_ids=[0]).items] == [
         on_0.pk, no_guild.pk]  # rows without a guild (DMs) go with shard 0
+
+
+@pytest.mark.django_db
+def test_marking_a_row_sent_records_when_and_the_message_and_clears_the_error():
+    guild_ensure(guild_id=SHARD_1, name="G")
+    row = _row(Guild.objects.get(discord_id=SHARD_1), due_in=-1, last_error="503 earlier")
+    before = timezone.now()
+    outbox.outbox_mark_sent(message_id=row.pk, discord_message_id=4242)
+    row.refresh_from_db()
+    assert (row.status, row.discord_message_id, row.last_error) == ("sent", 4242, "")
+    assert before <= row.sent_at <= timezone.now()
+    assert OutboxMessage.objects.filter(sent_at__gte=before, sent_at__lte=timezone.now()).get() == row

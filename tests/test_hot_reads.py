@@ -1,0 +1,63 @@
+"""The reads every member's command runs, in plain SQL: they give what the ORM would (both databases)."""
+
+import pytest
+
+from botproject import services as core
+from botproject.selectors import Access, ConfigSnapshot, config_get, member_access
+from pads import selectors as pads_selectors
+from pads import services as pads
+from pads.models import PadSession
+from points import selectors as points_selectors
+from points import services as points
+
+GUILD = 991
+
+
+@pytest.mark.django_db
+def test_the_pads_overview_is_each_pads_session_as_the_orm_reads_it():
+    core.guild_ensure(guild_id=GUILD, name="G")
+    first = pads.session_start(guild_id=GUILD, pad=2, kind="training", host_id=5, starts="5 PM", host_name="H",
+                               channel_id=71)
+    pads.session_record_announcement(session_id=first.id, channel_id=71, message_id=72)
+    pads.session_start(guild_id=GUILD, pad=8, kind="tryout", host_id=6, starts="now", host_name="I")
+    pads.session_start(guild_id=GUILD, pad=5, kind="training", host_id=7, starts="soon", host_name="J")
+    pads.session_end(guild_id=GUILD, actor_id=7, is_staff=False, pad=5)  # an ended session is not shown
+
+    overview = pads_selectors.pads_overview(guild_id=GUILD)
+
+    assert list(overview) == list(range(1, 10))
+    expected = {s.pad: pads_selectors.SessionView.of(s) for s in PadSession.objects.select_related("guild")
+                .filter(ended_at__isnull=True)}
+    assert {pad: view for pad, view in overview.items() if view} == expected
+    assert overview[2].message_id == 72 and overview[2].started_at.tzinfo is not None
+    assert pads_selectors.pads_overview(guild_id=GUILD + 1) == dict.fromkeys(range(1, 10))
+
+
+@pytest.mark.django_db
+def test_member_access_reads_the_configuration_blocks_and_grants_with_any_number_of_roles():
+    assert member_access(guild_id=GUILD, user_id=1, role_ids=[], is_owner=False, can_manage_guild=False).config \
+        == ConfigSnapshot(guild_id=GUILD)  # a guild never seen: the defaults
+    core.guild_ensure(guild_id=GUILD, name="G")
+    core.config_set_role(guild_id=GUILD, kind="staff", role_id=300)
+    core.config_update(guild_id=GUILD, changes={"pads_max_duration_minutes": 45})
+    core.grant_add(guild_id=GUILD, kind="role", target_id=400)
+    config = config_get(guild_id=GUILD)  # the configuration as the ORM reads it
+    for roles, level, granted in (([], Access.MEMBER, False), ([300], Access.STAFF, False),
+                                  ([1, 400, 2], Access.MEMBER, True), ([400], Access.MEMBER, True)):
+        access = member_access(guild_id=GUILD, user_id=1, role_ids=roles, is_owner=False, can_manage_guild=False)
+        assert (access.level, access.granted, access.blocked) == (level, granted, False), roles
+        assert access.config.staff_role_id == 300 and access.config.pads_max_duration_minutes == 45
+        assert access.config == config
+
+
+@pytest.mark.django_db
+def test_a_members_history_page_counts_their_entries():
+    core.guild_ensure(guild_id=GUILD, name="G")
+    for i in range(12):
+        points.points_award(guild_id=GUILD, user_id=9, amount=i + 1, reason=f"r{i}", idempotency_key=f"h{i}",
+                            notify=False)
+    first = points_selectors.history_page(guild_id=GUILD, user_id=9, page=1, per_page=10)
+    last = points_selectors.history_page(guild_id=GUILD, user_id=9, page=5, per_page=10)
+    assert (first.total, first.number, first.pages, [r.reason for r in first.rows][:2]) == (12, 1, 2, ["r11", "r10"])
+    assert (last.number, [r.reason for r in last.rows]) == (2, ["r1", "r0"])
+    assert points_selectors.history_page(guild_id=GUILD, user_id=10, page=1, per_page=10).total == 0
