@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, make_dataclass
 from dataclasses import field as dataclass_field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 from django.utils.translation import gettext_lazy as _
 
 from . import registry
@@ -18,6 +18,8 @@ from .exceptions import DomainError, NotAllowed
 from .models import BlockEntry, CommandSyncState, DiscordName, Guild, GuildConfig, HelperRecord, PermissionGrant
 from .paging import Page, paginate
 from .roles import role_refusal
+
+R = TypeVar("R")
 
 
 class Access(enum.IntEnum):
@@ -106,7 +108,69 @@ def member_access(
     blocked and whether a grant names them or one of their roles, all read now (nothing cached).
     """
     roles = set(role_ids)
-    config, blocked, is_granted = _access_row(guild_id, user_id, roles)
+    db = connections[DEFAULT_DB_ALIAS]  # once: every `connection.x` is a thread-local lookup
+    sql, params = _access_statement(db, guild_id, user_id, roles)
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return _access_of(db, row, guild_id, roles, is_owner, can_manage_guild)
+
+
+def member_access_along(
+    read: Callable[[], R], *, guild_id: int, user_id: int, role_ids: list[int], is_owner: bool,
+    can_manage_guild: bool,
+) -> tuple[MemberAccess, Callable[[], R]]:
+    """`member_access` and `read`, a read that does not depend on it: on PostgreSQL the access check's statement
+    goes to the server with the first statement `read` runs, in one round trip (the commands members use most
+    pay one trip to the database instead of two).
+
+    `read` runs before the access is decided, so it must only read; the caller decides, then takes `read`'s result
+    from the returned function (which raises what `read` raised). Elsewhere the two run one after the other.
+    """
+    roles = set(role_ids)
+    db = connections[DEFAULT_DB_ALIAS]
+    sql, params = _access_statement(db, guild_id, user_id, roles)
+    rows: list = []  # the access check's row once it has been read
+
+    def along(execute: Callable[..., Any], statement: Any, statement_params: Any, many: bool, context: dict) -> Any:
+        if rows or many or not isinstance(statement_params, list | tuple) or not isinstance(statement, str):
+            return execute(statement, statement_params, many, context)
+        result = execute(f"{sql}; {statement}", [*params, *statement_params], many, context)
+        raw = context["cursor"].cursor
+        with db.wrap_database_errors:
+            rows.append(raw.fetchone())
+            raw.nextset()  # the caller reads its own statement's rows
+        return result
+
+    try:
+        if db.vendor == "postgresql":
+            with db.execute_wrapper(along):
+                value = read()
+        else:
+            value = read()
+    except Exception as error:  # noqa: BLE001 - given back once the access is decided
+        failure: Exception | None = error
+    else:
+        failure = None
+    if not rows:  # `read` sent no statement it could go with (or failed before): on its own
+        if isinstance(failure, DatabaseError):
+            raise failure  # the database failed (an outage, or a bug in the read): that is the answer
+        with db.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows.append(cursor.fetchone())
+    access = _access_of(db, rows[0], guild_id, roles, is_owner, can_manage_guild)
+
+    def result() -> R:
+        if failure is not None:
+            raise failure
+        return value
+
+    return access, result
+
+
+def _access_of(db: Any, row: tuple | None, guild_id: int, roles: set[int], is_owner: bool,
+               can_manage_guild: bool) -> MemberAccess:
+    config, blocked, is_granted = _access_row(db, row, guild_id)
     if is_owner:
         level = Access.OWNER
     elif can_manage_guild or roles.intersection(config.admin_role_ids):
@@ -121,20 +185,18 @@ def member_access(
     return MemberAccess(level=level, blocked=blocked, config=config, granted=granted)
 
 
-def _access_row(guild_id: int, user_id: int, roles: set[int]) -> tuple[ConfigSnapshot, bool, bool]:
-    """(configuration, blocked, granted) in one statement; the defaults when the guild has no configuration.
-
-    Every command runs it, so the statement (per number of roles) and how to read each column are worked out once.
-    """
-    db = connections[DEFAULT_DB_ALIAS]  # once: every `connection.x` is a thread-local lookup
+def _access_statement(db: Any, guild_id: int, user_id: int, roles: set[int]) -> tuple[str, list]:
+    """The access check's one statement: the configuration row, blocked, granted (per number of roles, built once)."""
     role_list = sorted(roles)
     params: list = [user_id, PermissionGrant.Kind.USER.value, user_id]
     if role_list:
         params += [PermissionGrant.Kind.ROLE.value, *role_list]
     params.append(guild_id)
-    with db.cursor() as cursor:
-        cursor.execute(_access_sql(db.vendor, len(role_list)), params)
-        row = cursor.fetchone()
+    return _access_sql(db.vendor, len(role_list)), params
+
+
+def _access_row(db: Any, row: tuple | None, guild_id: int) -> tuple[ConfigSnapshot, bool, bool]:
+    """(configuration, blocked, granted) from the statement's row; the defaults when the guild has no configuration."""
     if row is None:  # no guild row: no configuration, no blocks, no grants
         return ConfigSnapshot(guild_id=guild_id), False, False
     config_pk, *values, blocked, granted = row

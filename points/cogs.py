@@ -188,7 +188,8 @@ class PointsCog(commands.Cog):
         member = member or ctx.author
         _access, standing = await require_then(
             ctx.interaction or ctx, Access.MEMBER,
-            lambda _access: selectors.standing(guild_id=ctx.guild.id, user_id=member.id), module=MODULE)
+            lambda _access: selectors.standing(guild_id=ctx.guild.id, user_id=member.id), module=MODULE,
+            reads_only=True)
         await ctx.reply(embed=ui.balance_embed(member.display_name, standing), ephemeral=True,
                         mention_author=False, allowed_mentions=NO_MENTIONS)
 
@@ -199,7 +200,8 @@ class PointsCog(commands.Cog):
         _access, (board, standing) = await require_then(
             ctx.interaction or ctx, Access.MEMBER,
             lambda _access: (selectors.leaderboard(guild_id=ctx.guild.id, page=page),
-                             selectors.standing(guild_id=ctx.guild.id, user_id=ctx.author.id)), module=MODULE)
+                             selectors.standing(guild_id=ctx.guild.id, user_id=ctx.author.id)), module=MODULE,
+            reads_only=True)
         embed, view = ui.leaderboard_embed(board, ctx.author.display_name, standing), ui.leaderboard_view(board)
         await ctx.reply(embed=embed, view=view, mention_author=False, allowed_mentions=NO_MENTIONS)
 

@@ -1,9 +1,11 @@
 """The reads every member's command runs, in plain SQL: they give what the ORM would (both databases)."""
 
 import pytest
+from django.db import DatabaseError, connection
 
 from botproject import services as core
-from botproject.selectors import Access, ConfigSnapshot, config_get, member_access
+from botproject.exceptions import NotAllowed
+from botproject.selectors import Access, ConfigSnapshot, config_get, member_access, member_access_along
 from pads import selectors as pads_selectors
 from pads import services as pads
 from pads.models import PadSession
@@ -61,3 +63,53 @@ def test_a_members_history_page_counts_their_entries():
     assert (first.total, first.number, first.pages, [r.reason for r in first.rows][:2]) == (12, 1, 2, ["r11", "r10"])
     assert (last.number, [r.reason for r in last.rows]) == (2, ["r1", "r0"])
     assert points_selectors.history_page(guild_id=GUILD, user_id=10, page=1, per_page=10).total == 0
+
+
+@pytest.mark.django_db
+def test_the_access_check_goes_along_with_a_read_in_one_round_trip_on_postgresql():
+    core.guild_ensure(guild_id=GUILD, name="G")
+    core.config_set_role(guild_id=GUILD, kind="staff", role_id=300)
+    points.points_award(guild_id=GUILD, user_id=9, amount=5, reason="r", idempotency_key="along", notify=False)
+    who = {"guild_id": GUILD, "user_id": 9, "role_ids": [300, 1], "is_owner": False, "can_manage_guild": False}
+    sent = []
+
+    def spy(execute, sql, params, many, context):  # nearest the database: sees what is sent
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    def read():
+        with connection.execute_wrapper(spy):
+            return points_selectors.standing(guild_id=GUILD, user_id=9)
+
+    access, result = member_access_along(read, **who)
+
+    assert access == member_access(**who) and access.level == Access.STAFF
+    assert result() == points_selectors.standing(guild_id=GUILD, user_id=9) and result().balance == 5
+    if connection.vendor == "postgresql":
+        assert len(sent) == 1 and 'FROM "botproject_guild" g LEFT JOIN' in sent[0].split(";")[0], sent
+    else:
+        assert len(sent) == 1  # SQLite: one after the other (no server to save a trip to)
+
+
+@pytest.mark.django_db
+def test_a_read_that_fails_or_sends_nothing_still_gets_the_access_decided():
+    core.guild_ensure(guild_id=GUILD, name="G")
+    core.block_add(guild_id=GUILD, user_id=9, reason="spam")
+    who = {"guild_id": GUILD, "user_id": 9, "role_ids": [], "is_owner": False, "can_manage_guild": True}
+
+    def refuses():
+        raise NotAllowed("not yours")
+
+    access, result = member_access_along(refuses, **who)
+    assert access == member_access(**who) and (access.level, access.blocked) == (Access.ADMIN, True)
+    with pytest.raises(NotAllowed):
+        result()
+    access, result = member_access_along(lambda: "no statement", **who)
+    assert access == member_access(**who) and result() == "no statement"
+
+    def broken():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT missing_column FROM botproject_guild WHERE discord_id = %s", [GUILD])
+
+    with pytest.raises(DatabaseError):  # the database's answer is the answer
+        member_access_along(broken, **who)

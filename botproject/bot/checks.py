@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from botproject import registry
 from botproject.exceptions import DomainError, ModuleDisabled, NotAllowed
-from botproject.selectors import Access, MemberAccess, member_access
+from botproject.selectors import Access, MemberAccess, member_access, member_access_along
 
 from .db import db_call
 
@@ -80,6 +80,7 @@ async def require(
 async def require_then(
     interaction: discord.Interaction | commands.Context, level: Access, then: Callable[[MemberAccess], R], *,
     refuse_blocked: bool = False, module: str | None = None, idempotency_key: str | None = None,
+    reads_only: bool = False,
 ) -> tuple[MemberAccess, R]:
     """`require`, then `then(access)` (synchronous database work) in the same trip to a database thread.
 
@@ -87,10 +88,18 @@ async def require_then(
     member may act; a refusal raised by `then` itself reaches the caller like one from the check. A write
     that `then` makes under an idempotency key passes the key too, so the bridge may repeat the call after
     an outage (the service answers a repeat with the first result).
+
+    `reads_only`: `then` only reads and does not look at the access. Its first statement then goes to the
+    database with the access check's, in one round trip (botproject.selectors.member_access_along): it runs
+    even for a member who is refused, and its result is dropped.
     """
     who = _who(interaction)
 
     def decide_then(**_replay_safe: str) -> tuple[MemberAccess, R]:
+        if reads_only:
+            checked, result = member_access_along(lambda: then(None), **who)  # type: ignore[arg-type]
+            access = _decide(checked, level, refuse_blocked=refuse_blocked, module=module)
+            return access, result()
         access = _decide(member_access(**who), level, refuse_blocked=refuse_blocked, module=module)
         return access, then(access)
 
