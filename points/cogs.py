@@ -264,13 +264,16 @@ class PointsCog(commands.Cog):
 async def history_page(interaction: discord.Interaction, user_id: int, page: int) -> tuple[discord.Embed, int, int]:
     """/history: a member's ledger, 10 entries a page, newest first (others' history: staff only)."""
 
+    own = user_id == interaction.user.id
+
     def read(access):
-        if user_id != interaction.user.id and not access.at_least(Access.STAFF):
+        if not own and not access.at_least(Access.STAFF):
             raise NotAllowed(REFUSALS[Access.STAFF])
         return selectors.history_page(guild_id=interaction.guild_id, user_id=user_id, page=page,
                                       per_page=ui.HISTORY_PER_PAGE)
 
-    _access, result = await require_then(interaction, Access.MEMBER, read, module=MODULE)
+    # Their own history needs no more than the member level: the read goes along with the access check.
+    _access, result = await require_then(interaction, Access.MEMBER, read, module=MODULE, reads_only=own)
     return ui.history_embed(pages.display_name(interaction, user_id), result.rows), result.number, result.pages
 
 

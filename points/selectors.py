@@ -280,10 +280,21 @@ def history(*, guild_id: int, user_id: int, limit: int = 10) -> list[HistoryRow]
 
 
 def history_page(*, guild_id: int, user_id: int, page: int = 1, per_page: int = 10) -> Page[HistoryRow]:
-    """One page of the member's ledger, newest first (for /history): the member and their count, then the page, as
-    plain SQL."""
-    member_sql, rows_sql = _history_sql(connection.vendor)
+    """One page of the member's ledger, newest first (for /history), as plain SQL.
+
+    The first page (what /history shows) is one statement: the member, their entry count and the entries. A later
+    page (a button) counts first, so a page past the end (entries gone since) shows the last one.
+    """
+    first_sql, member_sql, rows_sql = _history_sql(connection.vendor)
     with connection.cursor() as cursor:
+        if page <= 1:
+            cursor.execute(first_sql, [guild_id, user_id, guild_id] * 3 + [per_page])
+            found = cursor.fetchall()
+            member_pk, _guild_pk, total = found[0][:3]
+            if member_pk is None:
+                return Page([], 1, 1, 0, per_page)
+            number, pages, _offset = bounds(1, total, per_page)
+            return Page(_history_rows(row[3:] for row in found if row[3] is not None), number, pages, total, per_page)
         cursor.execute(member_sql, [guild_id, user_id])
         member = cursor.fetchone()
         if member is None:
@@ -291,21 +302,38 @@ def history_page(*, guild_id: int, user_id: int, page: int = 1, per_page: int = 
         member_pk, guild_pk, total = member
         number, pages, offset = bounds(page, total, per_page)
         cursor.execute(rows_sql, [member_pk, guild_pk, per_page, offset])
-        rows = cursor.fetchall()
+        return Page(_history_rows(cursor.fetchall()), number, pages, total, per_page)
+
+
+def _history_rows(rows) -> list[HistoryRow]:
     labels = dict(LedgerEntry.Kind.choices)
-    return Page([HistoryRow(pk, delta, after, kind, str(labels.get(kind, kind)), reason, actor, _aware(created))
-                 for pk, delta, after, kind, reason, actor, created in rows], number, pages, total, per_page)
+    return [HistoryRow(pk, delta, after, kind, str(labels.get(kind, kind)), reason, actor, _aware(created))
+            for pk, delta, after, kind, reason, actor, created in rows]
 
 
 @functools.cache
-def _history_sql(vendor: str) -> tuple[str, str]:
-    """The member with the count of their ledger entries, and a page of them."""
-    ledger = _table(LedgerEntry)
-    return (f"SELECT p.id, p.guild_id, (SELECT COUNT(*) FROM {ledger} e WHERE e.member_id = p.id "
-            f"AND e.guild_id = p.guild_id) FROM {_table(MemberProfile)} p JOIN {_table(Guild)} g "
-            f"ON g.id = p.guild_id WHERE g.discord_id = %s AND p.user_id = %s",
-            f"SELECT id, delta, balance_after, kind, reason, actor_id, created_at FROM {ledger} "
-            f"WHERE member_id = %s AND guild_id = %s ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s")
+def _history_sql(vendor: str) -> tuple[str, str, str]:
+    """(the member's key, the guild's, the member's entry count and their newest entries, one row each (a row
+    without an entry when there is none); the member with their count; a page by the member's key).
+
+    In the first, the member and the guild are looked up once (scalar subqueries), so the entries come off the
+    (member, newest first) index and the count is counted once, however many entries the member has.
+    """
+    ledger, profiles, guilds = _table(LedgerEntry), _table(MemberProfile), _table(Guild)
+    member = f"(SELECT p.id FROM {profiles} p JOIN {guilds} g ON g.id = p.guild_id WHERE g.discord_id = %s " \
+             f"AND p.user_id = %s)"
+    guild = f"(SELECT g.id FROM {guilds} g WHERE g.discord_id = %s)"
+    columns = "id, delta, balance_after, kind, reason, actor_id, created_at"
+    return (f"SELECT {member}, {guild}, (SELECT COUNT(*) FROM {ledger} c WHERE c.member_id = {member} "
+            f"AND c.guild_id = {guild}), e.id, e.delta, e.balance_after, e.kind, e.reason, e.actor_id, e.created_at "
+            f"FROM (SELECT 1 AS one) one LEFT JOIN (SELECT {columns} FROM {ledger} WHERE member_id = {member} "
+            f"AND guild_id = {guild} ORDER BY created_at DESC, id DESC LIMIT %s) e ON 1 = 1 "
+            f"ORDER BY e.created_at DESC, e.id DESC",
+            f"SELECT p.id, p.guild_id, (SELECT COUNT(*) FROM {ledger} e WHERE e.member_id = p.id "
+            f"AND e.guild_id = p.guild_id) FROM {profiles} p JOIN {guilds} g ON g.id = p.guild_id "
+            f"WHERE g.discord_id = %s AND p.user_id = %s",
+            f"SELECT {columns} FROM {ledger} WHERE member_id = %s AND guild_id = %s "
+            f"ORDER BY created_at DESC, id DESC LIMIT %s OFFSET %s")
 
 
 @dataclass(frozen=True)

@@ -59,10 +59,16 @@ def test_a_members_history_page_counts_their_entries():
         points.points_award(guild_id=GUILD, user_id=9, amount=i + 1, reason=f"r{i}", idempotency_key=f"h{i}",
                             notify=False)
     first = points_selectors.history_page(guild_id=GUILD, user_id=9, page=1, per_page=10)
+    second = points_selectors.history_page(guild_id=GUILD, user_id=9, page=2, per_page=10)
     last = points_selectors.history_page(guild_id=GUILD, user_id=9, page=5, per_page=10)
-    assert (first.total, first.number, first.pages, [r.reason for r in first.rows][:2]) == (12, 1, 2, ["r11", "r10"])
-    assert (last.number, [r.reason for r in last.rows]) == (2, ["r1", "r0"])
-    assert points_selectors.history_page(guild_id=GUILD, user_id=10, page=1, per_page=10).total == 0
+    assert (first.total, first.number, first.pages) == (12, 1, 2)
+    assert [r.reason for r in first.rows] == [f"r{i}" for i in range(11, 1, -1)]
+    assert first.rows[0].delta == 12 and first.rows[0].balance_after == 78 and first.rows[0].created_at.tzinfo
+    assert (second.number, [r.reason for r in second.rows]) == (2, ["r1", "r0"])
+    assert (last.number, last.pages, [r.reason for r in last.rows]) == (2, 2, ["r1", "r0"])  # past the end: the last
+    nobody = points_selectors.history_page(guild_id=GUILD, user_id=10, page=1, per_page=10)
+    assert (nobody.total, nobody.number, nobody.pages, nobody.rows) == (0, 1, 1, [])
+    assert points_selectors.history_page(guild_id=GUILD + 1, user_id=9, page=2, per_page=10).total == 0
 
 
 @pytest.mark.django_db
