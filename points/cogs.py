@@ -199,8 +199,8 @@ class PointsCog(commands.Cog):
     async def leaderboard(self, ctx: commands.Context, page: int = 1) -> None:
         _access, (board, standing) = await require_then(
             ctx.interaction or ctx, Access.MEMBER,
-            lambda _access: (selectors.leaderboard(guild_id=ctx.guild.id, page=page),
-                             selectors.standing(guild_id=ctx.guild.id, user_id=ctx.author.id)), module=MODULE,
+            lambda _access: selectors.leaderboard_and_standing(guild_id=ctx.guild.id, page=page,
+                                                               user_id=ctx.author.id), module=MODULE,
             reads_only=True)
         embed, view = ui.leaderboard_embed(board, ctx.author.display_name, standing), ui.leaderboard_view(board)
         await ctx.reply(embed=embed, view=view, mention_author=False, allowed_mentions=NO_MENTIONS)

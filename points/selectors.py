@@ -190,6 +190,11 @@ def standing(*, guild_id: int, user_id: int) -> MemberStanding:
     with connection.cursor() as cursor:
         cursor.execute(_standing_sql(connection.vendor), [_NEAR_THE_TOP, user_id, guild_id])
         row = cursor.fetchone()
+    return _standing_of(row, user_id)
+
+
+def _standing_of(row: tuple | None, user_id: int) -> MemberStanding:
+    """The standing from `_standing_sql`'s row (ranking a member far down with more statements)."""
     if row is None or row[2] is None:
         return MemberStanding(user_id, "", 0, None, row[1] if row else 0, 0, 0, 0, None, 0, True)
     guild_pk, members, _pk, name, balance, earned, spent, entries, last_activity, notifications, achieved, above = row
@@ -233,7 +238,14 @@ class LeaderboardPage:
 
 
 def leaderboard(*, guild_id: int, page: int = 1) -> LeaderboardPage:
-    """Members by balance, PAGE_SIZE a page; equal balances share a rank."""
+    """Members by balance, PAGE_SIZE a page; equal balances share a rank.
+
+    The first page (what /leaderboard shows) is one statement; a later one counts the members first.
+    """
+    if page <= 1:
+        with connection.cursor() as cursor:
+            cursor.execute(_first_page_sql(connection.vendor), [guild_id, PAGE_SIZE, guild_id])
+            return _first_page(cursor.fetchall())
     guild_pk, members = _guild_and_members(guild_id)
     if guild_pk is None:
         return LeaderboardPage([], 1, 1, 0)
@@ -244,6 +256,42 @@ def leaderboard(*, guild_id: int, page: int = 1) -> LeaderboardPage:
             f"SELECT user_id, display_name, balance FROM {_table(MemberProfile)} WHERE guild_id = %s "
             f"ORDER BY balance DESC, user_id ASC LIMIT %s OFFSET %s", [guild_pk, PAGE_SIZE, (page - 1) * PAGE_SIZE])
         top = cursor.fetchall()
+    return _page_of(top, page, pages, members, guild_pk)
+
+
+def leaderboard_and_standing(*, guild_id: int, page: int, user_id: int) -> tuple[LeaderboardPage, MemberStanding]:
+    """A leaderboard page and a member's standing (its footer). On PostgreSQL the first page and the standing go
+    to the server in one message: one round trip."""
+    if page > 1 or connection.vendor != "postgresql":
+        return leaderboard(guild_id=guild_id, page=page), standing(guild_id=guild_id, user_id=user_id)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{_first_page_sql(connection.vendor)}; {_standing_sql(connection.vendor)}",
+                       [guild_id, PAGE_SIZE, guild_id, _NEAR_THE_TOP, user_id, guild_id])
+        top = cursor.fetchall()
+        cursor.nextset()
+        row = cursor.fetchone()
+    return _first_page(top), _standing_of(row, user_id)
+
+
+@functools.cache
+def _first_page_sql(vendor: str) -> str:
+    """The guild's key and member counter with its top PAGE_SIZE members, one row each (one row without a member
+    when it has none; no row when there is no such guild)."""
+    return (f"SELECT g.id, {_members_sql('g.id')}, t.user_id, t.display_name, t.balance FROM {_table(Guild)} g "
+            f"LEFT JOIN (SELECT user_id, display_name, balance FROM {_table(MemberProfile)} WHERE guild_id = "
+            f"(SELECT id FROM {_table(Guild)} WHERE discord_id = %s) ORDER BY balance DESC, user_id ASC LIMIT %s) t "
+            f"ON 1 = 1 WHERE g.discord_id = %s ORDER BY t.balance DESC, t.user_id ASC")
+
+
+def _first_page(found: list[tuple]) -> LeaderboardPage:
+    if not found:
+        return LeaderboardPage([], 1, 1, 0)
+    guild_pk, members = found[0][:2]
+    top = [row[2:] for row in found if row[2] is not None]
+    return _page_of(top, 1, max(1, -(-members // PAGE_SIZE)), members, guild_pk)
+
+
+def _page_of(top: list[tuple], page: int, pages: int, members: int, guild_pk: int) -> LeaderboardPage:
     rows: list[LeaderboardRow] = []
     for position, (user_id, name, balance) in enumerate(top):
         if not rows:

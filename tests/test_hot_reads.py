@@ -119,3 +119,24 @@ def test_a_read_that_fails_or_sends_nothing_still_gets_the_access_decided():
 
     with pytest.raises(DatabaseError):  # the database's answer is the answer
         member_access_along(broken, **who)
+
+
+@pytest.mark.django_db
+def test_the_first_leaderboard_page_with_a_standing_is_what_each_reads_alone():
+    assert points_selectors.leaderboard(guild_id=GUILD, page=1) == points_selectors.LeaderboardPage([], 1, 1, 0)
+    core.guild_ensure(guild_id=GUILD, name="G")
+    assert points_selectors.leaderboard(guild_id=GUILD, page=1) == points_selectors.LeaderboardPage([], 1, 1, 0)
+    for user, amount in [(1, 50), (2, 70), (3, 70), *((10 + i, 5 + i) for i in range(12))]:
+        points.points_award(guild_id=GUILD, user_id=user, amount=amount, reason="r", idempotency_key=f"lb{user}",
+                            display_name=f"m{user}", notify=False)
+    first = points_selectors.leaderboard(guild_id=GUILD, page=1)
+    assert (first.page, first.pages, first.members) == (1, 2, 15)
+    assert [(r.rank, r.user_id, r.balance) for r in first.rows[:4]] == [(1, 2, 70), (1, 3, 70), (3, 1, 50), (4, 21, 16)]
+    assert len(first.rows) == 10
+    second = points_selectors.leaderboard(guild_id=GUILD, page=2)
+    assert [(r.rank, r.user_id) for r in second.rows] == [(11, 14), (12, 13), (13, 12), (14, 11), (15, 10)]
+    for user in (3, 12, 999):
+        assert points_selectors.leaderboard_and_standing(guild_id=GUILD, page=1, user_id=user) == (
+            first, points_selectors.standing(guild_id=GUILD, user_id=user))
+    assert points_selectors.leaderboard_and_standing(guild_id=GUILD, page=2, user_id=3) == (
+        second, points_selectors.standing(guild_id=GUILD, user_id=3))
