@@ -243,7 +243,7 @@ def test_leaderboard_ranks_ties_together_and_pages_by_ten():
 @pytest.mark.parametrize("sample_from", [10**9, 100], ids=["bounded counts", "sampled median side"])
 def test_every_rank_equals_one_plus_the_members_with_more(monkeypatch, sample_from):
     """Both ways of choosing the side to count give exact ranks (the sampled median runs on PostgreSQL)."""
-    monkeypatch.setattr(selectors, "SAMPLED_SIDE_MIN_MEMBERS", sample_from)
+    monkeypatch.setattr(selectors.ranking, "SAMPLED_SIDE_MIN_MEMBERS", sample_from)
     guild = core.config_row(G).guild
     balances = [(user * 7919) % 401 for user in range(1, 601)]  # 600 members, many ties, skewed order
     MemberProfile.objects.bulk_create([MemberProfile(guild=guild, user_id=user, balance=balance)
