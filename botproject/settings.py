@@ -219,6 +219,17 @@ SHUTDOWN_GRACE_SECONDS = env.float("SHUTDOWN_GRACE_SECONDS", default=10.0)
 # Roblox users API (verification); read at call time, so tests can point it at a local fake server.
 ROBLOX_USERS_API_URL = env("ROBLOX_USERS_API_URL", default="https://users.roblox.com")
 
+# --- Operations: metrics and backups ----------------------------------------------------------
+# GET /metrics (Prometheus text format) is off unless METRICS_ENABLED; with METRICS_TOKEN set it also needs
+# "Authorization: Bearer <token>".
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=False)
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# `manage.py backup` writes here and keeps the newest BACKUP_KEEP; BACKUP_EVERY_HOURS > 0 makes runbot take one
+# on that schedule (0: only when the command is run).
+BACKUP_DIR = env.path("BACKUP_DIR", default=BASE_DIR / "backups")
+BACKUP_KEEP = env.int("BACKUP_KEEP", default=7)
+BACKUP_EVERY_HOURS = env.float("BACKUP_EVERY_HOURS", default=0.0)
+
 # --- Logging --------------------------------------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOG_FILE = env("LOG_FILE", default="")
