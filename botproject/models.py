@@ -315,7 +315,7 @@ class OutboxMessage(models.Model):
     last_error = models.CharField(_("last error"), max_length=500, blank=True)
     discord_message_id = snowflake(_("Discord message id"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    available_at = models.DateTimeField(_("next attempt at"), db_index=True)
+    available_at = models.DateTimeField(_("next attempt at"))  # read with the status: the outbox_due index
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
 
     class Meta:

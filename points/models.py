@@ -19,7 +19,8 @@ class MemberProfileManager(models.Manager):
 class MemberProfile(models.Model):
     """A member's standing in one guild: balance (the sum of their ledger) and running stats."""
 
-    guild = models.ForeignKey(Guild, on_delete=models.CASCADE, related_name="member_profiles")
+    # No index of its own on guild: the (guild, user_id) constraint and the leaderboard index begin with it.
+    guild = models.ForeignKey(Guild, on_delete=models.CASCADE, related_name="member_profiles", db_index=False)
     user_id = snowflake(_("user id"))
     display_name = models.CharField(_("name"), max_length=100, blank=True)
     balance = models.BigIntegerField(_("balance"), default=0)
@@ -84,18 +85,21 @@ class LedgerEntry(models.Model):
         LEGACY_IMPORT = "legacy_import", _("imported from the old bot")
         SEASON_RESET = "season_reset", _("season reset")
 
-    guild = models.ForeignKey(Guild, on_delete=models.PROTECT, related_name="ledger")
-    member = models.ForeignKey(MemberProfile, on_delete=models.PROTECT, related_name="ledger")
+    # No single-column indexes on guild, member and actor_user: the composite indexes below begin with them (and
+    # most entries have no admin-site actor). Every award writes each of the ledger's indexes.
+    guild = models.ForeignKey(Guild, on_delete=models.PROTECT, related_name="ledger", db_index=False)
+    member = models.ForeignKey(MemberProfile, on_delete=models.PROTECT, related_name="ledger", db_index=False)
     delta = models.BigIntegerField(_("change"))
     balance_after = models.BigIntegerField(_("balance after"))
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     actor_id = snowflake(_("by (Discord)"), null=True, blank=True)
     actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("by (admin site)")
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, verbose_name=_("by (admin site)"),
+        db_index=False,
     )
     reason = models.CharField(_("reason"), max_length=500, blank=True)
     idempotency_key = models.CharField(
-        _("idempotency key"), max_length=200, unique=True,
+        _("idempotency key"), max_length=200,
         help_text=_("The interaction id or a business key; replaying it changes nothing."),
     )
     reverses = models.OneToOneField(
@@ -115,10 +119,15 @@ class LedgerEntry(models.Model):
             models.Index(fields=["guild", "kind", "created_at"], name="ledger_guild_kind_time"),
             # Achievements count a member's claims and tickets helped on every award: an index-only count.
             models.Index(fields=["member", "kind"], condition=Q(delta__gt=0), name="ledger_member_gains"),
+            # Deleting an admin-site user clears their entries' actor_user.
+            models.Index(fields=["actor_user"], condition=Q(actor_user__isnull=False), name="ledger_admin_actor"),
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(delta=0) | Q(kind="admin_set") | Q(kind="season_reset"),
                                    name="ledger_delta_nonzero"),
+            # A constraint rather than unique=True: on PostgreSQL the field would also get a LIKE index that no
+            # query uses, one more index every award writes.
+            models.UniqueConstraint(fields=["idempotency_key"], name="ledger_idempotency_key_unique"),
         ]
 
     def __str__(self) -> str:
