@@ -17,7 +17,7 @@ from django.db import connection
 from botproject import services as core
 from botproject.bot import db, endpoints
 from botproject.bot.runner import BotRunner
-from tests.emulator import EmulatorThread, World
+from botproject.sandbox.emulator import EmulatorThread, World
 
 ROOT = Path(__file__).resolve().parent.parent
 # Every top-level slash command the bot registers now; an app adds its own when it lands.

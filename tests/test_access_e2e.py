@@ -4,8 +4,8 @@ import pytest
 
 from botproject import services
 from botproject.models import AuditEntry, BlockEntry, DiscordName, HelperRecord, OutboxMessage, PermissionGrant
-from tests.emulator import OptionRejected
-from tests.emulator import permissions as P
+from botproject.sandbox.emulator import OptionRejected
+from botproject.sandbox.emulator import permissions as P
 
 
 @pytest.fixture

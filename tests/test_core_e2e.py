@@ -4,8 +4,8 @@ import pytest
 
 from botproject.bot.status import runtime
 from botproject.models import Guild, GuildConfig
+from botproject.sandbox.emulator import CommandHidden
 from tests.conftest import IMPLEMENTED_COMMANDS, eventually
-from tests.emulator import CommandHidden
 
 
 def _config(world) -> GuildConfig:

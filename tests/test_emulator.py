@@ -14,8 +14,8 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from tests.emulator import CommandHidden, EmulatorError, EmulatorThread, InteractionRecord, OptionRejected
-from tests.emulator import permissions as P
+from botproject.sandbox.emulator import CommandHidden, EmulatorError, EmulatorThread, InteractionRecord, OptionRejected
+from botproject.sandbox.emulator import permissions as P
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -19,8 +19,8 @@ import discord
 import pytest
 
 from botproject.bot import endpoints
-from tests.emulator import EmulatorThread
-from tests.emulator import permissions as P
+from botproject.sandbox.emulator import EmulatorThread
+from botproject.sandbox.emulator import permissions as P
 
 pytestmark = pytest.mark.timeout(60)
 TESTS = Path(__file__).resolve().parent
@@ -393,7 +393,7 @@ def test_no_test_turns_the_3_second_deadline_off_or_raises_it(tmp_path):
                      "monkeypatch.setattr(emu, 'callback_deadline', 5)\ngetattr(emu, 'callback_deadline')\n"
                      "del emu.callback_deadline\n")
     assert sorted(line for line, _ in _deadline_settings(probe)) == [1, 2, 4, 6]
-    from tests.emulator.interactions import InteractionMixin
+    from botproject.sandbox.emulator.interactions import InteractionMixin
     fresh = InteractionMixin()
     fresh._init_interactions()
     assert fresh.callback_deadline == 3.0

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from botproject import outbox
 from botproject.models import OutboxMessage
-from tests.emulator import permissions as P
+from botproject.sandbox.emulator import permissions as P
 from tests.test_tickets_e2e import _open
 from tickets.models import Ticket
 

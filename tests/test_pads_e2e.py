@@ -5,10 +5,10 @@ from datetime import timedelta
 import pytest
 
 from botproject import services as core
+from botproject.sandbox.emulator import OptionRejected
 from pads import services
 from pads.exceptions import InvalidPad, InvalidStarts
 from pads.models import PadSession
-from tests.emulator import OptionRejected
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ import pytest
 
 from botproject import services as core
 from botproject.models import OutboxMessage
+from botproject.sandbox.emulator import CommandHidden, OptionRejected
 from points import services
 from points.models import Achievement, LedgerEntry
 from tests.conftest import start_runner, stop_runner
-from tests.emulator import CommandHidden, OptionRejected
 
 ADMIN_ONLY = "Only admins can do that (Manage Server or an admin role)."
 DISABLED = "Points is not enabled in this server. An admin can switch it on with /config module."

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import translation
 
-from tests.fake_roblox import FakeRoblox
+from botproject.sandbox.fake_roblox import FakeRoblox
 from verification.exceptions import InvalidUsername, RobloxBusy, RobloxUserNotFound
 from verification.roblox import RobloxClient, clean_username
 

@@ -12,9 +12,9 @@ from django.urls import reverse
 from botproject import roles
 from botproject import services as core
 from botproject.models import AuditEntry, DiscordName, GuildConfig, HelperRecord, OutboxMessage
+from botproject.sandbox.emulator import permissions as P
+from botproject.sandbox.fake_roblox import FakeRoblox
 from tests.conftest import eventually
-from tests.emulator import permissions as P
-from tests.fake_roblox import FakeRoblox
 from verification.models import LinkEvent, RobloxLink, VerificationAttempt
 
 

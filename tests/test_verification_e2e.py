@@ -17,8 +17,8 @@ from botproject import outbox
 from botproject import services as core
 from botproject.exceptions import BotRoleTooLow
 from botproject.models import OutboxMessage
+from botproject.sandbox.fake_roblox import FakeRoblox
 from tests.conftest import eventually
-from tests.fake_roblox import FakeRoblox
 from verification import services
 from verification.models import LinkEvent, RobloxLink, VerificationAttempt
 from verification.words import WORDS

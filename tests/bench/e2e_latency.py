@@ -487,7 +487,7 @@ async def drive_child(emu, scene: Scene, process: subprocess.Popen, marker: str,
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"the bot process never synced its commands (exit code {process.poll()})")
         await asyncio.sleep(0.1)  # polling another process's start-up
-    from tests.emulator.ids import EmulatorError
+    from botproject.sandbox.emulator.ids import EmulatorError
 
     while True:  # commands are synced before the gateway session is up: probe until /status is answered
         try:
@@ -605,7 +605,7 @@ def main() -> int:
 
         call_command("migrate", verbosity=0)
         vendor = connection.vendor
-        from tests.emulator import EmulatorThread
+        from botproject.sandbox.emulator import EmulatorThread
 
         harness = EmulatorThread(timeout=30)
         try:

@@ -58,8 +58,8 @@ def main() -> int:
 
 def run(args) -> int:
     from botproject import services as core
+    from botproject.sandbox.emulator import EmulatorThread
     from tests.conftest import start_runner, stop_runner
-    from tests.emulator import EmulatorThread
     from tickets import services
     from tickets.models import Ticket
 
