@@ -362,3 +362,21 @@ class LoginFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username} from {self.ip or '?'} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class BotHeartbeat(models.Model):
+    """A running bot process, beating every minute or so (runbot writes it; a clean stop removes it).
+
+    `manage.py restore` refuses while a heartbeat is fresh (see botproject/heartbeat.py).
+    """
+
+    instance = models.CharField(_("process"), max_length=200, unique=True)
+    started_at = models.DateTimeField(_("started at"))
+    beat_at = models.DateTimeField(_("last heartbeat"))
+
+    class Meta:
+        verbose_name = _("bot heartbeat")
+        verbose_name_plural = _("bot heartbeats")
+
+    def __str__(self) -> str:
+        return f"{self.instance} ({self.beat_at:%Y-%m-%d %H:%M:%S})"

@@ -1,10 +1,10 @@
 """manage.py import_orders FILE --guild ID [--dry-run]: import an order file from the shell.
 
 Checks the whole file first (the same checks as the admin's import page) and prints the row errors; imports
-only a file without errors, in one transaction, with a progress bar on stderr. When codes were generated, the
-codes of all new orders are written next to the input as FILE.codes.csv (readable by the owner only; an
-existing codes file is never overwritten: FILE.codes-2.csv …), before the import commits: the codes exist
-nowhere else. Exit status 1 on any refusal or row error.
+only a file without errors, in one transaction, with a progress bar on stderr (plain lines when stderr is not a
+terminal). When codes were generated, the codes of all new orders are written next to the input as
+FILE.codes.csv (readable by the owner only; an existing codes file is never overwritten: FILE.codes-2.csv …),
+before the import commits: the codes exist nowhere else. Exit status 1 on any refusal or row error.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext
 
+from botproject.legacy.progress import Reporter
 from points.exceptions import HasRowErrors, ImportRefused
 from points.services import order_file, order_import
 
 MAX_ERRORS_PRINTED = 200
-BAR_WIDTH = 30
 
 
 class Command(BaseCommand):
@@ -75,9 +75,10 @@ class Command(BaseCommand):
         codes_path = self._write_codes(source, preview) if preview.generated_count else None
         planned = len(preview.rows)
         started = time.perf_counter()
+        progress = Reporter(gettext("orders imported"), self.stderr, number=str)
         try:
             result = order_import.import_orders(guild_id=guild, source=preview, filename=source.name,
-                                                progress=self._progress)
+                                                progress=progress)
         except ImportRefused as error:
             if codes_path:
                 codes_path.unlink(missing_ok=True)
@@ -86,6 +87,7 @@ class Command(BaseCommand):
             if codes_path:
                 codes_path.unlink(missing_ok=True)
             raise
+        progress.finish()
         if codes_path and len(result.codes) != planned:
             # Some rows were imported by someone else meanwhile (skipped): keep only the codes now in force.
             if result.generated_count:
@@ -116,10 +118,3 @@ class Command(BaseCommand):
                 handle.write(text)
             return target
         raise CommandError(gettext("Too many codes files next to %(file)s.") % {"file": source})
-
-    def _progress(self, done: int, total: int) -> None:
-        filled = BAR_WIDTH * done // total if total else BAR_WIDTH
-        percent = 100 * done // total if total else 100
-        end = "\n" if done >= total else ""
-        self.stderr.write(f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {percent:3d}% {done}/{total}", ending=end)
-        self.stderr.flush()
