@@ -254,3 +254,8 @@ if LOG_FILE:
         "encoding": "utf-8",
     }
     LOGGING["root"]["handlers"].append("file")
+
+# --- Sandbox --------------------------------------------------------------------------------
+# Set by `runbot --sandbox` in its own process only (with ROOT_URLCONF = botproject.sandbox.urls_root); the page at
+# /sandbox/ answers 404 unless it is on. Never from the environment: a deployment cannot switch it on.
+SANDBOX = False

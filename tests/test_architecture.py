@@ -203,11 +203,28 @@ def test_an_app_imports_another_apps_models_only_through_its_services_and_select
     assert offenders == []
 
 
+SANDBOX = f"{CORE}.sandbox"  # runbot --sandbox: a demo harness over every app (like the tests), not core logic
+SANDBOX_USERS = {f"{CORE}.management.commands.runbot"}
+
+
+def _in_sandbox(module: str) -> bool:
+    return module == SANDBOX or module.startswith(f"{SANDBOX}.")
+
+
 def test_the_core_imports_no_app():
-    """The core knows no app by name: the apps register what it shows (botproject.registry)."""
-    offenders = sorted((m, t) for m, targets in _graph().items() if _app_of(m) == CORE for t in targets
-                       if _app_of(t) in APPS)
+    """The core knows no app by name: the apps register what it shows (botproject.registry). The sandbox is left
+    out: it seeds its demo server through the apps' services, as a person would through the admin."""
+    offenders = sorted((m, t) for m, targets in _graph().items() if _app_of(m) == CORE and not _in_sandbox(m)
+                       for t in targets if _app_of(t) in APPS)
     assert offenders == []
+
+
+def test_only_runbot_imports_the_sandbox():
+    """Nothing in the bot, the apps or the rest of the core depends on the sandbox (runbot --sandbox starts it)."""
+    offenders = sorted((m, t) for m, targets in _graph().items() if not _in_sandbox(m) and m not in SANDBOX_USERS
+                       for t in targets if _in_sandbox(t))
+    assert offenders == []
+    assert any(_in_sandbox(t) for t in _graph()[f"{CORE}.management.commands.runbot"]), "the check sees the edge"
 
 
 def test_services_and_selectors_never_import_discord():

@@ -2,6 +2,7 @@
 
 import asyncio
 import gc
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -28,8 +29,19 @@ class Command(BaseCommand):
         parser.add_argument("--shard-ids", type=str, help="comma-separated shard ids this process runs, e.g. 0,1")
         parser.add_argument("--web", action="store_true", help="also serve the Django site (admin) on $PORT")
         parser.add_argument("--port", type=int, help="HTTP port (default: $PORT)")
+        parser.add_argument("--sandbox", action="store_true",
+                            help="run against the bundled local Discord with a demo server and a page at /sandbox/ "
+                                 "(no token, no network; its own SQLite file)")
+        parser.add_argument("--sandbox-db", type=Path, help="the sandbox's SQLite file (default: var/sandbox.sqlite3)")
+        parser.add_argument("--sandbox-reset", action="store_true", help="start the sandbox from scratch")
 
     def handle(self, *args, **options):
+        if options["sandbox"]:
+            from botproject.sandbox.command import run_sandbox
+
+            return run_sandbox(self, path=options["sandbox_db"], reset=options["sandbox_reset"], port=options["port"])
+        if options["sandbox_db"] or options["sandbox_reset"]:
+            raise CommandError("--sandbox-db and --sandbox-reset go with --sandbox")
         if not settings.DISCORD_TOKEN:
             raise CommandError("DISCORD_TOKEN is not set: put the bot token in the environment or .env.")
         if problem := secret_key_problem():
