@@ -33,6 +33,8 @@ def beat(instance: str, *, started_at: datetime | None = None, now: datetime | N
     if not updated:
         BotHeartbeat.objects.update_or_create(instance=instance,
                                               defaults={"beat_at": now, "started_at": started_at or now})
+        # Rows of bots that died without stopping (killed, host down) go after a day, so the table stays small.
+        BotHeartbeat.objects.filter(beat_at__lt=now - timedelta(days=1)).delete()
 
 
 def clear(instance: str) -> None:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import secrets
 import signal
 import time
+from collections.abc import Callable
 
 from django.conf import settings
+from django.utils import timezone
+
+from botproject import heartbeat
 
 from . import endpoints
+from .backups import BackupSchedule
 from .client import CommunityBot
-from .db import close_db_connections
+from .db import close_db_connections, db_call
 from .status import runtime
 from .web import WebServer
 
@@ -42,6 +49,7 @@ class BotRunner:
         extensions: list[str] | None = None,
         sync_guilds: list[int] | None = None,
         guild_ready_timeout: float | None = None,
+        backup_clock: Callable[[], float] = time.time,
     ) -> None:
         self.token = token
         endpoints.configure(
@@ -62,6 +70,12 @@ class BotRunner:
         )
         self._bot_task: asyncio.Task | None = None
         self._stopping = False
+        # This process in the heartbeat table (manage.py restore refuses while it is fresh).
+        self.instance = heartbeat.instance_name(secrets.token_hex(3))
+        every = settings.BACKUP_EVERY_HOURS
+        self.backups = BackupSchedule(every, settings.BACKUP_DIR, settings.BACKUP_KEEP, backup_clock) \
+            if every > 0 else None
+        self._chores: list[asyncio.Task] = []
 
     async def start(self) -> None:
         """Serve HTTP, log in and connect; return once the bot is ready (or raise if it failed)."""
@@ -77,7 +91,31 @@ class BotRunner:
             self._bot_task.result()  # raises what stopped the bot (bad token, unreachable gateway)
             raise RuntimeError("the bot stopped before it was ready")
         runtime.bot = self.bot
+        self._chores.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
+        if self.backups is not None:
+            self._chores.append(asyncio.create_task(self.backups.run_forever(), name="scheduled-backups"))
         log.info("ready in %.2f s; HTTP on port %d", time.monotonic() - started, self.web.port)
+
+    async def _heartbeat(self) -> None:
+        """Keep this process's heartbeat fresh; a failed write is logged and tried again at the next beat."""
+        beat, started = db_call(heartbeat.beat), timezone.now()
+        while True:
+            try:
+                await beat(self.instance, started_at=started)
+            except Exception as error:  # noqa: BLE001 - a missed beat never stops the bot
+                log.warning("heartbeat not written: %s", error)
+            await asyncio.sleep(heartbeat.BEAT_SECONDS)
+
+    async def _stop_chores(self) -> None:
+        """Stop the heartbeat and the scheduled backups (a backup running on its thread is let finish), then remove
+        the heartbeat: a clean stop leaves no bot behind."""
+        chores, self._chores = self._chores, []
+        for task in chores:
+            task.cancel()
+        await asyncio.gather(*chores, return_exceptions=True)
+        if chores:
+            with contextlib.suppress(Exception):  # the database may be away: the heartbeat then goes stale
+                await asyncio.wait_for(db_call(heartbeat.clear)(self.instance), timeout=5)
 
     async def run_until_signalled(self) -> None:
         """Run until SIGTERM/SIGINT (or the bot dies), then shut down in order."""
@@ -112,6 +150,7 @@ class BotRunner:
             _done, pending = await asyncio.wait(in_flight, timeout=grace)
             if pending:
                 log.warning("%d interaction(s) still running after %.0f s; closing anyway", len(pending), grace)
+        await self._stop_chores()
         await self.bot.close()
         if self._bot_task is not None:
             await asyncio.gather(self._bot_task, return_exceptions=True)
