@@ -70,6 +70,7 @@ def person(key: str) -> Person:
 def build_world(emu) -> None:
     """Create the demo server in `emu` (call on the emulator's loop, before the bot connects)."""
     owner = person("owner")
+    emu.bot_user.global_name = "Community Bot"
     for p in PEOPLE:
         emu.add_user(p.username, user_id=p.user_id, global_name=p.display)
     guild = emu.add_guild(GUILD_NAME, owner_id=owner.user_id, add_bot=False, guild_id=IDS.guild_id)

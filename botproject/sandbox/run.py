@@ -23,8 +23,16 @@ class Sandbox:
     emu: Emulator
     loop: asyncio.AbstractEventLoop
     roblox: FakeRoblox
-    # Interactions a member sent from the page, newest last: their ephemeral answers are shown to that member only.
-    sent: list = field(default_factory=list)
+    version: int = 0  # moves on every change of the emulator's state: the page polls it
+    modals_done: set = field(default_factory=set)  # tokens of the forms submitted or closed on the page
+
+    def __post_init__(self) -> None:
+        notify = self.emu.notify
+
+        def counted() -> None:
+            self.version += 1
+            notify()
+        self.emu.notify = counted
 
 
 current: Sandbox | None = None
