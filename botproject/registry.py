@@ -1,10 +1,10 @@
 """What the apps show through the core, registered by each app from its AppConfig.ready().
 
 The core knows no app by name: an app adds its module switch, the channels it needs configured, its
-settings, overview cards, /helper stats figures and legacy-file converters here, and the core's services,
-selectors, admin, convert_legacy and Discord surface read them back. Registering the same key again replaces
-it and keeps its place (idempotent, so a test may re-register). Apps register in INSTALLED_APPS order, which
-is the order everything is shown in.
+settings, overview cards, /helper stats figures, metrics gauges (GET /metrics) and legacy-file converters
+here, and the core's services, selectors, admin, metrics, convert_legacy and Discord surface read them
+back. Registering the same key again replaces it and keeps its place (idempotent, so a test may re-register).
+Apps register in INSTALLED_APPS order, which is the order everything is shown in.
 
     from botproject import registry
     registry.register_module("pads", _("Pads"), "pads_enabled")
@@ -12,6 +12,7 @@ is the order everything is shown in.
     registry.register_settings("limits", _("Limits"), ("pads_max_duration_minutes",))
     registry.register_card("active_pads", _("Active pads"), selectors.active_sessions_count)
     registry.register_helper_figure(_("Tickets claimed"), selectors.helper_claims)
+    registry.register_metric_gauge("active_pad_sessions", "Pad sessions running now, in all guilds.", total_active)
 """
 
 from __future__ import annotations
@@ -70,6 +71,19 @@ class HelperFigure:
 
 
 @dataclass(frozen=True)
+class MetricGauge:
+    """A gauge GET /metrics exposes as `discordbot_<name>`: provider() -> a number, over all guilds.
+
+    The provider runs at every scrape: one cheap statement (a count on an indexed column), no Discord call.
+    `help` is the metric's HELP text (English, as Prometheus shows it; not translated).
+    """
+
+    name: str
+    help: str
+    provider: Callable[[], float]
+
+
+@dataclass(frozen=True)
 class LegacyFile:
     """An old bot's file an app converts: `manage.py convert_legacy <option> FILE`.
 
@@ -115,6 +129,7 @@ cards: dict[str, Card] = {}
 _figures: dict[Any, HelperFigure] = {}
 _legacy: dict[str, LegacyConverter] = {}
 _legacy_record: list[Callable[..., dict]] = []
+_metric_gauges: dict[str, MetricGauge] = {}
 
 
 def register_module(name: str, label: Any, enabled_field: str) -> None:
@@ -204,3 +219,13 @@ def register_legacy_record(header: Callable[..., dict]) -> None:
 def legacy_record() -> Callable[..., dict] | None:
     """The registered import record's builder, or None when no app keeps one."""
     return _legacy_record[0] if _legacy_record else None
+
+
+def register_metric_gauge(name: str, help: str, provider: Callable[[], float]) -> None:  # noqa: A002 - HELP
+    """Add (or replace) the gauge `discordbot_<name>` of GET /metrics, measured by provider() at each scrape."""
+    _metric_gauges[name] = MetricGauge(name, help, provider)
+
+
+def metric_gauges() -> list[MetricGauge]:
+    """The registered metrics gauges, in registration order."""
+    return list(_metric_gauges.values())

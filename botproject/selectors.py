@@ -11,11 +11,21 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
+from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
 from . import registry
 from .exceptions import DomainError, NotAllowed
-from .models import BlockEntry, CommandSyncState, DiscordName, Guild, GuildConfig, HelperRecord, PermissionGrant
+from .models import (
+    BlockEntry,
+    CommandSyncState,
+    DiscordName,
+    Guild,
+    GuildConfig,
+    HelperRecord,
+    OutboxMessage,
+    PermissionGrant,
+)
 from .paging import Page, paginate
 from .roles import role_refusal
 
@@ -371,6 +381,17 @@ def database_size() -> int | None:
             cursor.execute("SELECT pg_database_size(current_database())")
             return cursor.fetchone()[0]
     return None
+
+
+OUTBOX_BACKLOG_KINDS = tuple(OutboxMessage.Kind.values)
+OUTBOX_BACKLOG_STATUSES = (OutboxMessage.Status.PENDING.value, OutboxMessage.Status.FAILED.value)
+
+
+def outbox_backlog() -> dict[tuple[str, str], int]:
+    """Undelivered outbox messages: (kind, status) -> how many, for pending and failed (GET /metrics; one statement)."""
+    rows = (OutboxMessage.objects.filter(status__in=OUTBOX_BACKLOG_STATUSES).order_by()
+            .values_list("kind", "status").annotate(count=Count("pk")))
+    return {(kind, status): count for kind, status, count in rows}
 
 
 def database_ping() -> bool:

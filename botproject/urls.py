@@ -1,4 +1,4 @@
-"""URLs: the admin, and the health endpoints."""
+"""URLs: the admin, the health endpoints and /metrics."""
 
 from django.contrib import admin
 from django.urls import path
@@ -9,5 +9,6 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("health", views.health, name="health"),
     path("status", views.status, name="status"),
+    path("metrics", views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
 ]

@@ -1,15 +1,17 @@
-"""Plain JSON endpoints for uptime pingers, load balancers and operators."""
+"""Plain JSON endpoints for uptime pingers, load balancers and operators, and Prometheus's /metrics."""
 
 import asyncio
 import functools
+import hmac
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connections
-from django.http import JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.views.decorators.http import require_safe
 
+from . import metrics as prometheus
 from .bot.status import runtime
 from .security import has_body
 from .selectors import database_ping, database_size
@@ -85,3 +87,36 @@ async def status(request):
         runtime.remember_database_size(size)
     data["database_size_bytes"] = runtime.database_size
     return JsonResponse(data)
+
+
+def _bearer_matches(header: str, token: str) -> bool:
+    """Whether an Authorization header is `Bearer <token>` (compared in constant time)."""
+    scheme, _space, supplied = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(supplied.strip().encode(), token.encode())
+
+
+def _render_metrics() -> bytes:
+    try:
+        return prometheus.render()
+    finally:
+        connections.close_all()
+
+
+@no_body
+async def _metrics(request):
+    token = settings.METRICS_TOKEN
+    if token and not _bearer_matches(request.headers.get("Authorization", ""), token):
+        response = JsonResponse({"detail": "a bearer token is required"}, status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    if request.method == "HEAD":  # a reachability check: no scrape (and no database work)
+        return HttpResponse(content_type=prometheus.CONTENT_TYPE)
+    body = await sync_to_async(_render_metrics, thread_sensitive=False)()
+    return HttpResponse(body, content_type=prometheus.CONTENT_TYPE)
+
+
+async def metrics(request):
+    """Prometheus text format (botproject.metrics); 404 like an unknown path unless METRICS_ENABLED."""
+    if not settings.METRICS_ENABLED:
+        raise Http404
+    return await _metrics(request)

@@ -10,6 +10,13 @@ def _active_pads(guild) -> int:
     return active_sessions_count(guild_id=guild.discord_id)
 
 
+def _active_sessions_total() -> int:
+    """Pad sessions running in all guilds (GET /metrics; one count)."""
+    from .models import PadSession
+
+    return PadSession.objects.filter(ended_at__isnull=True).count()
+
+
 class PadsConfig(AppConfig):
     """Pads: training and tryout sessions on pads 1-9."""
 
@@ -24,3 +31,5 @@ class PadsConfig(AppConfig):
         registry.register_channel("pads", _("Pads channel"), _("pads channel"), "pads_channel_id", ("text", "news"))
         registry.register_settings("limits", _("Limits"), ("pads_max_duration_minutes",))
         registry.register_card("active_pads", _("Active pads"), _active_pads)
+        registry.register_metric_gauge("active_pad_sessions", "Pad sessions running now (not ended) in all guilds.",
+                                       _active_sessions_total)

@@ -10,6 +10,13 @@ def _verified_members(guild) -> int:
     return verified_members_count(guild_id=guild.discord_id)
 
 
+def _verified_members_total() -> int:
+    """Members linked to a Roblox account now, in all guilds (GET /metrics; one count)."""
+    from .models import RobloxLink
+
+    return RobloxLink.objects.filter(unlinked_at__isnull=True).count()
+
+
 class VerificationConfig(AppConfig):
     """Verification: linking Discord members to Roblox accounts."""
 
@@ -24,3 +31,5 @@ class VerificationConfig(AppConfig):
         registry.register_settings("verification", _("Verification"), ("verification_set_nickname",
                                                                        "verification_allow_shared_accounts"))
         registry.register_card("verified_members", _("Verified members"), _verified_members)
+        registry.register_metric_gauge("verified_members", "Members linked to a Roblox account now, in all guilds.",
+                                       _verified_members_total)

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
 import time
+from typing import Any
 
+import aiohttp
 import discord
 from discord import app_commands
 from discord.ext import commands
 from django.conf import settings
 from django.utils.translation import gettext as _
 
-from botproject import selectors, services
+from botproject import metrics, selectors, services
 
 from . import errors
 from .db import db_call
@@ -39,6 +42,44 @@ class CommunityTree(app_commands.CommandTree):
             return True
         await errors.send_ephemeral(interaction, _("The bot is restarting. Try again in a minute."))
         return False
+
+
+def _answer_trace() -> aiohttp.TraceConfig:
+    """Watch the bot's HTTP session for Discord accepting an interaction callback (the latency histogram)."""
+    trace = aiohttp.TraceConfig()
+
+    async def on_request_end(_session: aiohttp.ClientSession, _context: Any,
+                             params: aiohttp.TraceRequestEndParams) -> None:
+        if params.method == "POST" and params.response.status < 300:
+            metrics.interaction_answered(params.url.path)
+
+    trace.on_request_end.append(on_request_end)
+    return trace
+
+
+def count_clicks(item: type[discord.ui.DynamicItem]) -> type[discord.ui.DynamicItem]:
+    """Make the interactions of `item` (a DynamicItem class) count in the metrics when its callback returns.
+
+    A click that ends without passing the error edge (which counts refusals and errors) counts as ok.
+    discord.py has no hook after a component's callback, and its view store registers again the class of every
+    DynamicItem in a view the bot sends, so the class's own callback is wrapped (once), not replaced by a subclass.
+    """
+    if item.__dict__.get("_counts_interactions"):
+        return item
+    inner = item.callback
+
+    @functools.wraps(inner)
+    async def callback(self: discord.ui.DynamicItem, interaction: discord.Interaction) -> None:
+        try:
+            await inner(self, interaction)
+        except Exception:
+            metrics.count_interaction(interaction, "error")
+            raise
+        metrics.interaction_finished(interaction)
+
+    item.callback = callback
+    item._counts_interactions = True
+    return item
 
 
 class CommunityBot(commands.AutoShardedBot):
@@ -68,6 +109,7 @@ class CommunityBot(commands.AutoShardedBot):
             else guild_ready_timeout,
             # Nobody is pinged unless a send names exactly whom (member-written text never pings).
             allowed_mentions=discord.AllowedMentions.none(),
+            http_trace=_answer_trace(),
         )
         self.extension_names = list(settings.DISCORD_EXTENSIONS if extensions is None else extensions)
         self.sync_guilds = list(settings.DISCORD_SYNC_GUILDS if sync_guilds is None else sync_guilds)
@@ -184,6 +226,14 @@ class CommunityBot(commands.AutoShardedBot):
         if ctx.cog is not None and ctx.cog.has_error_handler():
             return
         log.error("prefix command %s failed", ctx.command, exc_info=error)
+
+    def add_dynamic_items(self, *items: type[discord.ui.DynamicItem]) -> None:
+        """Register the apps' DynamicItems so that their clicks count in the metrics (see `count_clicks`)."""
+        super().add_dynamic_items(*(count_clicks(item) for item in items))
+
+    async def on_app_command_completion(self, interaction: discord.Interaction, _command: Any) -> None:
+        """A slash command (or context menu) returned: ok, unless the error edge counted it already."""
+        metrics.interaction_finished(interaction)
 
     async def on_ready(self) -> None:
         runtime.bot = self

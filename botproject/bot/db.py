@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import Error, InterfaceError, OperationalError, close_old_connections, connection, connections
 from django.utils import translation
 
-from botproject import dbpool
+from botproject import dbpool, metrics
 from botproject.exceptions import DatabaseOutcomeUnknown, DatabaseUnavailable
 
 from .dbthreads import Threads
@@ -251,7 +251,9 @@ def _call(func: Callable[..., R], args: tuple, kwargs: dict) -> R:
                 return func(*args, **kwargs)
         except Error as error:
             sound = False
-            if not is_outage(error):
+            outage = is_outage(error)
+            metrics.database_error(outage=outage)
+            if not outage:
                 raise
             maybe_saved |= watch.may_have_saved()
             took = time.monotonic() - started

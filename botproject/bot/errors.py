@@ -11,6 +11,7 @@ from discord import app_commands
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from botproject import metrics
 from botproject.exceptions import BotMissingPermission, BotRoleTooLow, DatabaseUnavailable, DomainError
 
 from . import replies
@@ -63,14 +64,32 @@ def message_for(error: BaseException) -> tuple[str, bool]:
     }, False
 
 
+def outcome_of(error: BaseException) -> str:
+    """How an interaction that ended in `error` counts in the metrics: "refused" or "error".
+
+    Refused: what the member was told no (a domain refusal, a failed check, a cooldown). Error: the rest,
+    including the bot lacking a permission or Discord or the database not answering.
+    """
+    if isinstance(error, (BotMissingPermission, BotRoleTooLow, DatabaseUnavailable)):
+        return "error"
+    if isinstance(error, (DomainError, app_commands.CheckFailure)):
+        return "refused"
+    return "error"
+
+
 async def report(interaction: discord.Interaction, error: BaseException) -> None:
-    """Tell the member what went wrong, in their language; tell the log channel when the bot lacks a permission."""
+    """Tell the member what went wrong, in their language; tell the log channel when the bot lacks a permission.
+
+    Every failed interaction passes here, so this is where refusals and errors are counted (botproject.metrics).
+    """
     error = _unwrap(error)
     if isinstance(error, discord.HTTPException) and error.code == ALREADY_ACKNOWLEDGED:
         # Discord took an earlier try of this answer whose reply was lost (a 5xx or a dropped connection after
         # processing, then discord.py retried): the member has the answer, and anything more would be a second one.
         log.info("interaction %s: the answer was delivered, only Discord's reply to it was lost", interaction.id)
+        metrics.interaction_finished(interaction)
         return
+    metrics.count_interaction(interaction, outcome_of(error))
     bot = interaction.client
     with translation.override(await _language(interaction)):
         text, _expected = message_for(error)

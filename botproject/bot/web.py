@@ -1,4 +1,4 @@
-"""HTTP on $PORT inside the bot's event loop: health and status always, the whole Django site with --web."""
+"""HTTP on $PORT inside the bot's event loop: health, status (and /metrics when on) always, the site with --web."""
 
 from __future__ import annotations
 
@@ -9,10 +9,18 @@ import socket
 from collections.abc import Iterator
 
 import uvicorn
+from django.conf import settings
 
 from botproject.security import has_body
 
 HEALTH_PATHS = ("/", "/health", "/status")
+METRICS_PATH = "/metrics"  # with METRICS_ENABLED: served like the health paths (Django checks its token)
+
+
+def always_served(path: str) -> bool:
+    """Whether `path` is answered without --web: the health paths, and /metrics when metrics are on."""
+    path = path.rstrip("/") or "/"
+    return path in HEALTH_PATHS or (path == METRICS_PATH and settings.METRICS_ENABLED)
 
 
 def build_app(*, full_site: bool):
@@ -31,7 +39,7 @@ def build_app(*, full_site: bool):
     async def guarded(scope, receive, send):  # noqa: ANN001 - ASGI signature
         if scope["type"] != "http":
             return await django_app(scope, receive, send)
-        if (scope["path"].rstrip("/") or "/") in HEALTH_PATHS:
+        if always_served(scope["path"]):
             # Refused before Django reads (and spools) a body: these paths take GET/HEAD and nothing else.
             if scope["method"] not in ("GET", "HEAD"):
                 return await answer(send, 405, "method not allowed", [(b"allow", b"GET, HEAD")])
