@@ -11,6 +11,7 @@ import asyncio
 import io
 import logging
 import os
+import re
 import sqlite3
 import stat
 import subprocess
@@ -25,9 +26,10 @@ from django.utils import timezone
 
 from botproject import backup, heartbeat
 from botproject.bot.backups import BackupSchedule
+from botproject.legacy.progress import Reporter
 from botproject.models import BotHeartbeat
 from points import services
-from points.models import LedgerEntry
+from points.models import LedgerEntry, MemberProfile
 from tests.conftest import database_url, eventually, manage, start_runner, stop_runner
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -258,3 +260,48 @@ def test_a_restarted_schedule_waits_for_the_newest_backup_to_age_and_a_failure_n
     with caplog.at_level(logging.ERROR, logger="botproject.bot.backups"):
         assert asyncio.run(failing.run_if_due()) is None
     assert "scheduled backup into" in caplog.text and failing.next_due == clock[0] + 3600
+
+
+# --- the confirmation on a terminal, and the progress bar's two forms ------------------------------------------------
+def test_restore_asks_on_a_terminal_and_does_nothing_without_a_yes(tmp_path, scratch):
+    award(1, 10, "one")
+    call_command("backup", "--dir", str(tmp_path), stdout=io.StringIO(), stderr=io.StringIO())
+    [path] = backup.own_backups(tmp_path, kind())
+    for answer, code in ((b"n\n", 1), (b"y\n", 0)):
+        terminal, keyboard = os.openpty()
+        process = manage("restore", str(path), env=scratch.env, stdin=keyboard, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+        os.close(keyboard)
+        os.write(terminal, answer)
+        out, err = process.communicate(timeout=120)
+        os.close(terminal)
+        assert "Replace everything in the" in out and str(path) in out
+        assert process.returncode == code, err
+        if code:
+            assert "Nothing was restored." in err
+    assert scratch.query(f"SELECT balance FROM {MemberProfile._meta.db_table}") == [(10,)]
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal (what a person running the command sees)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_bar_redraws_in_place_on_a_terminal_and_prints_a_line_every_tenth_elsewhere():
+    terminal, log = Terminal(), io.StringIO()
+    for stream in (terminal, log):
+        report = Reporter("pages copied", stream)
+        for done in range(0, 5001, 7):
+            report(done, 5000)
+        report(5000, 5000)
+        report.finish()
+    drawn = terminal.getvalue()
+    assert drawn.startswith("\r[") and drawn.count("\n") == 1
+    assert re.search(r"100% 5,000/5,000 pages copied \d+\.\d s\n$", drawn)
+    assert drawn.count("\r") == 101  # 0 % to 100 %, once each
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and len(lines) == 11
+    assert lines[0].startswith("[" + "." * 30 + "]   0% 0/5,000") and " 50% 2,506/5,000" in lines[5]
+    assert lines[-1].startswith("[" + "#" * 30 + "] 100% 5,000/5,000 pages copied")
