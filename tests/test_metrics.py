@@ -8,6 +8,7 @@ import urllib.request
 from datetime import timedelta
 
 import pytest
+from discord import app_commands
 from django.db import connection
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
@@ -15,11 +16,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from botproject import metrics, outbox
 from botproject import services as core
 from botproject.bot.db import db_call
+from botproject.bot.errors import outcome_of
+from botproject.exceptions import BotMissingPermission, DatabaseOutcomeUnknown, NotAllowed, RoleTooPowerful
 from botproject.models import Guild
 from pads import services as pads
 from pads.models import PadSession
-from tickets import services as tickets
 from tests.conftest import eventually
+from tickets import services as tickets
 
 TOKEN = "s3cret-scrape-token"
 
@@ -169,6 +172,7 @@ def test_the_django_site_serves_the_same_metrics(bot, client):
     assert {"discordbot_interactions", "discordbot_interaction_latency_seconds", "discordbot_database_errors",
             "discordbot_gateway_latency_seconds", "discordbot_outbox_messages", "discordbot_open_tickets",
             "discordbot_active_pad_sessions"} <= names
+    assert not [name for name, _labels in seen if name.endswith("_created")]  # one series per figure
 
 
 @pytest.mark.parametrize(("custom_id", "label"), [
@@ -177,3 +181,11 @@ def test_the_django_site_serves_the_same_metrics(bot, client):
 ])
 def test_components_count_under_their_custom_id_prefix(custom_id, label):
     assert metrics.custom_id_prefix(custom_id) == label
+
+
+def test_refusals_and_errors_are_told_apart_at_the_error_edge():
+    refused = [NotAllowed(), RoleTooPowerful(), app_commands.CommandOnCooldown(app_commands.Cooldown(1, 60), 30.0),
+               app_commands.NoPrivateMessage()]
+    errors = [BotMissingPermission(), DatabaseOutcomeUnknown(), RuntimeError("bug"), KeyError("x")]
+    assert [outcome_of(error) for error in refused] == ["refused"] * len(refused)
+    assert [outcome_of(error) for error in errors] == ["error"] * len(errors)

@@ -40,6 +40,7 @@ class CommunityTree(app_commands.CommandTree):
         bot: CommunityBot = self.client  # type: ignore[assignment]
         if bot.accepting_interactions:
             return True
+        metrics.count_interaction(interaction, "refused")
         await errors.send_ephemeral(interaction, _("The bot is restarting. Try again in a minute."))
         return False
 
