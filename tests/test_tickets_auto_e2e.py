@@ -246,6 +246,42 @@ def test_a_rating_after_the_channel_is_gone_comes_by_dm(tickets_bot):
     assert TicketRating.objects.get(ticket=ticket).stars == 3
 
 
+
+def test_a_rating_changed_below_four_stars_takes_the_helper_bonus_back(tickets_bot):
+    """The 4-5 star bonus stands only while the rating does: 5 pays it, 2 reverses it in the ledger, 4 pays it
+    again (a new entry), and the helper's balance follows."""
+    bot, world, emu = tickets_bot, tickets_bot.world, tickets_bot.emulator
+    TicketCategory.objects.filter(pk=bot.category_id).update(rating_bonus=3)
+    ticket, welcome = _ticket(bot)
+    bot.click("helper", welcome, f"ticket:claim:{ticket.pk}")
+    before = len(emu.dms(world.member))
+    bot.click("staff", welcome, f"ticket:close:{ticket.pk}")
+
+    def rating_dm():
+        return next((m for m in emu.dms(world.member)[before:] if m.embeds and
+                     m.embeds[0]["title"] == "⭐ How did we do?"), None)
+
+    def helper_bonus():
+        return sum(LedgerEntry.objects.filter(member__user_id=world.helper, idempotency_key__contains=":rating:")
+                   .values_list("delta", flat=True)) + sum(LedgerEntry.objects.filter(
+                       member__user_id=world.helper, kind="reversal").values_list("delta", flat=True))
+
+    emu.wait_for(lambda: rating_dm() is not None, timeout=10)
+    key = f"ticket:{ticket.pk}:rating:{world.helper}"
+    emu.click(None, world.member, rating_dm(), f"ticket:rate:{ticket.pk}:5")
+    assert helper_bonus() == 3 and LedgerEntry.objects.get(idempotency_key=key).delta == 3
+    emu.click(None, world.member, rating_dm(), f"ticket:rate:{ticket.pk}:2")
+    reversal = LedgerEntry.objects.get(reverses__idempotency_key=key)
+    assert reversal.delta == -3 and reversal.reason == "Rating of ticket #1 (Demon Slayer) changed below 4 stars"
+    assert helper_bonus() == 0
+    emu.click(None, world.member, rating_dm(), f"ticket:rate:{ticket.pk}:1")  # still below: nothing more
+    emu.click(None, world.member, rating_dm(), f"ticket:rate:{ticket.pk}:4")
+    assert LedgerEntry.objects.get(idempotency_key=f"{key}:2").delta == 3 and helper_bonus() == 3
+    emu.click(None, world.member, rating_dm(), f"ticket:rate:{ticket.pk}:5")  # still 4-5: paid once
+    assert helper_bonus() == 3 and TicketRating.objects.get(ticket=ticket).stars == 5
+    assert not LedgerEntry.objects.filter(member__user_id=world.member, idempotency_key__contains=":rating:").exists()
+    assert emu.unknown_routes == []
+
 def test_with_the_rating_wait_on_an_unrated_ticket_is_asked_in_the_channel_then_by_dm(tickets_bot):
     """The category's rating wait (README: "channel waits for a rating"): the prompt comes in the ticket, the
     channel stays for the wait, and when it goes unrated the opener is asked by DM; nothing is lost."""

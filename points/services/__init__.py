@@ -5,6 +5,7 @@ from .ledger import (  # noqa: F401
     LedgerResult,
     notifications_set,
     points_award,
+    points_bonus_settle,
     points_deduct,
     points_recount_members,
     points_reverse,

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -183,6 +184,30 @@ def points_reverse(*, guild_id: int, entry_id: int, reason: str, actor_id: int |
         entry.member.user_id, -entry.delta, Kind.REVERSAL, key,
         reason or gettext("reversal of entry %(id)s") % {"id": entry.pk}, actor_id,
         actor_user.pk if actor_user is not None else None, reverses_id=entry.pk))
+
+
+@transaction.atomic
+def points_bonus_settle(*, guild_id: int, user_id: int, amount: int, due: bool, key: str, reason: str,
+                        withdraw_reason: str, kind: str = Kind.ADMIN_ADD) -> int:
+    """Make a bonus that can be taken back stand (`due`) or not, once: awarded under `key` (again under `key:2`,
+    `key:3`... after a withdrawal) when due and not standing; the standing award reversed when no longer due.
+
+    For bonuses that follow a changeable decision (a ticket's rating). Returns the change: +amount, -amount or 0.
+    """
+    # No lock needed: a second award under the same key is a replay, a second reversal is refused (one per entry).
+    awards = list(LedgerEntry.objects.filter(
+        Q(idempotency_key=key) | Q(idempotency_key__startswith=f"{key}:"), guild__discord_id=guild_id,
+        delta__gt=0).order_by("pk").values_list("pk", "delta", "reversed_by"))
+    standing = awards[-1] if awards and awards[-1][2] is None else None
+    if due and standing is None and amount > 0:
+        award_key = key if not awards else f"{key}:{len(awards) + 1}"
+        points_award(guild_id=guild_id, user_id=user_id, amount=amount, reason=reason, idempotency_key=award_key,
+                     kind=kind)
+        return amount
+    if not due and standing is not None:
+        points_reverse(guild_id=guild_id, entry_id=standing[0], reason=withdraw_reason)
+        return -standing[1]
+    return 0
 
 
 @transaction.atomic

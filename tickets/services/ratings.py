@@ -1,5 +1,6 @@
 """Ratings: the opener rates a closed ticket 1-5 (one row per ticket, changeable for 24 hours), with an optional
-comment; a category may pay its helpers a bonus for 4-5 stars through the ledger, once per helper and ticket."""
+comment; a category may pay its helpers a bonus for 4-5 stars through the ledger, standing only while the rating
+is 4-5 stars (taken back when it is changed below)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from django.utils.translation import gettext
 from botproject.exceptions import DomainError
 from botproject.models import OutboxMessage
 from points.services import Kind as LedgerKind
-from points.services import points_award
+from points.services import points_bonus_settle
 
 from ..exceptions import BadStars, NotATicket, NotRateable, NotRater, RatingFinal
 from ..models import Ticket, TicketClaim, TicketDeadline, TicketRating
@@ -34,7 +35,7 @@ class RatingResult:
     number: int
     stars: int
     changed: bool
-    bonus: tuple[tuple[int, int], ...]
+    bonus: tuple[tuple[int, int], ...]  # (helper, points) the rating paid (+) or took back (-)
     language: str
 
 
@@ -50,26 +51,32 @@ def _rateable(ticket_id: int, actor_id: int) -> Ticket:
     return ticket
 
 
-def _bonus(ticket: Ticket) -> list[tuple[int, int]]:
-    """The category's 4-5 star bonus to each claimer (never to the opener), once per helper and ticket."""
+def _settle_bonus(ticket: Ticket, stars: int) -> list[tuple[int, int]]:
+    """The category's 4-5 star bonus to each claimer (never to the opener): paid when the rating reaches 4 stars,
+    taken back (a reversal in the ledger) when a changed rating drops below, paid again if it comes back up.
+    Returns (helper, points) for each change made."""
     amount = ticket.category.rating_bonus if ticket.category_id else 0
     config = ticket.guild.config
     if not amount or not config.points_enabled:
         return []
-    paid = []
+    changes = []
+    with translation.override(config.language):
+        labels = {"number": ticket.number, "category": ticket.category_name}
+        reason = gettext("Rated 4-5 stars: ticket #%(number)s (%(category)s)") % labels
+        withdraw = gettext("Rating of ticket #%(number)s (%(category)s) changed below 4 stars") % labels
     for user_id in TicketClaim.objects.filter(ticket=ticket).exclude(user_id=ticket.opener_id).order_by(
             "slot").values_list("user_id", flat=True):
-        with translation.override(config.language):
-            reason = gettext("Rated 4-5 stars: ticket #%(number)s (%(category)s)") % {
-                "number": ticket.number, "category": ticket.category_name}
         try:
-            points_award(guild_id=config.guild.discord_id, user_id=user_id, amount=amount, reason=reason,
-                         idempotency_key=f"ticket:{ticket.pk}:rating:{user_id}", kind=LedgerKind.HELPER)
+            change = points_bonus_settle(
+                guild_id=config.guild.discord_id, user_id=user_id, amount=amount, due=stars >= 4,
+                key=f"ticket:{ticket.pk}:rating:{user_id}", reason=reason, withdraw_reason=withdraw,
+                kind=LedgerKind.HELPER)
         except DomainError as error:  # e.g. the balance cap: the rating still counts
-            log.warning("ticket %s: no rating bonus for %s: %s", ticket.pk, user_id, error)
+            log.warning("ticket %s: rating bonus for %s not settled: %s", ticket.pk, user_id, error)
             continue
-        paid.append((user_id, amount))
-    return paid
+        if change:
+            changes.append((user_id, change))
+    return changes
 
 
 @transaction.atomic
@@ -101,7 +108,7 @@ def rating_set(*, ticket_id: int, actor_id: int, stars: int) -> RatingResult:
         earliest = ticket.closed_at + timedelta(seconds=ticket.guild.config.tickets_delete_delay_seconds)
         OutboxMessage.objects.filter(dedupe_key=close_key(ticket, "delete"), status=OutboxMessage.Status.PENDING,
                                      available_at__gt=max(now, earliest)).update(available_at=max(now, earliest))
-    bonus = _bonus(ticket) if stars >= 4 else []
+    bonus = _settle_bonus(ticket, stars)
     return RatingResult(ticket.pk, ticket.number, stars, changed, tuple(bonus), ticket.guild.config.language)
 
 
