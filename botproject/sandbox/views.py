@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from django.conf import settings
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -54,7 +54,7 @@ async def asset(request, name: str):
     _sandbox()
     if name not in ASSET_TYPES:
         raise Http404
-    return FileResponse((ASSETS / name).open("rb"), content_type=ASSET_TYPES[name])
+    return HttpResponse((ASSETS / name).read_bytes(), content_type=ASSET_TYPES[name])
 
 
 @require_GET

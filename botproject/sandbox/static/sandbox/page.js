@@ -37,17 +37,21 @@
   }
 
   // ---- text with mentions --------------------------------------------------------------------
-  function rich(text) {
+  function rich(text) {  // mentions, **bold**, *italic*, `code` and links as Discord shows them; text only
     const names = view.data.names;
     const span = el("span");
-    const pattern = /<(@!?|@&|#)(\d+)>/g;
+    const pattern = /<(@!?|@&|#)(\d+)>|\*\*([^*]+)\*\*|\*([^*\s][^*]*)\*|`([^`]+)`/g;
     let last = 0, match;
     while ((match = pattern.exec(text)) !== null) {
       span.append(document.createTextNode(text.slice(last, match.index)));
-      const [kind, id] = [match[1], match[2]];
-      const label = kind === "#" ? `#${names.channels[id] || id}`
-        : kind === "@&" ? `@${names.roles[id] || id}` : `@${names.users[id] || id}`;
-      span.append(el("span", { className: "mention", text: label }));
+      if (match[1]) {
+        const [kind, id] = [match[1], match[2]];
+        const label = kind === "#" ? `#${names.channels[id] || id}`
+          : kind === "@&" ? `@${names.roles[id] || id}` : `@${names.users[id] || id}`;
+        span.append(el("span", { className: "mention", text: label }));
+      } else if (match[3] !== undefined) span.append(el("strong", {}, rich(match[3])));
+      else if (match[4] !== undefined) span.append(el("em", {}, rich(match[4])));
+      else span.append(el("code", { text: match[5] }));
       last = pattern.lastIndex;
     }
     span.append(document.createTextNode(text.slice(last)));
@@ -287,12 +291,17 @@
 
   let pending = null;
   async function refresh(force) {
-    if (pending) return pending;
+    if (pending) {  // one request at a time; a forced one runs again after it (with the newest choices)
+      await pending;
+      return force ? refresh(true) : undefined;
+    }
     pending = (async () => {
-      const query = new URLSearchParams({ as: view.me, channel: view.channel });
+      const asked = { me: view.me, channel: view.channel };
+      const query = new URLSearchParams({ as: asked.me, channel: asked.channel });
       const response = await fetch(`${body.dataset.stateUrl}?${query}`, { credentials: "same-origin" });
       if (!response.ok) { showError(`the sandbox answered ${response.status}`); return; }
       const data = await response.json();
+      if (asked.me !== view.me || asked.channel !== view.channel) return;  // chosen meanwhile: asked again
       const changed = force || !view.data || data.version !== view.version || data.me !== view.data.me
         || data.channel !== view.data.channel;
       view.data = data;
