@@ -41,19 +41,36 @@ def test_figures_on_ticket_stats_and_helper_stats(tickets_bot):
     _data(bot)
     s = metrics.ticket_stats(guild_id=world.guild_id, days=7)
     assert (s.closed, s.rated, s.rating_avg) == (2, 1, 4.0)
-    assert (s.rated_share, s.auto_closed_share, s.one_touch_share) == (0.5, 0.5, 0.5)
+    # The auto-closed ticket is no resolution: the one-touch share is of the first alone.
+    assert (s.rated_share, s.auto_closed_share, s.one_touch_share) == (0.5, 0.5, 1.0)
     assert s.backlog[-1] == (timezone.now().date().isoformat(), 1)
     helper = next(h for h in s.helpers if h.user_id == world.helper)
     assert (helper.claims, helper.rating_avg, helper.rated) == (1, 4.0, 1)
     fields = {f["name"]: f["value"] for f in bot.slash("staff", "ticket stats", days=7).embeds[0]["fields"]}
     assert fields["Average rating · rated"] == "4.00 ⭐ · 50 %"
-    assert fields["Auto-closed"] == "50 %" and fields["One-touch resolutions"] == "50 %"
+    assert fields["Auto-closed"] == "50 %" and fields["One-touch resolutions"] == "100 %"
     assert fields["Backlog (open at the end of the day)"].endswith(": 1")
     assert f"<@{world.helper}>: 1 · 1 · 7 · 4.00 ⭐" in fields["Helpers (claims · resolved · points) (1–2 / 2)"]
     helper_fields = {f["name"]: f["value"] for f in bot.slash("staff", "helper stats", member=world.helper)
                      .embeds[0]["fields"]}
     assert helper_fields["Rating of claimed tickets"] == "4.00 ⭐ (1)"
 
+
+
+def test_one_touch_counts_resolved_tickets_only(tickets_bot):
+    """A ticket auto-closed after one staff answer (the opener went silent) or closed because the opener left is no
+    one-touch resolution: the share is of the tickets resolved."""
+    world, gid = tickets_bot.world, tickets_bot.world.guild_id
+    for n, (opener, path, answers) in enumerate([(world.member, "staff", 1), (world.granted, "staff", 2),
+                                                 (world.admin, "auto", 1), (world.helper, "opener_left", 1)]):
+        ticket = _ticket(gid, tickets_bot.category_id, opener, 995000 + n)
+        for m in range(answers):
+            _message(ticket, 996000 + 10 * n + m, world.staff, author_role_ids=[world.staff_role])
+        services.ticket_close(guild_id=gid, ticket_id=ticket.id, actor_id=world.staff, is_staff=True)
+        Ticket.objects.filter(pk=ticket.id).update(close_path=path)
+    s = metrics.ticket_stats(guild_id=gid, days=7)
+    assert s.closed == 4 and s.auto_closed_share == 0.25
+    assert s.one_touch_share == 0.5  # the first of the two resolved; counting all four would say 0.75
 
 def test_admin_metrics_page_draws_escaped_svg_and_exports_csv(tickets_bot, client):
     bot = tickets_bot

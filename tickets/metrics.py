@@ -52,7 +52,7 @@ class TicketStats:
     rating_avg: float | None = None
     rated_share: float | None = None  # of the closed tickets
     auto_closed_share: float | None = None  # of the closed tickets
-    one_touch_share: float | None = None  # of the closed tickets staff answered: one staff or helper message
+    one_touch_share: float | None = None  # of the resolved tickets staff answered: one staff or helper message
     backlog: tuple[tuple[str, int], ...] = ()  # (day, tickets open at its end)
 
 
@@ -77,7 +77,10 @@ def _second_wave(tickets, closed, guild_id: int, since, now) -> dict:
     """Ratings, auto-closed and one-touch shares, the backlog per day."""
     closed_count = closed.count()
     ratings = TicketRating.objects.filter(ticket__in=closed).aggregate(n=Count("pk"), avg=Avg("stars"))
-    staff_messages = dict(TranscriptMessage.objects.filter(ticket__in=closed, from_staff=True).values_list(
+    # One-touch: of the tickets staff answered and that were resolved (not auto-closed for silence, not closed
+    # because the opener left), those answered with one staff or helper message.
+    resolved = closed.exclude(close_path__in=[Ticket.ClosePath.AUTO, Ticket.ClosePath.OPENER_LEFT])
+    staff_messages = dict(TranscriptMessage.objects.filter(ticket__in=resolved, from_staff=True).values_list(
         "ticket_id").annotate(n=Count("id")))
     return {"closed": closed_count, "rated": ratings["n"], "rating_avg": ratings["avg"],
             "rated_share": _share(ratings["n"], closed_count),
