@@ -142,7 +142,7 @@ def _gateway_family() -> GaugeMetricFamily:
 
 def _database_families() -> list[GaugeMetricFamily]:
     """The outbox backlog and the apps' gauges, each one statement; [] and a warning when the database fails."""
-    from django.db import DatabaseError, connections
+    from django.db import DatabaseError
 
     from .selectors import OUTBOX_BACKLOG_KINDS, OUTBOX_BACKLOG_STATUSES, outbox_backlog
 
@@ -153,8 +153,6 @@ def _database_families() -> list[GaugeMetricFamily]:
         log.warning("metrics: the database did not answer", exc_info=True)
         return [GaugeMetricFamily(PREFIX + "database_up", "Whether the database answered this scrape (1) or not (0).",
                                   value=0)]
-    finally:
-        connections.close_all()
     outbox = GaugeMetricFamily(PREFIX + "outbox_messages",
                                "Outbox messages not delivered, by kind and status: pending (waiting for delivery or "
                                "its next attempt) or failed (given up).", labels=["kind", "status"])
@@ -182,5 +180,8 @@ REGISTRY.register(_ScrapeCollector())
 
 
 def render() -> bytes:
-    """The exposition (Prometheus text format) of every metric: reads the database, so not on the event loop."""
+    """The exposition (Prometheus text format) of every metric.
+
+    Reads the database on this thread's connection: call it off the event loop, and close the connection after.
+    """
     return generate_latest(REGISTRY)
