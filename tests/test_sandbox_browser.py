@@ -164,3 +164,35 @@ def test_text_from_members_is_shown_as_text_not_markup(sandbox, page):
         assert page.title() != "owned"
 
     story.step("markup", write_markup)
+
+
+def test_a_modal_is_filled_and_a_select_is_picked(sandbox, page):
+    story = Story(page, sandbox)
+    owner = demo.person("owner")
+
+    def fill_the_email_form():
+        story.act_as(MEMBER)
+        story.open_channel("general")
+        story.command("email")
+        expect(page.locator("#modal")).to_be_visible()
+        expect(page.locator("#modal-title")).to_have_text("Your e-mail address")
+        page.locator("#modal-fields [data-field='email']").fill("mia@example.com")
+        page.click("#modal-form button[type='submit']")
+        expect(page.locator("#modal")).to_be_hidden()
+        expect(story.messages()).to_contain_text("Saved. Order notices will go to mia@example.com.")
+
+    def pick_a_role_in_setup():
+        story.act_as(owner)
+        story.open_channel("general")
+        story.command("setup")
+        answer = story.messages().locator(".message.ephemeral", has_text="Server setup").last
+        helper_role = answer.locator(".embed .field", has_text="Helper role")
+        expect(helper_role).to_contain_text("✅ @Helper")
+        answer.locator("select[data-custom-id='setup:role:helper']").select_option(label="@Verified")
+        expect(helper_role).to_contain_text("✅ @Verified")
+        answer.locator("select[data-custom-id='setup:role:helper']").select_option(label="@Helper")
+        expect(helper_role).to_contain_text("✅ @Helper")
+
+    story.step("email-modal", fill_the_email_form)
+    story.step("setup-select", pick_a_role_in_setup)
+    assert page.errors == []
