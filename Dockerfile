@@ -29,13 +29,10 @@ RUN pip install --no-cache-dir -r requirements.txt
 
 COPY . .
 
-# Static files, hashed and compressed for WhiteNoise. The settings choose the manifest storage only once a manifest
-# exists (staticfiles/staticfiles.json), so an empty one is put there first and collectstatic replaces it. Nothing
-# else is needed at build time: the variables on the RUN line exist for that one command (no database is opened,
-# the key signs nothing) and are not kept in the image.
-RUN mkdir -p staticfiles \
-    && echo '{"paths": {}, "version": "1.1"}' > staticfiles/staticfiles.json \
-    && SECRET_KEY=collectstatic-only-not-a-secret DATABASE_URL=sqlite:////tmp/collectstatic.sqlite3 \
+# Static files, hashed and compressed for WhiteNoise (collectstatic writes staticfiles/staticfiles.json, which makes
+# the settings serve them). Nothing else is needed at build time: the variables on the RUN line exist for that one
+# command (no database is opened, the key signs nothing) and are not kept in the image.
+RUN SECRET_KEY=collectstatic-only-not-a-secret DATABASE_URL=sqlite:////tmp/collectstatic.sqlite3 \
        python manage.py collectstatic --noinput \
     && rm -f /tmp/collectstatic.sqlite3
 

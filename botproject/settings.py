@@ -1,6 +1,7 @@
 """Django settings: every knob comes from the environment (see README "Configuration")."""
 
 import os
+import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -38,7 +39,7 @@ HTTPS = env.bool("HTTPS", default=False)
 if HTTPS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
-    SECURE_REDIRECT_EXEMPT = [r"^$", r"^health/?$", r"^status/?$"]
+    SECURE_REDIRECT_EXEMPT = [r"^$", r"^health/?$", r"^status/?$", r"^metrics/?$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
@@ -164,8 +165,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # After `collectstatic` (deployment) serve hashed, compressed copies; before it (first start,
-# development, tests) serve the apps' files through the finders.
-_collected = (STATIC_ROOT / "staticfiles.json").exists()
+# development, tests) serve the apps' files through the finders. `collectstatic` itself runs with the manifest
+# storage, or it would never write the staticfiles.json that turns it on.
+_collected = (STATIC_ROOT / "staticfiles.json").exists() or sys.argv[1:2] == ["collectstatic"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

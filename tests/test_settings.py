@@ -59,3 +59,30 @@ def test_discord_knobs_come_from_the_environment():
         "s.DISCORD_API_BASE_URL, s.DISCORD_GATEWAY_URL, s.DISCORD_SYNC_GUILDS, s.ROBLOX_USERS_API_URL, s.LANGUAGE_CODE",
     )
     assert out == "http://proxy:8080/api/v10 ws://gw:7878 [1, 2] http://roblox.test vi"
+
+
+def test_collectstatic_on_a_fresh_checkout_turns_on_the_hashed_static_files(tmp_path):
+    """The first `collectstatic` of a deployment writes the manifest (it runs with the manifest storage itself), and
+    the settings then serve the hashed, compressed copies; before it, the apps' files through the finders."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
+    for name in filter(None, (f.decode() for f in files)):
+        if (ROOT / name).is_file():
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name).write_bytes((ROOT / name).read_bytes())
+    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "EMAIL_URL", "PORT"}}
+    env = {**clean, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+
+    def storage() -> str:
+        code = ("import django, os; os.environ['DJANGO_SETTINGS_MODULE']='botproject.settings'; django.setup(); "
+                "from django.conf import settings as s; from django.templatetags.static import static; "
+                "print(s.STORAGES['staticfiles']['BACKEND'], static('admin/css/base.css'))")
+        return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    assert storage() == "django.contrib.staticfiles.storage.StaticFilesStorage /static/admin/css/base.css"
+    subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=tmp_path, env=env,
+                   check=True)
+    backend, url = storage().split()
+    assert backend == "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    assert url.startswith("/static/admin/css/base.") and url != "/static/admin/css/base.css"  # hashed
+    assert (tmp_path / "staticfiles" / "admin" / "css" / f"{Path(url).name}.gz").exists()  # compressed
