@@ -11,6 +11,7 @@ from django.db import connections
 from django.http import Http404, HttpResponse, JsonResponse
 from django.views.decorators.http import require_safe
 
+from . import dbpool
 from . import metrics as prometheus
 from .bot.status import runtime
 from .security import has_body
@@ -96,9 +97,14 @@ def _bearer_matches(header: str, token: str) -> bool:
 
 
 def _render_metrics() -> bytes:
+    # A database that is away costs a few seconds, not the pool's timeout: Prometheus gives up a scrape after
+    # 10 s by default, and the answer (discordbot_database_up 0, the bot's figures) is worth having.
+    dbpool.install(connection=connections["default"])  # the bound applies from the first connect on
+    dbpool.set_acquire_timeout(HEALTH_TIMEOUT_SECONDS)
     try:
         return prometheus.render()
     finally:
+        dbpool.set_acquire_timeout(None)
         connections.close_all()
 
 

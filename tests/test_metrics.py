@@ -3,6 +3,9 @@ Django site), parsed with prometheus_client's parser; off unless METRICS_ENABLED
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from datetime import timedelta
@@ -21,7 +24,7 @@ from botproject.exceptions import BotMissingPermission, DatabaseOutcomeUnknown, 
 from botproject.models import Guild
 from pads import services as pads
 from pads.models import PadSession
-from tests.conftest import eventually
+from tests.conftest import ROOT, eventually
 from tickets import services as tickets
 
 TOKEN = "s3cret-scrape-token"
@@ -189,3 +192,25 @@ def test_refusals_and_errors_are_told_apart_at_the_error_edge():
     errors = [BotMissingPermission(), DatabaseOutcomeUnknown(), RuntimeError("bug"), KeyError("x")]
     assert [outcome_of(error) for error in refused] == ["refused"] * len(refused)
     assert [outcome_of(error) for error in errors] == ["error"] * len(errors)
+
+
+def test_a_scrape_while_the_database_is_down_still_answers_and_says_so():
+    # A real unreachable PostgreSQL server (nothing listens on port 1), in a separate process without the bot.
+    code = (
+        "import django, os, sys, time; os.environ['DJANGO_SETTINGS_MODULE']='botproject.settings'; django.setup();"
+        "from django.test import Client; t = time.monotonic(); r = Client().get('/metrics', HTTP_HOST='localhost');"
+        "print(r.status_code, round(time.monotonic() - t, 1)); print(r.content.decode()); sys.stdout.flush();"
+        "os._exit(0)"
+    )
+    env = {**os.environ, "DATABASE_URL": "postgres://postgres@127.0.0.1:1/none", "METRICS_ENABLED": "true",
+           "METRICS_TOKEN": ""}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                         check=True, timeout=60)
+    head, body = out.stdout.split("\n", 1)
+    status, seconds = head.split()
+    assert status == "200"
+    assert float(seconds) < 6, "Prometheus gives up on a scrape after 10 s by default"
+    seen = samples(body)
+    assert seen[("discordbot_database_up", ())] == 0
+    assert not [name for name, _labels in seen if name.startswith(("discordbot_outbox", "discordbot_open_tickets"))]
+    assert not [name for name, _labels in seen if name == "discordbot_gateway_latency_seconds"]  # no bot here
