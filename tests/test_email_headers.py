@@ -45,7 +45,7 @@ def test_line_breaks_in_order_numbers_and_addresses_are_row_errors(language, exp
     assert all("\n" not in e.value and "\r" not in e.value for e in preview.errors)
     assert [r.order_number for r in preview.rows] == ["A-4"]
     with pytest.raises(exceptions.HasRowErrors):
-        imports.import_orders(guild_id=111, source=data, filename="shop.csv")
+        imports.orders_import(guild_id=111, source=data, filename="shop.csv")
     assert not Order.objects.exists()
 
 

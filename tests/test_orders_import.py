@@ -144,7 +144,7 @@ def test_preview_then_import_shows_the_codes_once(staff_client, world):
 
 
 def test_generated_codes_are_claimable(world):
-    result = imports.import_orders(guild_id=A, source=GOOD, filename="shop.csv")
+    result = imports.orders_import(guild_id=A, source=GOOD, filename="shop.csv")
     by_number = {c.order_number: c for c in result.codes}
     claim = services.order_claim(guild_id=A, user_id=5, code=by_number["A-1"].code.lower().replace("-", " "))
     assert (claim.order_number, claim.points) == ("A-1", 13)
@@ -157,11 +157,11 @@ def test_generated_codes_are_claimable(world):
 
 
 def test_reimporting_the_same_file_changes_nothing(staff_client, world):
-    first = imports.import_orders(guild_id=A, source=GOOD, filename="shop.csv")
+    first = imports.orders_import(guild_id=A, source=GOOD, filename="shop.csv")
     assert (first.created, first.skipped) == (3, 0)
     snapshot = list(Order.objects.order_by("pk").values_list("pk", "code_hash", "status", "batch_id"))
 
-    second = imports.import_orders(guild_id=A, source=GOOD, filename="shop.csv")
+    second = imports.orders_import(guild_id=A, source=GOOD, filename="shop.csv")
     assert (second.batch, second.created, second.skipped, second.codes) == (None, 0, 3, [])
     assert imports.summary(second) == "Nothing imported: all 3 orders in the file were already imported."
 
@@ -174,14 +174,14 @@ def test_reimporting_the_same_file_changes_nothing(staff_client, world):
 
     # A longer export of the same shop: only the new order is created, the others are skipped.
     longer = GOOD + b"A-4,dee@example.com,1.00,USD,\n"
-    third = imports.import_orders(guild_id=A, source=longer, filename="shop2.csv")
+    third = imports.orders_import(guild_id=A, source=longer, filename="shop2.csv")
     assert (third.created, third.skipped, [c.order_number for c in third.codes]) == (1, 3, ["A-4"])
     assert imports.summary(third) == "Imported 1 order; 3 were already imported and skipped."
 
 
 def test_the_same_order_numbers_in_another_guild_are_separate(world):
-    imports.import_orders(guild_id=A, source=GOOD, filename="a.csv")
-    result = imports.import_orders(guild_id=B, source=GOOD, filename="b.csv")
+    imports.orders_import(guild_id=A, source=GOOD, filename="a.csv")
+    result = imports.orders_import(guild_id=B, source=GOOD, filename="b.csv")
     assert result.created == 3  # numbers and codes are unique per guild
     assert Order.objects.filter(guild=world["b"]).count() == 3
 
@@ -212,7 +212,7 @@ def test_each_row_error_is_reported_with_its_line_and_column(world, line, column
     errors = errors_of(data)
     assert len(errors) == 1 and errors[0][:2] == (3, column) and message in errors[0][2], errors
     with pytest.raises(exceptions.HasRowErrors) as refused:
-        imports.import_orders(guild_id=A, source=data, filename="bad.csv")
+        imports.orders_import(guild_id=A, source=data, filename="bad.csv")
     assert refused.value.user_message() == "1 rows have errors, so nothing was imported. Fix them and try again."
     assert not Order.objects.exists() and not ImportBatch.objects.exists()  # not even the good row
 
@@ -233,7 +233,7 @@ def test_formula_looking_cells_are_rejected_as_csv_injection(world, column, cell
 
 
 def test_duplicates_within_the_file_and_in_the_guild(world):
-    imports.import_orders(guild_id=A, source=csv_bytes("OLD-1,o@example.com,5,USD,TAKE-NTAK-ENXX"), filename="o")
+    imports.orders_import(guild_id=A, source=csv_bytes("OLD-1,o@example.com,5,USD,TAKE-NTAK-ENXX"), filename="o")
     data = csv_bytes(
         "N-1,a@example.com,5,USD,SAME-CODE-2345",
         "N-2,b@example.com,5,USD,same code 2345",     # the same code once normalised
@@ -325,7 +325,7 @@ def test_malformed_files_are_refused_clearly(world, data, refusal, words):
 def test_ten_megabytes_of_junk_are_refused_and_nothing_is_written(staff_client, world):
     junk = os.urandom(10 * 1024 * 1024)
     with pytest.raises(exceptions.FileTooLarge) as refused:
-        imports.import_orders(guild_id=A, source=junk, filename="junk.bin")
+        imports.orders_import(guild_id=A, source=junk, filename="junk.bin")
     assert refused.value.user_message() == ("The file is 10.0 MB; at most 5.0 MB can be imported at once. Split "
                                             "it into smaller files.")
     response = upload(staff_client, world["a"], junk, "junk.csv")
@@ -354,9 +354,9 @@ def test_an_unknown_guild_is_refused(db):
 
 def test_a_code_taken_between_preview_and_import_writes_nothing(world):
     preview = imports.parse_orders(csv_bytes("P-1,a@example.com,5,USD,", "P-2,b@example.com,5,USD,WXYZ-WXYZ-2345"), A)
-    imports.import_orders(guild_id=A, source=csv_bytes("Q-1,q@example.com,5,USD,WXYZ-WXYZ-2345"), filename="q")
+    imports.orders_import(guild_id=A, source=csv_bytes("Q-1,q@example.com,5,USD,WXYZ-WXYZ-2345"), filename="q")
     with pytest.raises(exceptions.ImportConflict):
-        imports.import_orders(guild_id=A, source=preview, filename="p")
+        imports.orders_import(guild_id=A, source=preview, filename="p")
     assert sorted(Order.objects.values_list("order_number", flat=True)) == ["Q-1"]
     assert ImportBatch.objects.count() == 1
 
@@ -364,7 +364,7 @@ def test_a_code_taken_between_preview_and_import_writes_nothing(world):
 def test_import_reports_progress_per_chunk(world):
     data = csv_bytes(*(f"{n},a@example.com,1,USD," for n in range(2500)))
     calls = []
-    result = imports.import_orders(guild_id=A, source=data, filename="big.csv",
+    result = imports.orders_import(guild_id=A, source=data, filename="big.csv",
                                    progress=lambda done, total: calls.append((done, total)))
     assert result.created == 2500 and calls == [(0, 2500), (1000, 2500), (2000, 2500), (2500, 2500)]
     assert len({c.code for c in result.codes}) == 2500
@@ -372,13 +372,13 @@ def test_import_reports_progress_per_chunk(world):
 
 # --- scoping and permissions -------------------------------------------------------------------------------
 def test_staff_cannot_import_into_or_see_another_guild(staff_client, world):
-    imports.import_orders(guild_id=B, source=csv_bytes("B-1,b@example.com,5,USD,"), filename="bravo-secret.csv")
+    imports.orders_import(guild_id=B, source=csv_bytes("B-1,b@example.com,5,USD,"), filename="bravo-secret.csv")
     response = upload(staff_client, world["b"], GOOD)
     assert response.status_code == 200 and token_of(response) is None
     assert "Select a valid choice" in response.content.decode()
     assert not Order.objects.filter(guild=world["a"]).exists()
 
-    imports.import_orders(guild_id=A, source=GOOD, filename="alpha.csv")
+    imports.orders_import(guild_id=A, source=GOOD, filename="alpha.csv")
     listing = staff_client.get(reverse("admin:points_order_changelist"))
     assert {o.guild_id for o in listing.context["cl"].result_list} == {world["a"].pk}
     assert b"Bravo" not in listing.content and b"bravo-secret" not in listing.content  # filters included
@@ -401,8 +401,8 @@ def test_importing_needs_the_add_order_permission(client, world):
 
 
 def test_orders_are_read_only_and_searchable_by_number_email_hint_and_whole_code(staff_client, world):
-    result = imports.import_orders(guild_id=A, source=GOOD, filename="shop.csv")
-    imports.import_orders(guild_id=B, source=GOOD, filename="other.csv")
+    result = imports.orders_import(guild_id=A, source=GOOD, filename="shop.csv")
+    imports.orders_import(guild_id=B, source=GOOD, filename="other.csv")
     url = reverse("admin:points_order_changelist")
 
     def found(term):
@@ -418,7 +418,7 @@ def test_orders_are_read_only_and_searchable_by_number_email_hint_and_whole_code
 
 
 def test_void_action_voids_only_open_orders_through_the_service(staff_client, world):
-    result = imports.import_orders(guild_id=A, source=GOOD, filename="shop.csv")
+    result = imports.orders_import(guild_id=A, source=GOOD, filename="shop.csv")
     services.order_claim(guild_id=A, user_id=5, code=result.codes[0].code)
     selected = list(Order.objects.filter(guild=world["a"]).values_list("pk", flat=True))
     response = staff_client.post(reverse("admin:points_order_changelist"),

@@ -7,7 +7,7 @@ stored as hashes: the only place a code is ever shown is the result page of the 
 
 The import page: upload → preview (row-level errors, nothing written; the file is kept in the session,
 sealed with a one-time key that only the preview page's form holds, so the session store never has a code
-in clear) → "Import" → one transaction (`points.services.order_import.import_orders`) → the codes, once.
+in clear) → "Import" → one transaction (`points.services.order_import.orders_import`) → the codes, once.
 Importing needs the "Can add order" permission and a guild the user may see.
 """
 
@@ -205,7 +205,7 @@ class OrderAdmin(NamesMixin, ReadOnlyMixin, GuildScopedAdminMixin, admin.ModelAd
             raise PermissionDenied
         started = time.perf_counter()
         try:
-            result = order_import.import_orders(guild_id=guild.discord_id, source=data,
+            result = order_import.orders_import(guild_id=guild.discord_id, source=data,
                                                 filename=stash["filename"], imported_by=request.user)
         except ImportRefused as error:
             self.message_user(request, error.user_message(), messages.ERROR)

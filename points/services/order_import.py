@@ -4,7 +4,7 @@ Used by the admin's "Import orders" page and by ``manage.py import_orders``; pla
 
     preview = parse_orders(data, guild_id)          # pure: reads the guild's orders once, writes nothing
     preview.errors / preview.rows / preview.skipped  # row-level problems, orders to create, already imported
-    result = import_orders(guild_id=guild_id, source=preview or data, filename="shop.csv", imported_by=user,
+    result = orders_import(guild_id=guild_id, source=preview or data, filename="shop.csv", imported_by=user,
                            progress=lambda done, total: ...)
     result.batch, result.created, result.skipped, result.codes  # the codes: the only time they exist in clear
     order_file.codes_csv(result.codes)               # the codes file staff download (or the command writes)
@@ -299,7 +299,7 @@ def parse_orders(data: bytes, guild_id: int, *, _existing: tuple[set[str], set[s
 
 
 # --- importing ------------------------------------------------------------------------------------------
-def import_orders(*, guild_id: int, source: bytes | Preview, filename: str, imported_by=None,
+def orders_import(*, guild_id: int, source: bytes | Preview, filename: str, imported_by=None,
                   progress: Progress | None = None) -> ImportResult:
     """Create the file's new orders in one transaction; the codes come back in clear once, in the result.
 

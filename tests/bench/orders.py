@@ -6,7 +6,7 @@ Generates the file (half the rows with codes given in the file, half to be gener
 `--existing` orders already in it, then times:
 
 - parse: `parse_orders` (the admin's preview: every row checked, the guild's orders read once);
-- import: `import_orders(source=bytes)` (what the admin's "Import" button runs: parse again under the guild's
+- import: `orders_import(source=bytes)` (what the admin's "Import" button runs: parse again under the guild's
   lock, then bulk inserts in chunks of 1,000, all in one transaction);
 - re-import: the same file again (every row already imported, nothing written).
 
@@ -45,13 +45,13 @@ def make_csv(rows: int) -> bytes:
 
 def seed_existing(count: int) -> None:
     """`count` orders already in the guild (from an earlier import), so the pre-load has something to read."""
-    from points.services.order_import import import_orders
+    from points.services.order_import import orders_import
 
     if count:
         lines = ["order,email,amount"] + [f"OLD-{n},old{n}@example.com,5" for n in range(count)]
         for start in range(0, count, 50_000):
             chunk = [lines[0], *lines[1 + start:1 + start + 50_000]]
-            import_orders(guild_id=GUILD, source=("\n".join(chunk) + "\n").encode(), filename="old.csv")
+            orders_import(guild_id=GUILD, source=("\n".join(chunk) + "\n").encode(), filename="old.csv")
 
 
 def main() -> int:
@@ -75,7 +75,7 @@ def main() -> int:
         from botproject.services import guild_ensure
         from points.models import Order
         from points.services import order_claim
-        from points.services.order_import import import_orders, parse_orders
+        from points.services.order_import import orders_import, parse_orders
 
         call_command("migrate", verbosity=0)
         guild_ensure(guild_id=GUILD, name="Bench shop")
@@ -91,12 +91,12 @@ def main() -> int:
 
         ticks = []
         started = time.perf_counter()
-        result = import_orders(guild_id=GUILD, source=data, filename="bench.csv",
+        result = orders_import(guild_id=GUILD, source=data, filename="bench.csv",
                                progress=lambda done, total: ticks.append(done))
         import_s = time.perf_counter() - started
 
         started = time.perf_counter()
-        again = import_orders(guild_id=GUILD, source=data, filename="bench.csv")
+        again = orders_import(guild_id=GUILD, source=data, filename="bench.csv")
         reimport_s = time.perf_counter() - started
 
         created = Order.objects.filter(guild__discord_id=GUILD, batch=result.batch).count()
@@ -104,8 +104,8 @@ def main() -> int:
         claimed = order_claim(guild_id=GUILD, user_id=1, code=generated.code)
         print(f"{'step':<44}{'seconds':>9}")
         print(f"{'parse_orders (preview)':<44}{parse_s:>9.2f}")
-        print(f"{'import_orders (parse + insert, 1 txn)':<44}{import_s:>9.2f}")
-        print(f"{'import_orders again (all skipped)':<44}{reimport_s:>9.2f}")
+        print(f"{'orders_import (parse + insert, 1 txn)':<44}{import_s:>9.2f}")
+        print(f"{'orders_import again (all skipped)':<44}{reimport_s:>9.2f}")
         print(f"rows/s (import): {args.rows / import_s:,.0f}; progress reports: {len(ticks)}")
         checks = [
             (f"import {import_s:.2f} s < {LIMIT_SECONDS:.0f} s", import_s < LIMIT_SECONDS),

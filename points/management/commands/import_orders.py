@@ -77,7 +77,7 @@ class Command(BaseCommand):
         started = time.perf_counter()
         progress = Reporter(gettext("orders imported"), self.stderr, number=str)
         try:
-            result = order_import.import_orders(guild_id=guild, source=preview, filename=source.name,
+            result = order_import.orders_import(guild_id=guild, source=preview, filename=source.name,
                                                 progress=progress)
         except ImportRefused as error:
             if codes_path:
