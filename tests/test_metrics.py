@@ -117,6 +117,25 @@ def test_a_scrape_after_real_interactions_counts_them_and_measures_the_database(
     assert len(gateway) == len(bot.bot.shards) and all(0 <= value < 5 for value in gateway)
 
 
+
+def test_a_form_counts_when_it_is_submitted(bot):
+    """A modal's submit is an interaction of its own, counted under the form's custom_id: refused for a bad
+    address, ok once saved (the /email command that showed it counts as ok too)."""
+    world, emu = bot.world, bot.emulator
+    before = scrape(bot)
+    shown = bot.slash("member", "email")
+    bad = emu.submit_modal(world.guild_id, world.member, shown, values={"email": "not an address"})
+    assert bad.content == "not an address is not a valid email address."
+    good = emu.submit_modal(world.guild_id, world.member, shown, values={"email": "member@example.com"})
+    assert good.content.startswith("Saved.")
+    expected = {("email", "ok"): 1, ("points:email", "refused"): 1, ("points:email", "ok"): 1}
+
+    def counted():
+        seen = scrape(bot)
+        return all(interactions(seen, *key) - interactions(before, *key) == n for key, n in expected.items())
+
+    eventually(counted)
+
 def test_a_database_error_the_bridge_sees_is_counted(bot):
     def broken() -> None:
         with connection.cursor() as cursor:

@@ -66,15 +66,17 @@ def test_https_redirects_the_site_but_not_the_pinger_paths_and_trusts_the_proxy_
         "r = c.get('/admin/login/', HTTP_HOST='bot.example.com', HTTP_X_FORWARDED_PROTO='https');"
         "print(r.status_code, r['Strict-Transport-Security'], r.cookies['csrftoken']['secure']);"
         "print(c.get('/', HTTP_HOST='bot.example.com').status_code,"
-        " c.get('/status', HTTP_HOST='bot.example.com').status_code);"
+        " c.get('/status', HTTP_HOST='bot.example.com').status_code,"
+        " c.get('/metrics', HTTP_HOST='bot.example.com').status_code);"
         "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS)"
     )
-    done = _run(["-c", code], {**PRODUCTION, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"})
+    done = _run(["-c", code], {**PRODUCTION, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+                               "METRICS_ENABLED": "true"})
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert lines[0] == "301 https://bot.example.com/admin/login/"
     assert lines[1] == "200 max-age=31536000; includeSubDomains True"
-    assert lines[2] == "200 200"  # pingers over plain HTTP are answered, not redirected
+    assert lines[2] == "200 200 200"  # pingers and scrapers over plain HTTP are answered, not redirected
     assert lines[3] == "True True 31536000"
 
 

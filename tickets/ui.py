@@ -13,6 +13,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from botproject import metrics
 from botproject.bot import errors, pages
 from botproject.bot.checks import require
 from botproject.bot.db import db_call
@@ -150,6 +151,7 @@ async def submit_intake(interaction: discord.Interaction) -> bool:
             return True
         await flows.open_ticket(interaction, category_id=int(match[1]), welcome=welcome_message,
                                 answers=_form_values(data.get("components", [])))
+        metrics.interaction_finished(interaction)
     except Exception as error:  # noqa: BLE001 - the edge decides how to show it
         await errors.report(interaction, error)
     return True

@@ -13,6 +13,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from botproject import metrics
 from botproject.bot import errors
 from botproject.bot.checks import Blocked, module_label, require
 from botproject.bot.db import db_call
@@ -165,6 +166,7 @@ async def submit_comment(interaction: discord.Interaction) -> bool:
                                                        comment=comment)
         await interaction.response.send_message(_("Thank you: your rating (%(stars)s ⭐) is saved. You can change it "
                                                   "within 24 hours.") % {"stars": stars}, ephemeral=True)
+        metrics.interaction_finished(interaction)
     except Exception as error:  # noqa: BLE001 - the edge decides how to show it
         await errors.report(interaction, error)
     return True

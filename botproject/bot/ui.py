@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import discord
 from django.utils.translation import gettext as _
+
+from botproject import metrics
 
 from . import errors
 from .i18n import activate_for
@@ -20,7 +24,19 @@ async def _admit(interaction: discord.Interaction) -> bool:
 
 
 class BaseModal(discord.ui.Modal):
-    """A modal whose submit errors reach the member as translated messages."""
+    """A modal whose submit errors reach the member as translated messages (and, in /metrics, count as refused or
+    error); a submit that returns counts as ok."""
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        submit = cls.__dict__.get("on_submit")
+        if submit is not None:
+            @functools.wraps(submit)
+            async def counted(self, interaction: discord.Interaction) -> None:
+                await submit(self, interaction)
+                metrics.interaction_finished(interaction)
+
+            cls.on_submit = counted
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         return await _admit(interaction)
