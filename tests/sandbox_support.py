@@ -70,12 +70,12 @@ class Http:
 class SandboxProcess:
     """The sandbox as a child process on a free port, with its own database in `folder`."""
 
-    def __init__(self, folder: Path, *extra: str) -> None:
+    def __init__(self, folder: Path, *extra: str, database_url: str | None = None) -> None:
         self.folder = folder
         self.db = folder / "sandbox.sqlite3"
         # A database the sandbox must never touch, whatever DATABASE_URL says.
         self.elsewhere = folder / "deployment.sqlite3"
-        env = {**os.environ, "DATABASE_URL": f"sqlite:///{self.elsewhere}", "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "DATABASE_URL": database_url or f"sqlite:///{self.elsewhere}", "PYTHONUNBUFFERED": "1"}
         self.lines: list[str] = []
         self._ready = threading.Event()
         self.process = subprocess.Popen(

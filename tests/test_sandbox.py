@@ -83,6 +83,16 @@ def test_the_api_refuses_without_csrf_and_checks_its_input(sandbox):
     assert page.act(12345, kind="message", content="hi").status_code == 400
 
 
+def test_the_fake_roblox_profile_can_be_edited_from_the_page(sandbox):
+    page = Page(sandbox.base)
+    accounts = page.state(MEMBER)["roblox"]
+    assert [a["name"] for a in accounts] == list(demo.ROBLOX_ACCOUNTS)
+    response = page.act(MEMBER, kind="roblox", account=accounts[0]["id"], description="green apple seven")
+    assert response.json() == {"ok": True}
+    assert page.state(MEMBER)["roblox"][0]["description"] == "green apple seven"
+    assert page.act(MEMBER, kind="roblox", account="1", description="x").status_code == 400
+
+
 def test_a_message_written_on_the_page_reaches_the_channel_as_text(sandbox):
     page = Page(sandbox.base)
     text = "<script>alert(1)</script> hello"
@@ -93,9 +103,11 @@ def test_a_message_written_on_the_page_reaches_the_channel_as_text(sandbox):
 def test_ctrl_c_stops_it_and_a_second_start_keeps_the_data(sandbox):
     assert sandbox.stop() == 0, sandbox.output
     assert "stopped" in sandbox.output
-    again = SandboxProcess(sandbox.folder)
+    # This time DATABASE_URL names a PostgreSQL server that is not there: the sandbox never connects to it.
+    again = SandboxProcess(sandbox.folder, database_url="postgres://nobody@127.0.0.1:9/not_there")
     try:
         again.wait_ready()
+        assert "ignoring the configured database (django.db.backends.postgresql" in again.output
         assert "Admin user 'sandbox' exists" in again.output and again.password() is None
         assert "Demo server 'Sandbox Server' recorded" not in again.output
         panel = Page(again.base).state(MEMBER, demo.IDS.tickets)["messages"]

@@ -157,10 +157,13 @@ def test_text_from_members_is_shown_as_text_not_markup(sandbox, page):
     def write_markup():
         story.act_as(MEMBER)
         story.open_channel("general")
-        page.fill("#message-text", "<img src=x onerror=\"document.title='owned'\"> <b>bold?</b>")
+        page.fill("#message-text", "<img src=x onerror=\"document.title='owned'\"> <b>bold?</b> "
+                                   "[click](javascript:document.title='owned') **really**")
         page.click("#message-form button")
-        expect(story.messages()).to_contain_text("<b>bold?</b>")
-        assert story.messages().locator("img, b").count() == 0
+        written = story.messages().locator(".message", has_text="bold?").last
+        expect(written).to_contain_text("<b>bold?</b> [click](javascript:document.title='owned')")
+        assert written.locator("img, b, a").count() == 0
+        expect(written.locator("strong")).to_have_text("really")  # Discord's own markdown, as text nodes
         assert page.title() != "owned"
 
     story.step("markup", write_markup)
@@ -195,4 +198,27 @@ def test_a_modal_is_filled_and_a_select_is_picked(sandbox, page):
 
     story.step("email-modal", fill_the_email_form)
     story.step("setup-select", pick_a_role_in_setup)
+    assert page.errors == []
+
+
+def test_a_member_links_their_roblox_account_through_the_fake_roblox(sandbox, page):
+    story = Story(page, sandbox)
+    newcomer = demo.person("newcomer")
+
+    def verify():
+        story.act_as(newcomer)
+        story.open_channel("general")
+        story.command("verify", username="MaxTheNoob")
+        answer = story.messages().locator(".message.ephemeral", has_text="Verify your Roblox account").last
+        words = answer.locator("pre").inner_text().strip()
+        assert len(words.split()) >= 3, words
+        page.click("#roblox summary")
+        page.select_option("#roblox-account", label="MaxTheNoob")
+        page.fill("#roblox-about", f"Hello! {words}")
+        page.click("#roblox-form button[type='submit']")
+        answer.locator("button", has_text="Verify").click()
+        expect(story.messages()).to_contain_text("You are verified as MaxTheNoob")
+        expect(page.locator("#member-note")).to_contain_text("Verified")  # the bot gave the verified role
+
+    story.step("verify", verify)
     assert page.errors == []

@@ -128,6 +128,13 @@ async def act(sandbox, body: dict) -> dict:
         else:
             emu.user_message(int(channel), user_id, content)
         return {"ok": True}
+    if kind == "roblox":
+        account = int(body["account"])
+        if account not in sandbox.roblox.users:
+            raise Refused("no such Roblox account")
+        sandbox.roblox.set_description(account, str(body.get("description", ""))[:1000])
+        emu.notify()
+        return {"ok": True}
     raise Refused(f"unknown action {kind!r}")
 
 

@@ -130,6 +130,13 @@ def names(emu) -> dict:
             "channels": {str(c.id): c.name for c in emu.guild_channels(guild.id)}}
 
 
+def roblox_accounts(roblox) -> list[dict]:
+    """The fake Roblox's accounts and their About text (where /verify looks for its words)."""
+    with roblox._lock:
+        users = sorted(roblox.users.values(), key=lambda u: u.id)
+        return [{"id": str(u.id), "name": u.name, "description": u.description} for u in users]
+
+
 def snapshot(sandbox, user_id: int, channel_id: str | None) -> dict:
     """Everything the page shows for one member in one channel."""
     emu = sandbox.emu
@@ -139,5 +146,6 @@ def snapshot(sandbox, user_id: int, channel_id: str | None) -> dict:
     return {"version": sandbox.version, "me": str(user_id), "members": members(emu), "channels": shown,
             "channel": channel, "messages": messages(emu, user_id, channel), "commands": commands(emu, user_id),
             "modal": pending_modal(emu, user_id, sandbox.modals_done), "names": names(emu),
+            "roblox": roblox_accounts(sandbox.roblox),
             "roles": [{"id": str(r.id), "name": r.name} for r in emu.guild(demo.IDS.guild_id).roles.values()
                       if r.id != demo.IDS.guild_id and not r.managed]}

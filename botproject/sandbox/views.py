@@ -81,6 +81,6 @@ async def act(request):
         return JsonResponse({"ok": False, "error": "a JSON object with 'as' is expected"}, status=400)
     try:
         result = await _on_emulator(sandbox, actions.act, sandbox, body)
-    except (actions.Refused, EmulatorError, KeyError, ValueError) as exc:
+    except (actions.Refused, EmulatorError, KeyError, ValueError, TypeError) as exc:
         return JsonResponse({"ok": False, "error": str(exc)}, status=400)
     return JsonResponse(result)

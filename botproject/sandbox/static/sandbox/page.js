@@ -37,10 +37,10 @@
   }
 
   // ---- text with mentions --------------------------------------------------------------------
-  function rich(text) {  // mentions, **bold**, *italic*, `code` and links as Discord shows them; text only
+  function rich(text) {  // mentions, **bold**, *italic*, code, times, [links](https://...) as Discord shows them; text only
     const names = view.data.names;
     const span = el("span");
-    const pattern = /<(@!?|@&|#)(\d+)>|\*\*([^*]+)\*\*|\*([^*\s][^*]*)\*|`([^`]+)`/g;
+    const pattern = /<(@!?|@&|#)(\d+)>|\*\*([^*]+)\*\*|\*([^*\s][^*]*)\*|```(?:[a-z]*\n)?([\s\S]*?)```|`([^`]+)`|<t:(\d+)(?::[tTdDfFR])?>|\[([^\]]+)\]\((https?:\/\/[^)\s]+)\)/g;
     let last = 0, match;
     while ((match = pattern.exec(text)) !== null) {
       span.append(document.createTextNode(text.slice(last, match.index)));
@@ -51,7 +51,10 @@
         span.append(el("span", { className: "mention", text: label }));
       } else if (match[3] !== undefined) span.append(el("strong", {}, rich(match[3])));
       else if (match[4] !== undefined) span.append(el("em", {}, rich(match[4])));
-      else span.append(el("code", { text: match[5] }));
+      else if (match[5] !== undefined) span.append(el("pre", { text: match[5].replace(/\n$/, "") }));
+      else if (match[6] !== undefined) span.append(el("code", { text: match[6] }));
+      else if (match[7] !== undefined) span.append(el("time", { text: new Date(Number(match[7]) * 1000).toLocaleString() }));
+      else span.append(el("a", { href: match[9], target: "_blank", rel: "noopener noreferrer", text: match[8] }));
       last = pattern.lastIndex;
     }
     span.append(document.createTextNode(text.slice(last)));
@@ -287,6 +290,22 @@
     if (atBottom) list.scrollTop = list.scrollHeight;
     renderCommands();
     renderModal(data.modal);
+    renderRoblox(data.roblox);
+  }
+
+  function renderRoblox(accounts) {
+    const select = $("roblox-account");
+    const names = accounts.map((a) => a.name).join("|");
+    if (select.dataset.names !== names) {
+      select.dataset.names = names;
+      select.replaceChildren(...accounts.map((a) => el("option", { value: a.id, text: a.name })));
+      showAbout();
+    }
+  }
+
+  function showAbout() {
+    const account = view.data.roblox.find((a) => a.id === $("roblox-account").value);
+    $("roblox-about").value = account ? account.description : "";
   }
 
   let pending = null;
@@ -336,6 +355,11 @@
       values[field.dataset.field] = field.dataset.multi ? Array.from(field.selectedOptions).map((o) => o.value) : field.value;
     }
     post({ kind: "modal", token: view.modalToken, values });
+  });
+  $("roblox-account").addEventListener("change", showAbout);
+  $("roblox-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    post({ kind: "roblox", account: $("roblox-account").value, description: $("roblox-about").value });
   });
   $("modal-cancel").addEventListener("click", () => post({ kind: "dismiss", token: view.modalToken }));
 
