@@ -222,3 +222,19 @@ def test_a_member_links_their_roblox_account_through_the_fake_roblox(sandbox, pa
 
     story.step("verify", verify)
     assert page.errors == []
+
+
+def test_the_bot_answers_in_the_members_discord_language(sandbox, page):
+    story = Story(page, sandbox)
+
+    def balance_in_vietnamese():
+        story.act_as(MEMBER)
+        story.open_channel("general")
+        page.select_option("#locale", value="vi")
+        story.command("balance")
+        expect(story.messages().locator(".message.ephemeral").last).to_contain_text(f"Điểm: {MEMBER.display}")
+        page.select_option("#locale", value="en-US")
+        story.command("balance")
+        expect(story.messages().locator(".message.ephemeral").last).to_contain_text(f"Points: {MEMBER.display}")
+
+    story.step("language", balance_in_vietnamese)

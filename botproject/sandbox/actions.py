@@ -8,6 +8,7 @@ from .emulator.options import BOOLEAN, CHANNEL, GROUP, INTEGER, MENTIONABLE, NUM
 from .page_state import DM
 
 WAIT = 5.0  # seconds to wait for the bot's answer before the page just keeps polling
+LOCALES = ("en-US", "vi")  # the member's Discord language: the bot answers in it
 
 
 class Refused(Exception):
@@ -67,6 +68,7 @@ async def act(sandbox, body: dict) -> dict:
         raise Refused("not a member of the demo server")
     kind = body.get("kind")
     guild_id = demo.IDS.guild_id
+    locale = body.get("locale") if body.get("locale") in LOCALES else "en-US"
     if kind == "slash":
         words = str(body.get("command", "")).strip().lstrip("/").split()
         if not words:
@@ -77,7 +79,7 @@ async def act(sandbox, body: dict) -> dict:
         values = convert(cmd, words[1:], body.get("options") or {})
         channel_id = _channel(body, user_id, emu)
         record = await emu.slash(guild_id if channel_id else None, user_id, " ".join(words), options=values,
-                                 channel_id=channel_id, wait=False)
+                                 channel_id=channel_id, user_locale=locale, wait=False)
         await _settled(record)
         return {"ok": True}
     if kind == "autocomplete":
@@ -89,7 +91,7 @@ async def act(sandbox, body: dict) -> dict:
         focused = str(body.get("focused"))
         values[focused] = str((body.get("options") or {}).get(focused, ""))
         record = await emu.autocomplete(guild_id, user_id, " ".join(words), focused, options=values,
-                                        channel_id=_channel(body, user_id, emu), wait=False)
+                                        channel_id=_channel(body, user_id, emu), user_locale=locale, wait=False)
         await _settled(record)
         return {"ok": True, "choices": record.choices or []}
     if kind in ("click", "select"):
@@ -98,10 +100,10 @@ async def act(sandbox, body: dict) -> dict:
             raise Refused("that message is gone")
         where = guild_id if msg.guild_id else None
         if kind == "click":
-            record = await emu.click(where, user_id, msg, str(body["custom_id"]), wait=False)
+            record = await emu.click(where, user_id, msg, str(body["custom_id"]), wait=False, locale=locale)
         else:
             record = await emu.select(where, user_id, msg, str(body["custom_id"]), list(body.get("values") or []),
-                                      wait=False)
+                                      wait=False, locale=locale)
         await _settled(record)
         return {"ok": True}
     if kind in ("modal", "dismiss"):
@@ -112,7 +114,7 @@ async def act(sandbox, body: dict) -> dict:
         if kind == "modal":
             values = {str(k): v for k, v in (body.get("values") or {}).items()}
             record = await emu.submit_modal(guild_id if source.guild_id else None, user_id, source, values,
-                                            wait=False)
+                                            wait=False, locale=locale)
         sandbox.modals_done.add(token)
         emu.notify()
         if kind == "modal":

@@ -28,7 +28,7 @@
     const response = await fetch(body.dataset.actUrl, {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": body.dataset.csrf },
-      body: JSON.stringify({ as: view.me, channel: view.channel, ...action }),
+      body: JSON.stringify({ as: view.me, channel: view.channel, locale: $("locale").value, ...action }),
     });
     const answer = await response.json().catch(() => ({ ok: false, error: `HTTP ${response.status}` }));
     if (!answer.ok) showError(answer.error || "refused");
@@ -356,6 +356,8 @@
     }
     post({ kind: "modal", token: view.modalToken, values });
   });
+  $("locale").value = localStorage.getItem("sandbox-locale") || "en-US";
+  $("locale").addEventListener("change", () => localStorage.setItem("sandbox-locale", $("locale").value));
   $("roblox-account").addEventListener("change", showAbout);
   $("roblox-form").addEventListener("submit", (event) => {
     event.preventDefault();
