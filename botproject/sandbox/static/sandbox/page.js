@@ -97,7 +97,8 @@
       if (values.length) post({ kind: "select", message: message.id, custom_id: comp.custom_id, values });
     };
     if (multiple) {
-      return el("span", {}, select, el("button", { type: "button", className: "style-2", text: "Choose", onclick: send }));
+      return el("span", {}, el("span", { className: "hint", text: comp.placeholder || "" }), select,
+        el("button", { type: "button", className: "style-2", text: "Choose", onclick: send }));
     }
     select.addEventListener("change", send);
     return select;
