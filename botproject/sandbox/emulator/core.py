@@ -1,5 +1,4 @@
 """Emulator state tables, JSON serialisers, change notification and query helpers."""
-# ruff: noqa: ASYNC109 - the driving API takes a `timeout=` like the synchronous harness over it
 from __future__ import annotations
 
 import asyncio

@@ -1,5 +1,4 @@
 """Test-side interaction builders: slash, autocomplete, click, select, modal submit and raw payloads."""
-# ruff: noqa: ASYNC109 - the driving API takes a `timeout=` like the synchronous harness over it
 from __future__ import annotations
 
 import copy

@@ -1,5 +1,4 @@
 """InteractionRecord: what happened to one dispatched interaction."""
-# ruff: noqa: ASYNC109 - the driving API takes a `timeout=` like the synchronous harness over it
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,5 +1,4 @@
 """REST entry point: routing, auth, recording, rate limits, faults and JSON responses."""
-# ruff: noqa: ASYNC109 - the driving API takes a `timeout=` like the synchronous harness over it
 from __future__ import annotations
 
 import json
