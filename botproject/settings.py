@@ -125,6 +125,10 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     # A server that does not answer at all (host down, packets dropped) costs the pool's reconnect a few seconds,
     # not libpq's minutes (the bot's own waits are shorter still: botproject/bot/db.py).
     _db["OPTIONS"].setdefault("connect_timeout", 5)
+    # The few hot statements that run on a server-binding cursor (botproject/sql.py prepared_cursor: the award) are
+    # prepared after this many runs on a connection, then only planned once; Django's own cursors bind on the client
+    # and never prepare. DB_PREPARED_STATEMENTS=false turns it off (a transaction-mode pooler without support).
+    _db["OPTIONS"].setdefault("prepare_threshold", 5 if env.bool("DB_PREPARED_STATEMENTS", default=True) else None)
 _db["CONN_HEALTH_CHECKS"] = True
 DB_IS_SQLITE = _db["ENGINE"] == "django.db.backends.sqlite3"
 # Threads the bot's async bridge uses for database work. SQLite has one writer anyway, so one

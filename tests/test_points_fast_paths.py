@@ -84,3 +84,21 @@ def test_a_member_whose_profile_this_process_never_wrote_is_updated_and_counted_
     balance.guess.unseen_are_new = unseen_are_new
     assert _award(32, "k32", amount=2).balance == 2  # a newcomer
     assert member_count(guild_id=GUILD) == 2 == MemberProfile.objects.filter(guild__discord_id=GUILD).count()
+
+
+def test_the_award_statement_is_planned_once_per_connection_on_postgresql():
+    """On PostgreSQL the award's one statement runs on a server-binding cursor and is prepared after a few runs
+    (planning it cost the server as much as running it); later awards use the prepared statement and give the same
+    results as the first ones. On SQLite the cursor is Django's usual one."""
+    from django.db import connection
+
+    results = [_award(7, f"p{n}") for n in range(8)]
+    assert [r.balance for r in results] == list(range(1, 9))
+    assert sum(LedgerEntry.objects.filter(member__user_id=7).values_list("delta", flat=True)) == 8
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s",
+                       ['WITH p AS (UPDATE "points_memberprofile"%'])
+        prepared = cursor.fetchall()
+    assert len(prepared) == 1  # one shape of award, one prepared statement

@@ -17,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 
 from botproject import outbox
 from botproject.models import OutboxMessage
-from botproject.sql import insert_row
+from botproject.sql import insert_row, prepared_cursor
 
 from ..exceptions import BalanceCapReached, InsufficientPoints
 from ..models import LedgerEntry, MemberProfile
@@ -147,7 +147,9 @@ def apply_in_one_statement(limits: Limits, change: Change, *, achievements: bool
     notices = "(SELECT count(*) FROM o)" if change.notify else "0"
     sql = (f"WITH {', '.join(f'{name} AS ({part_sql})' for name, (part_sql, _params) in parts)} "
            f"SELECT e.id, p.balance, {notices}, p.met FROM p, e")
-    row = _fetch(sql, [param for _name, (_sql, part_params) in parts for param in part_params])
+    with prepared_cursor() as cursor:  # planned once per connection: planning cost as much as running it
+        cursor.execute(sql, [param for _name, (_sql, part_params) in parts for param in part_params])
+        row = cursor.fetchone()
     if row is None:
         return None
     entry_id, balance, notices_written, met = row
