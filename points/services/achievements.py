@@ -17,6 +17,7 @@ from django.dispatch import receiver
 from botproject import outbox
 
 from ..models import Achievement, LedgerEntry, MemberAchievement, MemberProfile
+from . import statements
 from .balance import apply
 from .limits import limits_for
 from .types import Change, LedgerResult, Limits, achievement_text
@@ -107,12 +108,20 @@ def grant_after_commit(guild_id: int, result: LedgerResult) -> LedgerResult:
     """
     try:
         with transaction.atomic():
-            limits = limits_for(guild_id, fresh=True)
+            limits = limits_for(guild_id)  # cached: the guild's key; read afresh below if there is work
             # Changes of a member made at the same moment all see an achievement met: one awards it while the
             # others wait here, then find it awarded, instead of each doing the work to be refused at the end.
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_grant_lock_key(limits.guild_pk, result.user_id)])
-            return grant_achievements(limits, result)
+                # The one that held the lock may have awarded them: if nothing is met now, this change is done (one
+                # statement instead of the whole grant, for each of the member's changes that queued here).
+                met, met_params = statements.met_sql(limits, Change(result.user_id, 0, Kind.ADMIN_ADD, ""))
+                cursor.execute(f"SELECT {met} FROM {connection.ops.quote_name(MemberProfile._meta.db_table)} "
+                               f"WHERE guild_id = %s AND user_id = %s", [*met_params, limits.guild_pk, result.user_id])
+                row = cursor.fetchone()
+            if not (row and row[0]):
+                return result
+            return grant_achievements(limits_for(guild_id, fresh=True), result)
     except IntegrityError:
         balance = MemberProfile.objects.values_list("balance", flat=True).get(
             guild__discord_id=guild_id, user_id=result.user_id)
