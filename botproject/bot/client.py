@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import json
 import logging
@@ -56,31 +55,6 @@ def _answer_trace() -> aiohttp.TraceConfig:
 
     trace.on_request_end.append(on_request_end)
     return trace
-
-
-def count_clicks(item: type[discord.ui.DynamicItem]) -> type[discord.ui.DynamicItem]:
-    """Make the interactions of `item` (a DynamicItem class) count in the metrics when its callback returns.
-
-    A click that ends without passing the error edge (which counts refusals and errors) counts as ok.
-    discord.py has no hook after a component's callback, and its view store registers again the class of every
-    DynamicItem in a view the bot sends, so the class's own callback is wrapped (once), not replaced by a subclass.
-    """
-    if item.__dict__.get("_counts_interactions"):
-        return item
-    inner = item.callback
-
-    @functools.wraps(inner)
-    async def callback(self: discord.ui.DynamicItem, interaction: discord.Interaction) -> None:
-        try:
-            await inner(self, interaction)
-        except Exception:
-            metrics.count_interaction(interaction, "error")
-            raise
-        metrics.interaction_finished(interaction)
-
-    item.callback = callback
-    item._counts_interactions = True
-    return item
 
 
 class CommunityBot(commands.AutoShardedBot):
@@ -227,10 +201,6 @@ class CommunityBot(commands.AutoShardedBot):
         if ctx.cog is not None and ctx.cog.has_error_handler():
             return
         log.error("prefix command %s failed", ctx.command, exc_info=error)
-
-    def add_dynamic_items(self, *items: type[discord.ui.DynamicItem]) -> None:
-        """Register the apps' DynamicItems so that their clicks count in the metrics (see `count_clicks`)."""
-        super().add_dynamic_items(*(count_clicks(item) for item in items))
 
     async def on_app_command_completion(self, interaction: discord.Interaction, _command: Any) -> None:
         """A slash command (or context menu) returned: ok, unless the error edge counted it already."""

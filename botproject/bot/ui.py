@@ -46,7 +46,8 @@ class BaseModal(discord.ui.Modal):
 
 
 class SafeDynamicItem:
-    """Mixin for DynamicItems: implement `run`; errors go through the edge (discord.py only logs them)."""
+    """Mixin for DynamicItems: implement `run`; errors go through the edge (discord.py only logs them), and in
+    /metrics a click that returns counts as ok."""
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:  # noqa: D102
         return await _admit(interaction)
@@ -54,8 +55,10 @@ class SafeDynamicItem:
     async def callback(self, interaction: discord.Interaction) -> None:  # noqa: D102
         try:
             await self.run(interaction)
-        except Exception as error:  # noqa: BLE001 - the edge decides how to show it
+        except Exception as error:  # noqa: BLE001 - the edge decides how to show it (and counts it)
             await errors.report(interaction, error)
+        else:
+            metrics.interaction_finished(interaction)
 
     async def run(self, interaction: discord.Interaction) -> None:
         """Handle the interaction."""
