@@ -130,6 +130,16 @@ class SandboxProcess:
         return self.process.returncode
 
 
+
+def running_sandbox(folder: Path):
+    """`runbot --sandbox` in `folder`, ready, stopped afterwards: the body of a test module's fixture."""
+    process = SandboxProcess(folder)
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
 class Page:
     """The page's JSON API, as the page's script uses it (session cookie and CSRF header)."""
 

@@ -6,19 +6,14 @@ import pytest
 from django.test import Client, override_settings
 
 from botproject.sandbox import demo
-from tests.sandbox_support import Page, SandboxProcess
+from tests.sandbox_support import Page, SandboxProcess, running_sandbox
 
 OWNER, STAFF, HELPER, MEMBER = (demo.person(k).user_id for k in ("owner", "staff", "helper", "member"))
 
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
-    process = SandboxProcess(tmp_path_factory.mktemp("sandbox"))
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        process.stop()
+    yield from running_sandbox(tmp_path_factory.mktemp("sandbox"))
 
 
 def test_the_page_and_the_admin_login_answer(sandbox):

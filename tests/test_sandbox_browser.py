@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from botproject.sandbox import demo
-from tests.sandbox_support import SandboxProcess
+from tests.sandbox_support import SandboxProcess, running_sandbox
 
 CHROMIUM = "/usr/bin/chromium"
 STAFF, HELPER, MEMBER = (demo.person(k) for k in ("staff", "helper", "member"))
@@ -23,12 +23,7 @@ STAFF, HELPER, MEMBER = (demo.person(k) for k in ("staff", "helper", "member"))
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
-    process = SandboxProcess(tmp_path_factory.mktemp("sandbox-browser"))
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        process.stop()
+    yield from running_sandbox(tmp_path_factory.mktemp("sandbox-browser"))
 
 
 @pytest.fixture
