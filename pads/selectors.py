@@ -84,6 +84,8 @@ def sessions_unannounced(*, started_before: datetime) -> list[SessionView]:
         started_at__gte=timezone.now() - timedelta(days=1)).order_by("pk")[:50]]
 
 
-def active_sessions_count(*, guild_id: int) -> int:
-    """How many of the guild's pads have a session running (the admin overview's card)."""
-    return PadSession.objects.filter(guild__discord_id=guild_id, ended_at__isnull=True).count()
+def active_sessions_count(*, guild_id: int | None = None) -> int:
+    """How many of the guild's pads have a session running (the admin overview's card); of every guild's without
+    `guild_id` (GET /metrics)."""
+    sessions = PadSession.objects.filter(ended_at__isnull=True)
+    return (sessions if guild_id is None else sessions.filter(guild__discord_id=guild_id)).count()

@@ -4,13 +4,6 @@ from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
 
-def _open_tickets_total() -> int:
-    """Open tickets in all guilds (GET /metrics; one count on the (guild, status) index)."""
-    from .models import OPEN_STATUSES, Ticket
-
-    return Ticket.objects.filter(status__in=OPEN_STATUSES).count()
-
-
 class TicketsConfig(AppConfig):
     """Tickets: ticket panels, private ticket channels, helpers, transcripts and metrics."""
 
@@ -32,7 +25,7 @@ class TicketsConfig(AppConfig):
                                                            "tickets_delete_delay_seconds"))
         registry.register_card("open_tickets", _("Open tickets"), selectors.open_tickets_count)
         registry.register_metric_gauge("open_tickets", "Open tickets (pending, open or needing help) in all guilds.",
-                                       _open_tickets_total)
+                                       selectors.open_tickets_count)
         registry.register_helper_figure(_("Tickets claimed"), selectors.helper_claims)
         registry.register_helper_figure(_("Claimed tickets closed as resolved"), selectors.helper_resolved)
         registry.register_helper_figure(_("Tickets closed as staff"), selectors.helper_closes)

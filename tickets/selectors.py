@@ -237,9 +237,10 @@ def open_without_welcome(*, created_before: datetime) -> list[TicketView]:
         created_at__lt=created_before, created_at__gte=timezone.now() - timedelta(days=1)).order_by("pk")[:50]]
 
 
-def open_tickets_count(guild) -> int:
-    """Open tickets of a guild (the admin overview card)."""
-    return Ticket.objects.filter(guild=guild, status__in=OPEN_STATUSES).count()
+def open_tickets_count(guild=None) -> int:
+    """Open tickets of a guild (the admin overview card), or of every guild without one (GET /metrics)."""
+    tickets = Ticket.objects.filter(status__in=OPEN_STATUSES)
+    return (tickets if guild is None else tickets.filter(guild=guild)).count()
 
 
 def open_ticket_openers(*, guild_id: int) -> set[int]:

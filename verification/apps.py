@@ -10,13 +10,6 @@ def _verified_members(guild) -> int:
     return verified_members_count(guild_id=guild.discord_id)
 
 
-def _verified_members_total() -> int:
-    """Members linked to a Roblox account now, in all guilds (GET /metrics; one count)."""
-    from .models import RobloxLink
-
-    return RobloxLink.objects.filter(unlinked_at__isnull=True).count()
-
-
 class VerificationConfig(AppConfig):
     """Verification: linking Discord members to Roblox accounts."""
 
@@ -26,10 +19,12 @@ class VerificationConfig(AppConfig):
     def ready(self) -> None:
         from botproject import registry
 
+        from .selectors import verified_members_count
+
         # What the core shows of this app (botproject.registry): its switch, settings and card.
         registry.register_module("verification", _("Verification"), "verification_enabled")
         registry.register_settings("verification", _("Verification"), ("verification_set_nickname",
                                                                        "verification_allow_shared_accounts"))
         registry.register_card("verified_members", _("Verified members"), _verified_members)
         registry.register_metric_gauge("verified_members", "Members linked to a Roblox account now, in all guilds.",
-                                       _verified_members_total)
+                                       verified_members_count)

@@ -140,6 +140,8 @@ def member_record(*, guild_id: int, user_id: int, limit: int = 10, page: int = 1
 
 
 
-def verified_members_count(*, guild_id: int) -> int:
-    """How many members of the guild are linked to a Roblox account now (the admin overview's card)."""
-    return RobloxLink.objects.filter(guild__discord_id=guild_id, unlinked_at__isnull=True).count()
+def verified_members_count(*, guild_id: int | None = None) -> int:
+    """How many members of the guild are linked to a Roblox account now (the admin overview's card); of every
+    guild's without `guild_id` (GET /metrics)."""
+    links = RobloxLink.objects.filter(unlinked_at__isnull=True)
+    return (links if guild_id is None else links.filter(guild__discord_id=guild_id)).count()
